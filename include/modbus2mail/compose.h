@@ -1,0 +1,50 @@
+/*
+ * compose.h - RFC 5322 / MIME message building for alarm mail (SPEC §5).
+ * Pure: time, ids and host names are arguments; no I/O.
+ */
+#ifndef MODBUS2MAIL_COMPOSE_H
+#define MODBUS2MAIL_COMPOSE_H
+
+#include <stddef.h>
+#include <time.h>
+
+/* Values for the template fields of SPEC §3; NULL prints as "". */
+struct compose_vars {
+	const char *name, *device, *severity, *state, *value, *raw, *unit;
+	const char *threshold, *since, *duration, *hostname, *time;
+};
+
+struct compose_item {
+	const char *rule;            /* X-Modbus2mail-Rule */
+	const char *subject_tmpl;
+	const char *body_tmpl;
+	struct compose_vars vars;
+};
+
+struct compose_mail {
+	const char *from;            /* "Name <a@b>" or "a@b" */
+	char *const *to;             /* addresses as configured */
+	size_t nto;
+	const char *hostname;
+	time_t date;
+	const char *message_id;      /* "<...@hostname>" */
+	const char *in_reply_to;     /* NULL, or the ACTIVE mail's Message-ID */
+	const char *subject;         /* NULL: from the first item's template */
+	const struct compose_item *items; /* one, or a burst group */
+	size_t nitems;
+};
+
+/* Expands {field} references; returns malloc'd text or NULL (bad template). */
+char	*compose_template(const char *tmpl, const struct compose_vars *);
+/* The whole message, CRLF lines <= 998 octets; malloc'd, NULL on ENOMEM. */
+char	*compose_alarm(const struct compose_mail *, size_t *len);
+/* RFC 5322 date of t in local time, e.g. "Mon, 23 Nov 2026 07:00:00 +0100". */
+void	compose_date(char *buf, size_t len, time_t t);
+/* "<unique@hostname>"; uniq is any caller-chosen unique value. */
+void	compose_message_id(char *buf, size_t len, const char *hostname,
+	    time_t t, unsigned long long uniq);
+/* RFC 2047 encoded-word form of a header value when not ASCII; malloc'd.
+ * CR and LF are replaced so a value never starts a new header line. */
+char	*compose_header_value(const char *value);
+
+#endif

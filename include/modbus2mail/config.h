@@ -1,0 +1,210 @@
+/*
+ * config.h - the YAML configuration (SPEC §3) as typed structs.
+ *
+ * config_load() reads the whole file, applies defaults, resolves recipient
+ * groups and device references, and reports every problem it finds as
+ * "FILE:LINE:COL: error: MESSAGE" before returning NULL.
+ */
+#ifndef MODBUS2MAIL_CONFIG_H
+#define MODBUS2MAIL_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "modbus2mail/netaddr.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/modbus2mail/modbus2mail.yaml"
+#define CONFIG_DEFAULT_SPOOL "/var/lib/modbus2mail/spool"
+
+/* Templates used when a rule gives no subject/body. */
+#define CONFIG_DEFAULT_SUBJECT "[{severity}] {name} {state} on {device}"
+#define CONFIG_DEFAULT_BODY                                                    \
+	"Alarm {name} on {device} is {state}.\n"                               \
+	"Severity: {severity}\nValue: {value} {unit} (threshold {threshold})\n" \
+	"Since: {since} ({duration})\nGateway: {hostname}, {time}\n"
+
+enum config_severity {
+	SEVERITY_INFO,
+	SEVERITY_WARNING,
+	SEVERITY_CRITICAL,
+};
+
+enum config_source {
+	SOURCE_COIL,             /* FC1 */
+	SOURCE_DISCRETE_INPUT,   /* FC2 */
+	SOURCE_HOLDING_REGISTER, /* FC3 */
+	SOURCE_INPUT_REGISTER,   /* FC4 */
+};
+
+enum config_vtype {
+	VTYPE_UINT16,
+	VTYPE_INT16,
+	VTYPE_UINT32,
+	VTYPE_INT32,
+	VTYPE_FLOAT32,
+};
+
+/* 32-bit layout: A is the most significant byte of the value. */
+enum config_order {
+	ORDER_ABCD,
+	ORDER_CDAB,
+	ORDER_BADC,
+	ORDER_DCBA,
+};
+
+struct config_strlist {
+	char **v; /* owned, each owned */
+	size_t n;
+};
+
+struct config_retry {
+	uint64_t initial_ms;
+	uint64_t max_ms;
+	uint64_t give_up_ms;
+};
+
+struct config_smtp {
+	int present;                 /* an smtp: block was given */
+	char *url;                   /* smtp:// or smtps:// */
+	struct config_strlist fallback_urls;
+	int tls_none;                /* tls: none */
+	int verify_peer;             /* default 1 */
+	char *ca_file;               /* NULL = system store */
+	char *username;              /* NULL = no AUTH */
+	char *password_file;         /* resolved: $CREDENTIALS_DIRECTORY wins */
+	char *from;                  /* as written, "Name <a@b>" or "a@b" */
+	char *from_addr;             /* bare a@b of from */
+	char *source_address;        /* NULL = any */
+	uint64_t timeout_ms;         /* default 30s */
+	struct config_retry retry;   /* 30s, 30m, 3d */
+	char *failure_notice;        /* bare address or NULL */
+};
+
+struct config_listener {
+	int enabled;                 /* a listener: block was given */
+	struct config_strlist listen; /* "host:port", "[v6]:port" */
+	struct netaddr_cidr *allow;
+	size_t nallow;
+	struct config_strlist recipient_domains; /* empty = any */
+	size_t max_message_size;     /* default 10MiB */
+	unsigned max_recipients;     /* default 50 */
+	unsigned max_clients;        /* default 32 */
+	uint64_t timeout_ms;         /* default 5m */
+	char *tls_cert;              /* NULL = no STARTTLS */
+	char *tls_key;
+	char *users_file;            /* NULL = no AUTH */
+};
+
+struct config_group {
+	char *name;
+	struct config_strlist addrs;
+};
+
+struct config_device {
+	char *name;
+	char *host;
+	unsigned port;               /* default 502 */
+	unsigned unit_id;            /* default 1 */
+	uint64_t poll_interval_ms;   /* default 1s */
+	uint64_t timeout_ms;         /* default 1s */
+	int link_alarm;              /* default 1 */
+	uint64_t link_alarm_after_ms; /* default 10s */
+	enum config_severity link_severity; /* default critical */
+	struct config_strlist link_to; /* resolved addresses; default defaults.to */
+	uint64_t group_wait_ms;      /* default 0 */
+	int heartbeat;               /* heartbeat: given */
+	enum config_source heartbeat_source; /* holding or input register */
+	uint16_t heartbeat_address;
+	uint64_t heartbeat_stale_ms; /* default 10s */
+	int mail_ok_coil;            /* -1 = none */
+};
+
+struct config_rule {
+	char *name;
+	size_t device;               /* index into config.devices */
+	enum config_source source;
+	uint16_t address;
+	int bit;                     /* -1, or 0..15 of a 16-bit register */
+	int active_when;             /* bit sources: 1 (default) or 0 */
+	enum config_severity severity;
+	uint64_t on_delay_ms;
+	uint64_t off_delay_ms;
+	int latch;
+	int ack;                     /* an ack bit is configured */
+	enum config_source ack_source; /* coil or discrete input */
+	uint16_t ack_address;
+	struct config_strlist to;    /* resolved addresses */
+	char *subject;               /* template, never NULL */
+	char *body;                  /* template, never NULL */
+	int notify_clear;
+	uint64_t repeat_ms;          /* 0 = no reminders */
+
+	/* registers */
+	enum config_vtype type;
+	enum config_order order;
+	double scale;                /* default 1 */
+	double offset;
+	char *unit;                  /* "" when absent */
+	int has_above, has_below, has_equals, has_not_equals;
+	double above, below, equals, not_equals;
+	double deadband;
+
+	int escalate;
+	uint64_t escalate_after_ms;
+	struct config_strlist escalate_to;
+
+	int chatter;
+	unsigned chatter_raises;
+	uint64_t chatter_within_ms;
+	uint64_t chatter_shelve_ms;
+};
+
+struct config_sign_of_life {
+	int enabled;
+	unsigned at_minute;          /* minutes after local midnight */
+	struct config_strlist to;
+};
+
+struct config {
+	char *path;
+	char *hostname;              /* default: gethostname() */
+	char *spool_dir;
+	struct config_smtp smtp;
+	struct config_listener listener;
+	struct config_group *groups;
+	size_t ngroups;
+	struct config_device *devices;
+	size_t ndevices;
+	struct config_rule *rules;
+	size_t nrules;
+	struct config_sign_of_life sign_of_life;
+};
+
+/* Template fields valid in subject/body, NULL terminated. */
+extern const char *const config_template_fields[];
+
+/*
+ * Loads and validates path. On any problem every error is printed to errout
+ * as "FILE:LINE:COL: error: MESSAGE" and NULL is returned.
+ */
+struct config *config_load(const char *path, FILE *errout);
+/* Same for an in-memory document; name is used in messages (fuzzing, tests). */
+struct config *config_load_buffer(const char *name, const char *buf, size_t len,
+    FILE *errout);
+void config_free(struct config *);
+
+/* "250ms", "10s", "5m", "2h", "3d" (a bare 0 is allowed). 0 ok, -1 bad. */
+int config_parse_duration(const char *s, uint64_t *ms);
+/* "512", "64KiB", "10MiB", "1GiB". 0 ok, -1 bad. */
+int config_parse_size(const char *s, size_t *bytes);
+/* "Name <a@b>" or "a@b": copies the bare address. 0 ok, -1 bad. */
+int config_parse_address(const char *s, char *bare, size_t len);
+
+const char *config_severity_name(enum config_severity);
+const char *config_source_name(enum config_source);
+/* Index of the rule or device with that name, or -1. */
+long config_find_rule(const struct config *, const char *name);
+long config_find_device(const struct config *, const char *name);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * util.h - allocation wrappers that exit on failure (start-up paths only),
+ * clocks, number parsing and strlcpy/strlcat where libc lacks them.
+ */
+#ifndef MODBUS2MAIL_UTIL_H
+#define MODBUS2MAIL_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/* CLOCK_MONOTONIC and CLOCK_REALTIME in milliseconds. */
+uint64_t util_mono_ms(void);
+uint64_t util_wall_ms(void);
+
+/* Whole decimal string in [0, max]. 0 ok, -1 bad. */
+int	util_parse_ulong(const char *s, unsigned long max, unsigned long *out);
+/* Whole string as a finite double. 0 ok, -1 bad. */
+int	util_parse_double(const char *s, double *out);
+
+/* fsync a directory by path: a rename is durable only after this. */
+int	util_fsync_dir(const char *path);
+
+#ifndef HAVE_STRLCPY
+size_t	strlcpy(char *, const char *, size_t);
+size_t	strlcat(char *, const char *, size_t);
+#endif
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * log.c - stderr logging with syslog priority prefixes for journald.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "modbus2mail/log.h"
+
+static int	log_verbose;
+
+static void	log_vwrite(int, int, const char *, va_list) LOG_FMT(3, 0);
+
+void
+log_init(int verbose)
+{
+	log_verbose = verbose;
+}
+
+static void
+log_vwrite(int pri, int with_errno, const char *fmt, va_list ap)
+{
+	char msg[2048];
+	int saved = errno;
+
+	if (pri == LOG_DEBUG && !log_verbose)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* One fprintf per line: stdio locks the stream, so threads don't interleave. */
+	if (with_errno)
+		fprintf(stderr, "<%d>%s: %s\n", pri, msg, strerror(saved));
+	else
+		fprintf(stderr, "<%d>%s\n", pri, msg);
+	errno = saved;
+}
+
+#define LOG_FN(fn, pri, with_errno)                                            \
+	void fn(const char *fmt, ...)                                          \
+	{                                                                      \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		log_vwrite(pri, with_errno, fmt, ap);                          \
+		va_end(ap);                                                    \
+	}
+
+LOG_FN(log_debug, LOG_DEBUG, 0)
+LOG_FN(log_info, LOG_INFO, 0)
+LOG_FN(log_notice, LOG_NOTICE, 0)
+LOG_FN(log_warn, LOG_WARNING, 1)
+LOG_FN(log_warnx, LOG_WARNING, 0)
+LOG_FN(log_err, LOG_ERR, 1)
+LOG_FN(log_errx, LOG_ERR, 0)
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_CRIT, 1, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_CRIT, 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

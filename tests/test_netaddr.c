@@ -1,0 +1,126 @@
+/* Unit tests for netaddr.c: CIDR parsing, matching, host:port splitting. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "modbus2mail/netaddr.h"
+
+static int
+match4(const char *cidr, const char *ip)
+{
+	struct netaddr_cidr c;
+	struct sockaddr_in sin;
+
+	assert_int_equal(netaddr_parse_cidr(cidr, &c), 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, ip, &sin.sin_addr), 1);
+	return netaddr_match(&c, (struct sockaddr *)&sin);
+}
+
+static int
+match6(const char *cidr, const char *ip)
+{
+	struct netaddr_cidr c;
+	struct sockaddr_in6 sin6;
+
+	assert_int_equal(netaddr_parse_cidr(cidr, &c), 0);
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	assert_int_equal(inet_pton(AF_INET6, ip, &sin6.sin6_addr), 1);
+	return netaddr_match(&c, (struct sockaddr *)&sin6);
+}
+
+static void
+test_v4(void **state)
+{
+	(void)state;
+	assert_true(match4("192.168.1.0/24", "192.168.1.77"));
+	assert_false(match4("192.168.1.0/24", "192.168.2.1"));
+	assert_true(match4("127.0.0.1/32", "127.0.0.1"));
+	assert_false(match4("127.0.0.1/32", "127.0.0.2"));
+	assert_true(match4("127.0.0.1", "127.0.0.1"));
+	assert_true(match4("0.0.0.0/0", "8.8.8.8"));
+	assert_true(match4("10.1.2.3/20", "10.1.15.255")); /* host bits cleared */
+	assert_false(match4("10.1.2.3/20", "10.1.16.0"));
+}
+
+static void
+test_v6(void **state)
+{
+	(void)state;
+	assert_true(match6("::1/128", "::1"));
+	assert_false(match6("::1/128", "::2"));
+	assert_true(match6("fd00::/8", "fd12:3456::1"));
+	assert_false(match6("fd00::/8", "fe80::1"));
+	/* v4-mapped client against a v4 rule (dual-stack socket) */
+	assert_true(match6("192.168.1.0/24", "::ffff:192.168.1.5"));
+	assert_false(match6("192.168.1.0/24", "::ffff:192.168.9.5"));
+	/* a v6 rule never matches a v4 client */
+	assert_false(match4("::/0", "1.2.3.4"));
+}
+
+static void
+test_bad(void **state)
+{
+	struct netaddr_cidr c;
+	static const char *bad[] = { "", "1.2.3", "1.2.3.4/33", "::1/129",
+		"1.2.3.4/", "1.2.3.4/-1", "1.2.3.4/8x", "host/8", NULL };
+	size_t i;
+
+	(void)state;
+	for (i = 0; bad[i] != NULL; i++)
+		assert_int_equal(netaddr_parse_cidr(bad[i], &c), -1);
+}
+
+static void
+test_hostport(void **state)
+{
+	char host[64];
+	unsigned port;
+
+	(void)state;
+	assert_int_equal(netaddr_split_hostport("127.0.0.1:25", host,
+	    sizeof(host), &port, 502), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 25);
+	assert_int_equal(netaddr_split_hostport("plc1", host, sizeof(host),
+	    &port, 502), 0);
+	assert_string_equal(host, "plc1");
+	assert_int_equal(port, 502);
+	assert_int_equal(netaddr_split_hostport("[::1]:2525", host,
+	    sizeof(host), &port, 25), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 2525);
+	assert_int_equal(netaddr_split_hostport("::1", host, sizeof(host),
+	    &port, 25), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 25);
+	assert_int_equal(netaddr_split_hostport("h:0", host, sizeof(host),
+	    &port, 25), -1);
+	assert_int_equal(netaddr_split_hostport("h:70000", host, sizeof(host),
+	    &port, 25), -1);
+	assert_int_equal(netaddr_split_hostport("[::1", host, sizeof(host),
+	    &port, 25), -1);
+	assert_int_equal(netaddr_split_hostport(":25", host, sizeof(host),
+	    &port, 25), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_v4),
+		cmocka_unit_test(test_v6),
+		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_hostport),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
