@@ -1,0 +1,42 @@
+/*
+ * poller.h - one thread per device: libmodbus TCP client, read plan,
+ * reconnect with capped backoff, alarm engine, alarm mail into the spool,
+ * mail_ok_coil feedback. Alarm state is persisted under
+ * <spool_dir>/alarms/DEVICE.state so a restart neither re-sends nor forgets.
+ */
+#ifndef MODBUS2MAIL_POLLER_H
+#define MODBUS2MAIL_POLLER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct config;
+struct relay;
+struct spool;
+struct poller;
+
+/* Starts the thread for cfg->devices[device]; cfg must outlive it. */
+struct poller *poller_start(const struct config *, size_t device,
+	    struct spool *, struct relay *);
+/* Stops and joins the thread; the alarm state is saved first. */
+void	poller_stop(struct poller *);
+/* Monotonic ms of the thread's last loop iteration (watchdog). */
+uint64_t poller_last_alive_ms(const struct poller *);
+/* Longest time one loop iteration may legitimately take. */
+uint64_t poller_max_cycle_ms(const struct poller *);
+/* 1 when the link is up. */
+int	poller_link_up(struct poller *);
+/* Number of active alarms. */
+size_t	poller_active_alarms(struct poller *);
+/* Control requests. 0 ok; -1 with a message written to out.
+ * ENOENT (rule not on this device) is returned as 1, nothing written. */
+int	poller_ack(struct poller *, const char *rule, FILE *out);
+int	poller_shelve(struct poller *, const char *rule, uint64_t ms,
+	    const char *reason, FILE *out);
+/* Device line and one line per alarm for `modbus2mail status`. */
+void	poller_status(struct poller *, FILE *devices, FILE *alarms);
+
+/* `modbus2mail poll [DEVICE]`: read once, print values and states. */
+int	poller_poll_once(const struct config *, const char *device, FILE *out);
+
+#endif

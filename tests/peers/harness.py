@@ -1,0 +1,77 @@
+"""Shared pieces of the integration tests: run the real modbus2mail daemon
+with a config, wait for conditions with bounded polling, stop what we start.
+"""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from plc_sim import wait_until  # noqa: F401  (re-exported for tests)
+
+
+def free_port(host="127.0.0.1"):
+    """A port that was free a moment ago (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """`modbus2mail run -c CONFIG` as a child process, logs in a file."""
+
+    def __init__(self, exe, config, env=None, args=("-v",)):
+        self.exe, self.config = exe, config
+        self.logpath = config + ".log"
+        self.env = dict(os.environ, **(env or {}))
+        self.args = list(args)
+        self.proc = None
+
+    def start(self, wait_ready=True):
+        self.log = open(self.logpath, "ab")
+        self.proc = subprocess.Popen([self.exe, "run", "-c", self.config] + self.args,
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=self.env)
+        if wait_ready:
+            wait_until(lambda: "daemon: started" in self.logtext() or self.proc.poll() is not None,
+                       timeout=20, what="daemon start")
+            if self.proc.poll() is not None:
+                raise AssertionError("daemon exited %s:\n%s" % (self.proc.returncode, self.logtext()))
+        return self
+
+    def logtext(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def cli(self, *args, check=True, timeout=30):
+        r = subprocess.run([self.exe] + list(args) + ["-c", self.config],
+                           capture_output=True, text=True, env=self.env, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError("modbus2mail %s failed (%d): %s%s" %
+                                 (" ".join(args), r.returncode, r.stdout, r.stderr))
+        return r
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.log.close()
+        return self.proc.returncode
+
+
+def tmpdir(prefix="m2m-"):
+    return tempfile.mkdtemp(prefix=prefix)
