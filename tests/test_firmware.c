@@ -703,6 +703,44 @@ test_counters(void **state)
 	assert_int_equal(f->fw.exceptions, 1);
 }
 
+/* The map the wrapper, the sketch, the shim and docs/firmware.md share. */
+static void
+test_std_map(void **state)
+{
+	struct fixture		*f = *state;
+	struct m2mfw_std_tables	 t;
+	struct m2mfw_config	 c;
+	const uint8_t		 ok[] = { 0x05, 0x00, 0x1F, 0xFF, 0x00 };
+	const uint8_t		 ack[] = { 0x05, 0x00, 0x10, 0xFF, 0x00 };
+	const uint8_t		 alarm[] = { 0x05, 0x00, 0x0F, 0xFF, 0x00 };
+	const uint8_t		 hb[] = { 0x06, 0x00, 0x00, 0x00, 0x05 };
+	const uint8_t		 spare[] = { 0x10, 0x00, 0x08, 0x00, 0x08, 0x10,
+	    0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 7, 0, 8 };
+	const uint8_t		 rd[] = { 0x03, 0x00, 0x00, 0x00, 0x10 };
+	const uint8_t		 ird[] = { 0x04, 0x00, 0x00, 0x00, 0x08 };
+	const uint8_t		 drd[] = { 0x02, 0x00, 0x00, 0x00, 0x10 };
+
+	memset(&t, 0x55, sizeof(t));
+	m2mfw_std_config(&c, &t, 3);
+	assert_int_equal(t.coils[0], 0);
+	assert_null(c.on_write);
+	assert_int_equal(m2mfw_init(&f->fw, &c), 0);
+	assert_int_equal(ask(f, 1, rd, sizeof(rd)), 0);	/* unit 3 only */
+	assert_int_equal(ask(f, 3, ok, sizeof(ok)), 12);
+	assert_int_equal(m2mfw_get_bit(&f->fw, M2MFW_COILS, M2MFW_STD_MAIL_OK), 1);
+	assert_int_equal(ask(f, 3, ack, sizeof(ack)), 12);
+	assert_int_equal(ask(f, 3, alarm, sizeof(alarm)), 9);
+	assert_int_equal(f->resp[8], M2MFW_EX_ADDRESS);
+	assert_int_equal(ask(f, 3, hb, sizeof(hb)), 9);	/* heartbeat read-only */
+	assert_int_equal(ask(f, 3, spare, sizeof(spare)), 12);
+	assert_int_equal(t.holding[15], 8);
+	m2mfw_tick(&f->fw);
+	assert_int_equal(t.holding[M2MFW_STD_HEARTBEAT], 1);
+	assert_int_equal(ask(f, 3, rd, sizeof(rd)), 7 + 2 + 32);
+	assert_int_equal(ask(f, 3, ird, sizeof(ird)), 7 + 2 + 16);
+	assert_int_equal(ask(f, 3, drd, sizeof(drd)), 7 + 2 + 2);
+}
+
 /* Random frames: never a crash, never a reply longer than the buffer. */
 static void
 test_garbage(void **state)
@@ -765,6 +803,7 @@ main(void)
 		T(test_init_rejects),
 		T(test_accessors_range),
 		T(test_counters),
+		T(test_std_map),
 		T(test_garbage),
 #undef T
 	};

@@ -90,6 +90,28 @@ m2mfw_init(struct m2mfw *fw, const struct m2mfw_config *cfg)
 	return 0;
 }
 
+void
+m2mfw_std_config(struct m2mfw_config *c, struct m2mfw_std_tables *t,
+    uint8_t unit_id)
+{
+	memset(c, 0, sizeof(*c));
+	memset(t, 0, sizeof(*t));
+	c->coils = t->coils;
+	c->ncoils = M2MFW_STD_NCOILS;
+	c->discrete = t->discrete;
+	c->ndiscrete = M2MFW_STD_NDISCRETE;
+	c->holding = t->holding;
+	c->nholding = M2MFW_STD_NHOLDING;
+	c->input = t->input;
+	c->ninput = M2MFW_STD_NINPUT;
+	c->coil_wr_first = M2MFW_STD_COIL_WR;
+	c->coil_wr_count = M2MFW_STD_NCOILS - M2MFW_STD_COIL_WR;
+	c->hold_wr_first = M2MFW_STD_HOLD_WR;
+	c->hold_wr_count = M2MFW_STD_NHOLDING - M2MFW_STD_HOLD_WR;
+	c->heartbeat = M2MFW_STD_HEARTBEAT;
+	c->unit_id = unit_id;
+}
+
 int
 m2mfw_frame_len(const uint8_t *buf, size_t len)
 {

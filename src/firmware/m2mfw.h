@@ -24,6 +24,21 @@ extern "C" {
 #endif
 
 #define M2MFW_ADU_MAX		260	/* MBAP 7 + PDU 253 */
+
+/*
+ * The standard map: what the Arduino wrapper allocates by default, what the
+ * example sketch fills and docs/firmware.md documents (gateway side:
+ * heartbeat holding_register 0, mail_ok_coil 31).
+ */
+#define M2MFW_STD_NCOILS	32	/* 0..15 alarm bits, 16..31 writable */
+#define M2MFW_STD_COIL_WR	16	/* 16..30 ack coils (HMI/gateway) */
+#define M2MFW_STD_MAIL_OK	31	/* written by the gateway: 1 = mail gets out */
+#define M2MFW_STD_NDISCRETE	16	/* raw input levels */
+#define M2MFW_STD_NHOLDING	16	/* 0 heartbeat, 1 alarm word, 8..15 writable */
+#define M2MFW_STD_HEARTBEAT	0
+#define M2MFW_STD_ALARM_WORD	1	/* alarm bits 0..15 packed, bit n = coil n */
+#define M2MFW_STD_HOLD_WR	8
+#define M2MFW_STD_NINPUT	8	/* analogue values */
 #define M2MFW_NO_HEARTBEAT	0xFFFFu
 
 /* Negative results of m2mfw_frame_len() and m2mfw_handle(). */
@@ -75,6 +90,18 @@ struct m2mfw {
 	uint16_t		 requests;	/* answered, wraps */
 	uint16_t		 exceptions;	/* exception replies sent, wraps */
 };
+
+/* Storage for the standard map (76 bytes). */
+struct m2mfw_std_tables {
+	uint8_t		coils[M2MFW_STD_NCOILS / 8];
+	uint8_t		discrete[M2MFW_STD_NDISCRETE / 8];
+	uint16_t	holding[M2MFW_STD_NHOLDING];
+	uint16_t	input[M2MFW_STD_NINPUT];
+};
+
+/* Fill cfg for the standard map over t (zeroed), no callback yet. */
+void	m2mfw_std_config(struct m2mfw_config *cfg, struct m2mfw_std_tables *t,
+	    uint8_t unit_id);
 
 /* 0, or -1 when a writable range or the heartbeat lies outside its table. */
 int	m2mfw_init(struct m2mfw *fw, const struct m2mfw_config *cfg);
