@@ -23,6 +23,8 @@ static uint16_t	 get16(const uint8_t *);
 static void	 put16(uint8_t *, uint16_t);
 static int	 bit_at(const uint8_t *, uint16_t);
 static void	 bit_put(uint8_t *, uint16_t, int);
+static void	 bits_copy(uint8_t *, uint16_t, const uint8_t *, uint16_t,
+		    uint16_t);
 static int	 in_range(uint16_t, uint16_t, uint16_t, uint16_t);
 static int	 m2mfw_exception(struct m2mfw *, uint8_t *, uint8_t, uint8_t);
 static int	 m2mfw_read(struct m2mfw *, const uint8_t *, size_t,
@@ -62,6 +64,35 @@ bit_put(uint8_t *bits, uint16_t i, int on)
 		bits[i >> 3] |= m;
 	else
 		bits[i >> 3] &= (uint8_t)~m;
+}
+
+/*
+ * Copy qty bits, LSB first, from bit soff of src to bit doff of dst. Walking
+ * masks instead of 1 << n: the AVR shifts one bit per instruction.
+ */
+static void
+bits_copy(uint8_t *dst, uint16_t doff, const uint8_t *src, uint16_t soff,
+    uint16_t qty)
+{
+	const uint8_t	*s = src + (soff >> 3);
+	uint8_t		*d = dst + (doff >> 3);
+	uint8_t		 sm = (uint8_t)(1u << (soff & 7));
+	uint8_t		 dm = (uint8_t)(1u << (doff & 7));
+
+	while (qty-- > 0) {
+		if (*s & sm)
+			*d |= dm;
+		else
+			*d &= (uint8_t)~dm;
+		if ((sm = (uint8_t)(sm << 1)) == 0) {
+			sm = 1;
+			s++;
+		}
+		if ((dm = (uint8_t)(dm << 1)) == 0) {
+			dm = 1;
+			d++;
+		}
+	}
 }
 
 /* [addr, addr + qty) inside [first, first + count); 32-bit sums, no wrap. */
@@ -230,10 +261,8 @@ m2mfw_read(struct m2mfw *fw, const uint8_t *pdu, size_t plen, uint8_t *out,
 	out[0] = pdu[0];
 	out[1] = (uint8_t)nbytes;
 	if (bits != NULL) {
-		memset(out + 2, 0, nbytes);
-		for (i = 0; i < qty; i++)
-			if (bit_at(bits, (uint16_t)(addr + i)))
-				out[2 + (i >> 3)] |= (uint8_t)(1u << (i & 7));
+		memset(out + 2, 0, nbytes);	/* padding bits are 0 */
+		bits_copy(out + 2, 0, bits, addr, qty);
 	} else {
 		for (i = 0; i < qty; i++)
 			put16(out + 2 + 2 * i, regs[addr + i]);
@@ -302,16 +331,14 @@ m2mfw_write_multi(struct m2mfw *fw, const uint8_t *pdu, size_t plen,
 	if (!in_range(addr, qty, first, count))
 		return m2mfw_exception(fw, out, pdu[0], M2MFW_EX_ADDRESS);
 	if (pdu[0] == 15) {
-		for (i = 0; i < qty; i++)
-			bit_put(fw->cfg.coils, (uint16_t)(addr + i),
-			    bit_at(data, i));
-		for (i = 0; i < qty; i++)
+		bits_copy(fw->cfg.coils, addr, data, 0, qty);
+		for (i = 0; i < qty && fw->cfg.on_write != NULL; i++)
 			m2mfw_notify(fw, M2MFW_COILS, (uint16_t)(addr + i),
 			    (uint16_t)bit_at(data, i));
 	} else {
 		for (i = 0; i < qty; i++)
 			fw->cfg.holding[addr + i] = get16(data + 2 * i);
-		for (i = 0; i < qty; i++)
+		for (i = 0; i < qty && fw->cfg.on_write != NULL; i++)
 			m2mfw_notify(fw, M2MFW_HOLDING, (uint16_t)(addr + i),
 			    get16(data + 2 * i));
 	}
