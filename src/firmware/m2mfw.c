@@ -157,7 +157,7 @@ m2mfw_frame_len(const uint8_t *buf, size_t len)
 		return M2MFW_EPROTO;
 	if (len < (size_t)mlen + 6)
 		return M2MFW_EINCOMPLETE;
-	return mlen + 6;
+	return (int)mlen + 6;
 }
 
 int
@@ -267,7 +267,7 @@ m2mfw_read(struct m2mfw *fw, const uint8_t *pdu, size_t plen, uint8_t *out,
 		for (i = 0; i < qty; i++)
 			put16(out + 2 + 2 * i, regs[addr + i]);
 	}
-	return 2 + nbytes;
+	return 2 + (int)nbytes;
 }
 
 /* FC 5, 6: fc addr(2) value(2) -> echo of the request. */
@@ -289,7 +289,7 @@ m2mfw_write_single(struct m2mfw *fw, const uint8_t *pdu, size_t plen,
 			return m2mfw_exception(fw, out, pdu[0],
 			    M2MFW_EX_ADDRESS);
 		v = v != 0;
-		bit_put(fw->cfg.coils, addr, v);
+		bit_put(fw->cfg.coils, addr, (int)v);
 		m2mfw_notify(fw, M2MFW_COILS, addr, v);
 	} else {
 		if (!in_range(addr, 1, fw->cfg.hold_wr_first,
