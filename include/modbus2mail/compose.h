@@ -34,10 +34,28 @@ struct compose_mail {
 	size_t nitems;
 };
 
-/* Expands {field} references; returns malloc'd text or NULL (bad template). */
+/* A plain text message (failure notices, test mail): no rule header. */
+struct compose_text {
+	const char *from;            /* "Name <a@b>" or "a@b" */
+	char *const *to;
+	size_t nto;
+	const char *subject;         /* UTF-8, encoded here */
+	const char *body;            /* UTF-8, \n or CRLF lines */
+	time_t date;
+	const char *message_id;
+	const char *in_reply_to;     /* NULL = none */
+	const char *auto_submitted;  /* NULL = "auto-generated" */
+};
+
+/*
+ * Expands {field} references ("{{" is a literal "{"); returns malloc'd text,
+ * or NULL with errno EINVAL (unknown field, unclosed brace) or ENOMEM.
+ */
 char	*compose_template(const char *tmpl, const struct compose_vars *);
 /* The whole message, CRLF lines <= 998 octets; malloc'd, NULL on ENOMEM. */
 char	*compose_alarm(const struct compose_mail *, size_t *len);
+/* compose_alarm's format for a compose_text; malloc'd, NULL on ENOMEM. */
+char	*compose_plain(const struct compose_text *, size_t *len);
 /* RFC 5322 date of t in local time, e.g. "Mon, 23 Nov 2026 07:00:00 +0100". */
 void	compose_date(char *buf, size_t len, time_t t);
 /* "<unique@hostname>"; uniq is any caller-chosen unique value. */

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #define SPOOL_ID_MAX 40
@@ -29,6 +30,7 @@ struct spool_entry {
 	char *sender;            /* envelope sender; owned */
 	char **rcpts;            /* remaining recipients; owned */
 	size_t nrcpt;
+	size_t size;             /* octets of message text */
 };
 
 /* Creates dir (0700) and its subdirectories; recovers tmp/ leftovers. */
@@ -57,6 +59,9 @@ void	spool_entries_free(struct spool_entry *, size_t);
 int	spool_read(struct spool *, const char *id, struct spool_entry *meta,
 	    char **data, size_t *len);
 void	spool_entry_clear(struct spool_entry *);
+/* Same, as a stream positioned at the message text (len octets follow). */
+int	spool_open_data(struct spool *, const char *id,
+	    struct spool_entry *meta, FILE **fp, size_t *len);
 /* Temporary failure: new retry metadata; rcpts = those still pending. */
 int	spool_defer(struct spool *, const char *id, unsigned attempts,
 	    time_t next_try, const char *error, char *const *rcpts,
@@ -65,5 +70,8 @@ int	spool_defer(struct spool *, const char *id, unsigned attempts,
 int	spool_remove(struct spool *, const char *id);
 /* Permanent failure: moved to failed/ with reason. */
 int	spool_fail(struct spool *, const char *id, const char *reason);
+
+/* `modbus2mail queue`: postqueue -p style listing of queue/ (SPEC §2). */
+int	spool_print_queue(struct spool *, FILE *);
 
 #endif

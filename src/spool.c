@@ -1,0 +1,897 @@
+/*
+ * spool.c - the durable message queue (SPEC §7).
+ *
+ * On-disk format, under spool_dir (0700, subdirectories 0700):
+ *
+ *   tmp/PID.ID.msg      being written by process PID; never read
+ *   tmp/PID.ID.meta     new retry metadata being written
+ *   queue/ID.msg        committed message (the rename into queue/ is the
+ *                       commit); written once, never modified
+ *   queue/ID.meta       retry metadata, replaced whole by tmp + rename;
+ *                       absent until the first failed attempt
+ *   failed/ID.msg       permanent failure, the message as spooled
+ *   failed/ID.reason    why, one line of text
+ *
+ * ID is 23 upper-case hex digits: wall clock in microseconds (13), the
+ * writer's pid (6), a per-process counter (4); ids sort by age.
+ *
+ * ID.msg is an envelope followed by the RFC 5322 text, verbatim:
+ *
+ *   M2M-SPOOL 1\n
+ *   created UNIX-SECONDS\n
+ *   sender ADDR\n          (empty for the null sender, e.g. notices)
+ *   rcpt ADDR\n            (one per recipient)
+ *   \n
+ *   MESSAGE TEXT (CRLF lines)
+ *
+ * ID.meta holds the state that changes between attempts:
+ *
+ *   M2M-META 1\n
+ *   attempts N\n
+ *   next_try UNIX-SECONDS\n
+ *   error TEXT\n
+ *   rcpt ADDR\n            (recipients still pending, one per line)
+ *
+ * Every file is created O_CREAT|O_EXCL 0600, written, fsync'd, renamed and
+ * the target directory fsync'd, so a power cut leaves either the old or the
+ * new version. spool_open() removes tmp/ leftovers of writers that are gone
+ * (dead pid, or older than a day), .meta files whose message is gone, and
+ * moves unreadable queue files to failed/.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "modbus2mail/log.h"
+#include "modbus2mail/spool.h"
+#include "modbus2mail/util.h"
+
+#define SPOOL_MAGIC "M2M-SPOOL 1\n"
+#define SPOOL_META_MAGIC "M2M-META 1\n"
+#define SPOOL_LINE_MAX 1024
+#define SPOOL_STALE_TMP (24 * 3600)
+
+struct spool {
+	char *dir;                   /* owned */
+	int tmpfd, queuefd, failfd;  /* directory fds, O_DIRECTORY */
+	pthread_mutex_t lock;        /* counter and metadata replacement */
+	unsigned counter;
+};
+
+struct spool_msg {
+	struct spool *sp;
+	FILE *fp;                    /* tmp/PID.ID.msg */
+	char id[SPOOL_ID_MAX];
+	char tmpname[SPOOL_ID_MAX + 32];
+	int failed;                  /* a write failed; errno saved */
+	int saved_errno;
+};
+
+static int	spool_mkdir(const char *, char *, size_t);
+static int	spool_opendir(const char *, char *, size_t);
+static void	spool_new_id(struct spool *, char *, size_t);
+static void	spool_tmpname(const char *, const char *, char *, size_t);
+static int	spool_addr_ok(const char *);
+static int	spool_write_file(struct spool *, int, const char *,
+		    const char *, size_t);
+static int	spool_read_envelope(FILE *, struct spool_entry *);
+static int	spool_read_meta(struct spool *, const char *,
+		    struct spool_entry *);
+static int	spool_load(struct spool *, const char *, struct spool_entry *,
+		    FILE **, size_t *);
+static void	spool_recover(struct spool *);
+static int	spool_has_suffix(const char *, const char *, char *, size_t);
+static int	spool_cmp(const void *, const void *);
+static void	spool_strv_free(char **, size_t);
+static int	spool_push(char ***, size_t *, const char *);
+static void	spool_fmt_age(char *, size_t, long long);
+
+struct spool *
+spool_open(const char *dir, char *err, size_t errlen)
+{
+	struct spool *sp;
+	char path[4096];
+
+	if ((sp = calloc(1, sizeof(*sp))) == NULL ||
+	    (sp->dir = strdup(dir)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", dir);
+		free(sp);
+		return NULL;
+	}
+	sp->tmpfd = sp->queuefd = sp->failfd = -1;
+	pthread_mutex_init(&sp->lock, NULL);
+	if (spool_mkdir(dir, err, errlen) == -1)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	if (spool_mkdir(path, err, errlen) == -1 ||
+	    (sp->tmpfd = spool_opendir(path, err, errlen)) == -1)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/queue", dir);
+	if (spool_mkdir(path, err, errlen) == -1 ||
+	    (sp->queuefd = spool_opendir(path, err, errlen)) == -1)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/failed", dir);
+	if (spool_mkdir(path, err, errlen) == -1 ||
+	    (sp->failfd = spool_opendir(path, err, errlen)) == -1)
+		goto fail;
+	spool_recover(sp);
+	return sp;
+fail:
+	spool_close(sp);
+	return NULL;
+}
+
+void
+spool_close(struct spool *sp)
+{
+	if (sp == NULL)
+		return;
+	if (sp->tmpfd != -1)
+		close(sp->tmpfd);
+	if (sp->queuefd != -1)
+		close(sp->queuefd);
+	if (sp->failfd != -1)
+		close(sp->failfd);
+	pthread_mutex_destroy(&sp->lock);
+	free(sp->dir);
+	free(sp);
+}
+
+static int
+spool_mkdir(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a directory", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+spool_opendir(const char *path, char *err, size_t errlen)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		snprintf(err, errlen, "cannot open %s: %s", path,
+		    strerror(errno));
+	return fd;
+}
+
+static void
+spool_new_id(struct spool *sp, char *id, size_t len)
+{
+	unsigned c;
+
+	pthread_mutex_lock(&sp->lock);
+	c = sp->counter++;
+	pthread_mutex_unlock(&sp->lock);
+	snprintf(id, len, "%013" PRIX64 "%06X%04X",
+	    (uint64_t)((util_wall_ms() * 1000 + c % 1000) & 0xFFFFFFFFFFFFFULL),
+	    (unsigned)getpid() & 0xFFFFFF, c & 0xFFFF);
+}
+
+static void
+spool_tmpname(const char *id, const char *suffix, char *buf, size_t len)
+{
+	snprintf(buf, len, "%ld.%s.%s", (long)getpid(), id, suffix);
+}
+
+/* One line per address in the file: no control characters. */
+static int
+spool_addr_ok(const char *a)
+{
+	if (a == NULL || strlen(a) > 512)
+		return 0;
+	for (; *a != '\0'; a++)
+		if ((unsigned char)*a < 0x20 || *a == 0x7f)
+			return 0;
+	return 1;
+}
+
+struct spool_msg *
+spool_msg_begin(struct spool *sp, const char *sender, char *const *rcpts,
+    size_t nrcpt)
+{
+	struct spool_msg *m;
+	int fd, save;
+	size_t i;
+
+	if (sender == NULL)
+		sender = "";
+	if (!spool_addr_ok(sender) || nrcpt == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	for (i = 0; i < nrcpt; i++)
+		if (!spool_addr_ok(rcpts[i]) || rcpts[i][0] == '\0') {
+			errno = EINVAL;
+			return NULL;
+		}
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return NULL;
+	m->sp = sp;
+	for (;;) {
+		spool_new_id(sp, m->id, sizeof(m->id));
+		spool_tmpname(m->id, "msg", m->tmpname, sizeof(m->tmpname));
+		fd = openat(sp->tmpfd, m->tmpname,
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd != -1 || errno != EEXIST)
+			break;
+	}
+	if (fd == -1 || (m->fp = fdopen(fd, "w")) == NULL) {
+		save = errno;
+		if (fd != -1) {
+			close(fd);
+			unlinkat(sp->tmpfd, m->tmpname, 0);
+		}
+		free(m);
+		errno = save;
+		return NULL;
+	}
+	fprintf(m->fp, "%screated %lld\nsender %s\n", SPOOL_MAGIC,
+	    (long long)time(NULL), sender);
+	for (i = 0; i < nrcpt; i++)
+		fprintf(m->fp, "rcpt %s\n", rcpts[i]);
+	fputs("\n", m->fp);
+	if (ferror(m->fp)) {
+		save = errno;
+		spool_msg_abort(m);
+		errno = save;
+		return NULL;
+	}
+	return m;
+}
+
+int
+spool_msg_write(struct spool_msg *m, const void *buf, size_t len)
+{
+	if (m->failed) {
+		errno = m->saved_errno;
+		return -1;
+	}
+	if (len > 0 && fwrite(buf, 1, len, m->fp) != len) {
+		m->failed = 1;
+		m->saved_errno = errno != 0 ? errno : EIO;
+		errno = m->saved_errno;
+		return -1;
+	}
+	return 0;
+}
+
+int
+spool_msg_commit(struct spool_msg *m, char *id, size_t idlen)
+{
+	struct spool *sp = m->sp;
+	char final[SPOOL_ID_MAX + 8];
+	int save;
+
+	if (m->failed) {
+		save = m->saved_errno;
+		goto fail;
+	}
+	if (fflush(m->fp) == EOF || fsync(fileno(m->fp)) == -1) {
+		save = errno;
+		goto fail;
+	}
+	if (fclose(m->fp) == EOF) {
+		m->fp = NULL;
+		save = errno;
+		goto fail;
+	}
+	m->fp = NULL;
+	snprintf(final, sizeof(final), "%s.msg", m->id);
+	/* NOREPLACE: an id collision must never clobber a queued message. */
+	if (renameat2(sp->tmpfd, m->tmpname, sp->queuefd, final,
+	    RENAME_NOREPLACE) == -1 && (errno != EINVAL ||
+	    renameat(sp->tmpfd, m->tmpname, sp->queuefd, final) == -1)) {
+		save = errno;
+		goto fail;
+	}
+	if (fsync(sp->queuefd) == -1) {
+		save = errno;
+		log_warn("spool: id=%s fsync queue/", m->id);
+		/* The rename happened; the message is there, maybe not durable. */
+		unlinkat(sp->queuefd, final, 0);
+		fsync(sp->queuefd);
+		free(m);
+		errno = save;
+		return -1;
+	}
+	if (id != NULL)
+		strlcpy(id, m->id, idlen);
+	free(m);
+	return 0;
+fail:
+	spool_msg_abort(m);
+	errno = save;
+	return -1;
+}
+
+void
+spool_msg_abort(struct spool_msg *m)
+{
+	if (m == NULL)
+		return;
+	if (m->fp != NULL)
+		fclose(m->fp);
+	unlinkat(m->sp->tmpfd, m->tmpname, 0);
+	free(m);
+}
+
+int
+spool_submit(struct spool *sp, const char *sender, char *const *rcpts,
+    size_t nrcpt, const char *data, size_t len, char *id, size_t idlen)
+{
+	struct spool_msg *m;
+	int save;
+
+	if ((m = spool_msg_begin(sp, sender, rcpts, nrcpt)) == NULL)
+		return -1;
+	if (spool_msg_write(m, data, len) == -1) {
+		save = errno;
+		spool_msg_abort(m);
+		errno = save;
+		return -1;
+	}
+	return spool_msg_commit(m, id, idlen);
+}
+
+/* Writes dirfd/name whole and durably: tmp file, fsync, rename, fsync dir. */
+static int
+spool_write_file(struct spool *sp, int dirfd, const char *name,
+    const char *buf, size_t len)
+{
+	char tmp[SPOOL_ID_MAX + 64];
+	int fd, save;
+	ssize_t w;
+	size_t off = 0;
+
+	spool_tmpname(name, "new", tmp, sizeof(tmp));
+	if ((fd = openat(sp->tmpfd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC, 0600)) == -1)
+		return -1;
+	while (off < len) {
+		if ((w = write(fd, buf + off, len - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) == -1)
+		goto fail;
+	if (close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (renameat(sp->tmpfd, tmp, dirfd, name) == -1)
+		goto fail;
+	return fsync(dirfd);
+fail:
+	save = errno;
+	if (fd != -1)
+		close(fd);
+	unlinkat(sp->tmpfd, tmp, 0);
+	errno = save;
+	return -1;
+}
+
+static int
+spool_push(char ***v, size_t *n, const char *s)
+{
+	char **nv, *d;
+
+	if ((d = strdup(s)) == NULL)
+		return -1;
+	if ((nv = reallocarray(*v, *n + 1, sizeof(*nv))) == NULL) {
+		free(d);
+		return -1;
+	}
+	nv[(*n)++] = d;
+	*v = nv;
+	return 0;
+}
+
+static void
+spool_strv_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Reads the envelope of an ID.msg stream; leaves fp at the message text. */
+static int
+spool_read_envelope(FILE *fp, struct spool_entry *e)
+{
+	char line[SPOOL_LINE_MAX];
+	unsigned long v;
+	size_t l;
+
+	if (fgets(line, sizeof(line), fp) == NULL ||
+	    strcmp(line, SPOOL_MAGIC) != 0)
+		return -1;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		l = strlen(line);
+		if (l == 0 || line[l - 1] != '\n')
+			return -1;
+		line[--l] = '\0';
+		if (l == 0)
+			return e->sender != NULL && e->nrcpt > 0 ? 0 : -1;
+		if (strncmp(line, "created ", 8) == 0) {
+			if (util_parse_ulong(line + 8, ULONG_MAX, &v) == -1)
+				return -1;
+			e->created = (time_t)v;
+		} else if (strncmp(line, "sender ", 7) == 0) {
+			free(e->sender);
+			if ((e->sender = strdup(line + 7)) == NULL)
+				return -1;
+		} else if (strncmp(line, "rcpt ", 5) == 0) {
+			if (spool_push(&e->rcpts, &e->nrcpt, line + 5) == -1)
+				return -1;
+		} else
+			return -1;
+	}
+	return -1;
+}
+
+/* Overlays queue/ID.meta, when there is one, on e. */
+static int
+spool_read_meta(struct spool *sp, const char *id, struct spool_entry *e)
+{
+	char name[SPOOL_ID_MAX + 8], line[SPOOL_LINE_MAX];
+	char **rcpts = NULL;
+	size_t nrcpt = 0, l;
+	unsigned long v;
+	FILE *fp;
+	int fd;
+
+	snprintf(name, sizeof(name), "%s.meta", id);
+	if ((fd = openat(sp->queuefd, name, O_RDONLY | O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return -1;
+	}
+	if (fgets(line, sizeof(line), fp) == NULL ||
+	    strcmp(line, SPOOL_META_MAGIC) != 0)
+		goto bad;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		l = strlen(line);
+		if (l > 0 && line[l - 1] == '\n')
+			line[--l] = '\0';
+		if (strncmp(line, "attempts ", 9) == 0 &&
+		    util_parse_ulong(line + 9, UINT_MAX, &v) == 0)
+			e->attempts = (unsigned)v;
+		else if (strncmp(line, "next_try ", 9) == 0 &&
+		    util_parse_ulong(line + 9, ULONG_MAX, &v) == 0)
+			e->next_try = (time_t)v;
+		else if (strncmp(line, "error ", 6) == 0)
+			strlcpy(e->last_error, line + 6, sizeof(e->last_error));
+		else if (strncmp(line, "rcpt ", 5) == 0) {
+			if (spool_push(&rcpts, &nrcpt, line + 5) == -1)
+				goto bad;
+		}
+	}
+	fclose(fp);
+	if (nrcpt > 0) {
+		spool_strv_free(e->rcpts, e->nrcpt);
+		e->rcpts = rcpts;
+		e->nrcpt = nrcpt;
+	}
+	return 0;
+bad:
+	/* A damaged .meta only loses retry state: deliver to everyone. */
+	fclose(fp);
+	spool_strv_free(rcpts, nrcpt);
+	log_warnx("spool: id=%s unreadable metadata ignored", id);
+	return 0;
+}
+
+/* Opens queue/ID.msg, fills meta, returns the stream at the message text. */
+static int
+spool_load(struct spool *sp, const char *id, struct spool_entry *e, FILE **fpp,
+    size_t *len)
+{
+	char name[SPOOL_ID_MAX + 8];
+	struct stat st;
+	FILE *fp;
+	int fd;
+	long off;
+
+	memset(e, 0, sizeof(*e));
+	if (strlen(id) >= SPOOL_ID_MAX || strchr(id, '/') != NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	strlcpy(e->id, id, sizeof(e->id));
+	snprintf(name, sizeof(name), "%s.msg", id);
+	if ((fd = openat(sp->queuefd, name, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return -1;
+	}
+	if (spool_read_envelope(fp, e) == -1 || fstat(fd, &st) == -1 ||
+	    (off = ftell(fp)) == -1) {
+		fclose(fp);
+		spool_entry_clear(e);
+		errno = EBADMSG;
+		return -1;
+	}
+	e->size = (size_t)(st.st_size - off);
+	if (spool_read_meta(sp, id, e) == -1) {
+		fclose(fp);
+		spool_entry_clear(e);
+		return -1;
+	}
+	if (len != NULL)
+		*len = e->size;
+	if (fpp != NULL)
+		*fpp = fp;
+	else
+		fclose(fp);
+	return 0;
+}
+
+void
+spool_entry_clear(struct spool_entry *e)
+{
+	free(e->sender);
+	spool_strv_free(e->rcpts, e->nrcpt);
+	e->sender = NULL;
+	e->rcpts = NULL;
+	e->nrcpt = 0;
+}
+
+void
+spool_entries_free(struct spool_entry *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		spool_entry_clear(&v[i]);
+	free(v);
+}
+
+static int
+spool_has_suffix(const char *name, const char *suffix, char *id, size_t len)
+{
+	size_t n = strlen(name), s = strlen(suffix);
+
+	if (n <= s || strcmp(name + n - s, suffix) != 0 || n - s >= len)
+		return 0;
+	memcpy(id, name, n - s);
+	id[n - s] = '\0';
+	return 1;
+}
+
+static int
+spool_cmp(const void *a, const void *b)
+{
+	const struct spool_entry *x = a, *y = b;
+
+	if (x->created != y->created)
+		return x->created < y->created ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+int
+spool_scan(struct spool *sp, struct spool_entry **entries, size_t *n)
+{
+	struct spool_entry *v = NULL, *nv;
+	size_t cnt = 0, cap = 0;
+	struct dirent *de;
+	char id[SPOOL_ID_MAX];
+	DIR *d;
+	int fd;
+
+	*entries = NULL;
+	*n = 0;
+	if ((fd = openat(sp->queuefd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!spool_has_suffix(de->d_name, ".msg", id, sizeof(id)))
+			continue;
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL)
+				goto fail;
+			v = nv;
+		}
+		/* Gone meanwhile (delivered) or damaged: not listed. */
+		if (spool_load(sp, id, &v[cnt], NULL, NULL) == 0)
+			cnt++;
+	}
+	closedir(d);
+	qsort(v, cnt, sizeof(*v), spool_cmp);
+	*entries = v;
+	*n = cnt;
+	return 0;
+fail:
+	closedir(d);
+	spool_entries_free(v, cnt);
+	errno = ENOMEM;
+	return -1;
+}
+
+int
+spool_read(struct spool *sp, const char *id, struct spool_entry *meta,
+    char **data, size_t *len)
+{
+	FILE *fp;
+	char *buf;
+	size_t l;
+
+	if (spool_load(sp, id, meta, &fp, &l) == -1)
+		return -1;
+	if ((buf = malloc(l + 1)) == NULL || fread(buf, 1, l, fp) != l) {
+		free(buf);
+		fclose(fp);
+		spool_entry_clear(meta);
+		errno = EIO;
+		return -1;
+	}
+	fclose(fp);
+	buf[l] = '\0';
+	*data = buf;
+	*len = l;
+	return 0;
+}
+
+int
+spool_open_data(struct spool *sp, const char *id, struct spool_entry *meta,
+    FILE **fp, size_t *len)
+{
+	return spool_load(sp, id, meta, fp, len);
+}
+
+int
+spool_defer(struct spool *sp, const char *id, unsigned attempts,
+    time_t next_try, const char *error, char *const *rcpts, size_t nrcpt)
+{
+	char name[SPOOL_ID_MAX + 8], *buf = NULL, errline[256];
+	size_t blen = 0, i;
+	FILE *mem;
+	int r, save;
+
+	strlcpy(errline, error != NULL ? error : "", sizeof(errline));
+	for (i = 0; errline[i] != '\0'; i++)
+		if ((unsigned char)errline[i] < 0x20)
+			errline[i] = ' ';
+	if ((mem = open_memstream(&buf, &blen)) == NULL)
+		return -1;
+	fprintf(mem, "%sattempts %u\nnext_try %lld\nerror %s\n",
+	    SPOOL_META_MAGIC, attempts, (long long)next_try, errline);
+	for (i = 0; i < nrcpt; i++)
+		if (spool_addr_ok(rcpts[i]))
+			fprintf(mem, "rcpt %s\n", rcpts[i]);
+	if (fclose(mem) == EOF) {
+		free(buf);
+		return -1;
+	}
+	snprintf(name, sizeof(name), "%s.meta", id);
+	pthread_mutex_lock(&sp->lock);
+	r = spool_write_file(sp, sp->queuefd, name, buf, blen);
+	save = errno;
+	pthread_mutex_unlock(&sp->lock);
+	free(buf);
+	errno = save;
+	return r;
+}
+
+int
+spool_remove(struct spool *sp, const char *id)
+{
+	char name[SPOOL_ID_MAX + 8];
+	int r;
+
+	pthread_mutex_lock(&sp->lock);
+	snprintf(name, sizeof(name), "%s.msg", id);
+	r = unlinkat(sp->queuefd, name, 0);
+	if (r == 0) {
+		snprintf(name, sizeof(name), "%s.meta", id);
+		unlinkat(sp->queuefd, name, 0);
+		r = fsync(sp->queuefd);
+	}
+	pthread_mutex_unlock(&sp->lock);
+	return r;
+}
+
+int
+spool_fail(struct spool *sp, const char *id, const char *reason)
+{
+	char name[SPOOL_ID_MAX + 8], line[1024];
+	size_t i;
+	int r = -1, save;
+
+	snprintf(line, sizeof(line), "%s\n", reason != NULL ? reason : "");
+	for (i = 0; line[i] != '\0' && line[i + 1] != '\0'; i++)
+		if ((unsigned char)line[i] < 0x20)
+			line[i] = ' ';
+	pthread_mutex_lock(&sp->lock);
+	/* Reason first: a failed message never lacks its reason. */
+	snprintf(name, sizeof(name), "%s.reason", id);
+	if (spool_write_file(sp, sp->failfd, name, line, strlen(line)) == -1)
+		goto out;
+	snprintf(name, sizeof(name), "%s.msg", id);
+	if (renameat(sp->queuefd, name, sp->failfd, name) == -1 ||
+	    fsync(sp->failfd) == -1)
+		goto out;
+	snprintf(name, sizeof(name), "%s.meta", id);
+	unlinkat(sp->queuefd, name, 0);
+	r = fsync(sp->queuefd);
+out:
+	save = errno;
+	pthread_mutex_unlock(&sp->lock);
+	errno = save;
+	return r;
+}
+
+/* Crash leftovers; see the format comment at the top. */
+static void
+spool_recover(struct spool *sp)
+{
+	char id[SPOOL_ID_MAX], name[SPOOL_ID_MAX + 8];
+	struct spool_entry e;
+	struct dirent *de;
+	struct stat st;
+	unsigned long pid;
+	char *dot, pidbuf[32];
+	time_t now = time(NULL);
+	DIR *d;
+	int fd;
+
+	if ((fd = openat(sp->tmpfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) != -1 && (d = fdopendir(fd)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			strlcpy(pidbuf, de->d_name, sizeof(pidbuf));
+			if ((dot = strchr(pidbuf, '.')) != NULL)
+				*dot = '\0';
+			/* Another live process (sendmail, listener) may be writing. */
+			if (util_parse_ulong(pidbuf, INT_MAX, &pid) == 0 &&
+			    (pid_t)pid != getpid() &&
+			    (kill((pid_t)pid, 0) == 0 || errno == EPERM) &&
+			    fstatat(sp->tmpfd, de->d_name, &st, 0) == 0 &&
+			    now - st.st_mtime < SPOOL_STALE_TMP)
+				continue;
+			log_info("spool: removed incomplete tmp/%s", de->d_name);
+			unlinkat(sp->tmpfd, de->d_name, 0);
+		}
+		closedir(d);
+		fsync(sp->tmpfd);
+	} else if (fd != -1)
+		close(fd);
+
+	if ((fd = openat(sp->queuefd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (spool_has_suffix(de->d_name, ".meta", id, sizeof(id))) {
+			snprintf(name, sizeof(name), "%s.msg", id);
+			if (fstatat(sp->queuefd, name, &st, 0) == -1 &&
+			    errno == ENOENT) {
+				log_info("spool: removed orphan queue/%s",
+				    de->d_name);
+				unlinkat(sp->queuefd, de->d_name, 0);
+			}
+		} else if (spool_has_suffix(de->d_name, ".msg", id,
+		    sizeof(id))) {
+			if (spool_load(sp, id, &e, NULL, NULL) == 0) {
+				spool_entry_clear(&e);
+				continue;
+			}
+			if (errno != EBADMSG)
+				continue;
+			log_warnx("spool: id=%s damaged envelope, moved to "
+			    "failed/", id);
+			spool_fail(sp, id, "damaged spool file (envelope "
+			    "unreadable)");
+		}
+	}
+	closedir(d);
+}
+
+static void
+spool_fmt_age(char *buf, size_t len, long long s)
+{
+	if (s < 0)
+		s = 0;
+	if (s < 120)
+		snprintf(buf, len, "%llds", s);
+	else if (s < 7200)
+		snprintf(buf, len, "%lldm", s / 60);
+	else if (s < 172800)
+		snprintf(buf, len, "%lldh", s / 3600);
+	else
+		snprintf(buf, len, "%lldd", s / 86400);
+}
+
+int
+spool_print_queue(struct spool *sp, FILE *out)
+{
+	struct spool_entry *e;
+	struct dirent *de;
+	char age[16], next[24], id[SPOOL_ID_MAX];
+	size_t n, i, j, nfailed = 0;
+	time_t now = time(NULL);
+	DIR *d;
+	int fd;
+
+	if (spool_scan(sp, &e, &n) == -1)
+		return -1;
+	if ((fd = openat(sp->failfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) != -1 && (d = fdopendir(fd)) != NULL) {
+		while ((de = readdir(d)) != NULL)
+			if (spool_has_suffix(de->d_name, ".msg", id,
+			    sizeof(id)))
+				nfailed++;
+		closedir(d);
+	} else if (fd != -1)
+		close(fd);
+	if (n == 0)
+		fprintf(out, "Mail queue is empty\n");
+	else
+		fprintf(out, "%-23s %9s %5s %8s %-9s %s\n", "ID", "SIZE",
+		    "AGE", "ATTEMPTS", "NEXT-TRY", "SENDER/RECIPIENTS");
+	for (i = 0; i < n; i++) {
+		spool_fmt_age(age, sizeof(age), (long long)(now - e[i].created));
+		if (e[i].next_try <= now)
+			strlcpy(next, "now", sizeof(next));
+		else {
+			strlcpy(next, "in ", sizeof(next));
+			spool_fmt_age(next + 3, sizeof(next) - 3,
+			    (long long)(e[i].next_try - now));
+		}
+		fprintf(out, "%-23s %9zu %5s %8u %-9s %s\n", e[i].id,
+		    e[i].size, age, e[i].attempts, next,
+		    e[i].sender[0] != '\0' ? e[i].sender : "<>");
+		if (e[i].last_error[0] != '\0')
+			fprintf(out, "%24s(%s)\n", "", e[i].last_error);
+		for (j = 0; j < e[i].nrcpt; j++)
+			fprintf(out, "%40s%s\n", "", e[i].rcpts[j]);
+	}
+	if (n > 0) {
+		spool_fmt_age(age, sizeof(age), (long long)(now - e[0].created));
+		fprintf(out, "-- %zu message%s in queue, oldest %s\n", n,
+		    n == 1 ? "" : "s", age);
+	}
+	if (nfailed > 0)
+		fprintf(out, "-- %zu failed message%s in %s/failed\n", nfailed,
+		    nfailed == 1 ? "" : "s", sp->dir);
+	spool_entries_free(e, n);
+	return ferror(out) ? -1 : 0;
+}
