@@ -1,0 +1,1053 @@
+/*
+ * relay.c - delivery thread: spool -> provider with libcurl (SPEC §7).
+ *
+ * One queue run = scan the spool, deliver every due message through one
+ * CURL handle (so curl reuses the connection), then drop the handle. The
+ * SMTP transcript is followed through CURLOPT_DEBUGFUNCTION (commands and
+ * replies only; AUTH lines are never kept) to learn each recipient's reply
+ * and the provider's last answer; curl alone cannot tell which recipient
+ * CURLOPT_MAIL_RCPT_ALLLOWFAILS let through.
+ *
+ * Outcome per recipient: 2xx delivered, 5xx permanent (failure notice),
+ * 4xx or no answer retried with backoff (retry.initial doubling up to
+ * retry.max, +-20% jitter) until retry.give_up_after, then failed/.
+ */
+#include <sys/stat.h>
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "modbus2mail/compose.h"
+#include "modbus2mail/config.h"
+#include "modbus2mail/log.h"
+#include "modbus2mail/relay.h"
+#include "modbus2mail/spool.h"
+#include "modbus2mail/util.h"
+
+#define RELAY_IDLE_MS 1000       /* loop tick while idle (watchdog) */
+#define RELAY_RESCAN_MS 10000    /* pick up mail spooled without a wake */
+#define RELAY_REPLY_MAX 512
+#define RELAY_HEADERS_MAX 8192   /* original headers quoted in a notice */
+
+enum relay_stage {
+	STAGE_CONNECT,
+	STAGE_EHLO,
+	STAGE_STARTTLS,
+	STAGE_AUTH,
+	STAGE_MAIL,
+	STAGE_RCPT,
+	STAGE_DATA,
+	STAGE_QUIT,
+};
+
+/* Result of one attempt for one recipient. */
+enum relay_rcpt {
+	RCPT_PENDING,                /* no answer: retried */
+	RCPT_SENT,
+	RCPT_TEMP,
+	RCPT_PERM,
+};
+
+/* One connection's worth of state: a CURL handle and the transcript. */
+struct relay_conn {
+	CURL *curl;
+	const struct config *cfg;
+	const char *password;        /* not owned */
+	struct relay *r;             /* NULL for test-mail */
+	char errbuf[CURL_ERROR_SIZE];
+	size_t url;                  /* index: 0 primary, then fallbacks */
+	char urlbuf[1024];
+	enum relay_stage stage;
+	int code;                    /* last final reply code, 0 = none */
+	char reply[RELAY_REPLY_MAX]; /* last final reply line */
+	char stage_reply[RELAY_REPLY_MAX]; /* reply to stage's command */
+	char *const *rcpts;          /* this message's recipients */
+	size_t nrcpt;
+	enum relay_rcpt *rstate;     /* per recipient */
+	char (*rreply)[RELAY_REPLY_MAX];
+	long cur_rcpt;               /* RCPT awaiting its reply, or -1 */
+	FILE *body;                  /* read callback source */
+	size_t left;
+	long body_off;
+};
+
+struct relay {
+	const struct config *cfg;
+	struct spool *spool;
+	char *password;              /* owned, wiped on stop */
+	pthread_t thread;
+	pthread_mutex_t lock;        /* wake, stop */
+	pthread_cond_t cond;
+	int wake, stop;
+	atomic_uint_fast64_t alive;
+	atomic_int healthy;
+	uint64_t rng;
+};
+
+static int	relay_read_password(const struct config *, char **, char *,
+		    size_t);
+static int	relay_cleartext(const struct config *);
+static const char *relay_url(const struct config *, size_t);
+static size_t	relay_nurls(const struct config *);
+static int	relay_conn_init(struct relay_conn *, const struct config *,
+		    const char *, struct relay *);
+static void	relay_conn_reset_transcript(struct relay_conn *);
+static CURLcode	relay_perform(struct relay_conn *, const char *,
+		    char *const *, size_t, FILE *, size_t);
+static CURLcode	relay_send(struct relay_conn *, const char *, char *const *,
+		    size_t, FILE *, size_t);
+static int	relay_unreachable(CURLcode, const struct relay_conn *);
+static void	relay_describe(const struct relay_conn *, CURLcode, char *,
+		    size_t);
+static int	relay_debug_cb(CURL *, curl_infotype, char *, size_t, void *);
+static void	relay_reply_line(struct relay_conn *, const char *, size_t);
+static size_t	relay_read_cb(char *, size_t, size_t, void *);
+static int	relay_progress_cb(void *, curl_off_t, curl_off_t, curl_off_t,
+		    curl_off_t);
+static void	*relay_main(void *);
+static int	relay_run_queue(struct relay *, int, time_t *);
+static void	relay_deliver(struct relay *, struct relay_conn *,
+		    const struct spool_entry *);
+static void	relay_defer(struct relay *, const struct spool_entry *,
+		    char *const *, size_t, const char *);
+static void	relay_notice(struct relay *, const struct spool_entry *,
+		    const char *, const char *, char **, size_t);
+static char	*relay_headers(struct spool *, const char *);
+static uint64_t	relay_backoff_ms(struct relay *, unsigned);
+static void	relay_quote(char *, size_t, const char *);
+
+/* AUTH would travel in clear: smtp:// with tls: none. */
+static int
+relay_cleartext(const struct config *cfg)
+{
+	return cfg->smtp.tls_none &&
+	    strncasecmp(cfg->smtp.url, "smtps://", 8) != 0;
+}
+
+static int
+relay_read_password(const struct config *cfg, char **pw, char *err,
+    size_t errlen)
+{
+	const char *path = cfg->smtp.password_file;
+	char buf[1024];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	*pw = NULL;
+	if (cfg->smtp.username == NULL)
+		return 0;
+	if (relay_cleartext(cfg)) {
+		snprintf(err, errlen, "smtp.username is set with tls: none: "
+		    "refusing to send the password in clear");
+		return -1;
+	}
+	if (path == NULL) {
+		snprintf(err, errlen, "smtp.username is set but no "
+		    "smtp.password_file");
+		return -1;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || (st.st_mode & 077) != 0) {
+		snprintf(err, errlen, "%s: readable by group or others "
+		    "(chmod 600)", path);
+		close(fd);
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	*pw = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	if (*pw == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static size_t
+relay_nurls(const struct config *cfg)
+{
+	return 1 + cfg->smtp.fallback_urls.n;
+}
+
+static const char *
+relay_url(const struct config *cfg, size_t i)
+{
+	return i == 0 ? cfg->smtp.url : cfg->smtp.fallback_urls.v[i - 1];
+}
+
+static int
+relay_conn_init(struct relay_conn *c, const struct config *cfg,
+    const char *password, struct relay *r)
+{
+	memset(c, 0, sizeof(*c));
+	c->cfg = cfg;
+	c->password = password;
+	c->r = r;
+	c->cur_rcpt = -1;
+	if ((c->curl = curl_easy_init()) == NULL)
+		return -1;
+	return 0;
+}
+
+static void
+relay_conn_reset_transcript(struct relay_conn *c)
+{
+	size_t i;
+
+	c->stage = STAGE_CONNECT;
+	c->code = 0;
+	c->reply[0] = c->stage_reply[0] = c->errbuf[0] = '\0';
+	c->cur_rcpt = -1;
+	for (i = 0; i < c->nrcpt; i++) {
+		c->rstate[i] = RCPT_PENDING;
+		c->rreply[i][0] = '\0';
+	}
+}
+
+/* One reply line from the server; only final lines ("250 x") count. */
+static void
+relay_reply_line(struct relay_conn *c, const char *s, size_t n)
+{
+	char line[RELAY_REPLY_MAX];
+	int code;
+
+	while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == '\n'))
+		n--;
+	if (n < 3 || (n > 3 && s[3] != ' '))
+		return;
+	if (n >= sizeof(line))
+		n = sizeof(line) - 1;
+	memcpy(line, s, n);
+	line[n] = '\0';
+	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+	if (code < 200 || code > 599)
+		return;
+	c->code = code;
+	strlcpy(c->reply, line, sizeof(c->reply));
+	strlcpy(c->stage_reply, line, sizeof(c->stage_reply));
+	if (c->stage == STAGE_RCPT && c->cur_rcpt >= 0) {
+		c->rstate[c->cur_rcpt] = code < 300 ? RCPT_SENT :
+		    code < 500 ? RCPT_TEMP : RCPT_PERM;
+		strlcpy(c->rreply[c->cur_rcpt], line, RELAY_REPLY_MAX);
+		c->cur_rcpt = -1;
+	}
+}
+
+static int
+relay_debug_cb(CURL *h, curl_infotype type, char *data, size_t size,
+    void *arg)
+{
+	struct relay_conn *c = arg;
+	const char *nl, *end = data + size, *lt, *gt;
+	size_t i, al;
+
+	if (type == CURLINFO_HEADER_IN) {
+		for (; data < end; data = (char *)nl + 1) {
+			if ((nl = memchr(data, '\n', (size_t)(end - data))) ==
+			    NULL)
+				nl = end - 1;
+			relay_reply_line(c, data, (size_t)(nl - data + 1));
+		}
+		return 0;
+	}
+	if (type != CURLINFO_HEADER_OUT)
+		return 0;
+	/* Only the verb is looked at: AUTH lines carry credentials. */
+	if (size >= 4 && strncasecmp(data, "EHLO", 4) == 0)
+		c->stage = STAGE_EHLO;
+	else if (size >= 4 && strncasecmp(data, "HELO", 4) == 0)
+		c->stage = STAGE_EHLO;
+	else if (size >= 8 && strncasecmp(data, "STARTTLS", 8) == 0)
+		c->stage = STAGE_STARTTLS;
+	else if (size >= 4 && strncasecmp(data, "AUTH", 4) == 0)
+		c->stage = STAGE_AUTH;
+	else if (size >= 4 && strncasecmp(data, "MAIL", 4) == 0)
+		c->stage = STAGE_MAIL;
+	else if (size >= 4 && strncasecmp(data, "DATA", 4) == 0)
+		c->stage = STAGE_DATA;
+	else if (size >= 4 && strncasecmp(data, "QUIT", 4) == 0)
+		c->stage = STAGE_QUIT;
+	else if (size >= 4 && strncasecmp(data, "RCPT", 4) == 0) {
+		c->stage = STAGE_RCPT;
+		c->cur_rcpt = -1;
+		if ((lt = memchr(data, '<', size)) == NULL ||
+		    (gt = memchr(lt, '>', (size_t)(end - lt))) == NULL)
+			return 0;
+		al = (size_t)(gt - lt - 1);
+		for (i = 0; i < c->nrcpt; i++)
+			if (c->rstate[i] == RCPT_PENDING &&
+			    strlen(c->rcpts[i]) == al &&
+			    strncasecmp(c->rcpts[i], lt + 1, al) == 0) {
+				c->cur_rcpt = (long)i;
+				break;
+			}
+	}
+	return 0;
+}
+
+static size_t
+relay_read_cb(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct relay_conn *c = arg;
+	size_t want = size * nitems, n;
+
+	if (want > c->left)
+		want = c->left;
+	if (want == 0)
+		return 0;
+	n = fread(buf, 1, want, c->body);
+	if (n == 0)
+		return CURL_READFUNC_ABORT;
+	c->left -= n;
+	return n;
+}
+
+static int
+relay_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct relay_conn *c = arg;
+	int stop;
+
+	if (c->r == NULL)
+		return 0;
+	atomic_store(&c->r->alive, util_mono_ms());
+	pthread_mutex_lock(&c->r->lock);
+	stop = c->r->stop;
+	pthread_mutex_unlock(&c->r->lock);
+	/* Stopping: give up before DATA, never in the middle of it. */
+	return stop && ulnow == 0 && c->stage < STAGE_DATA;
+}
+
+/* One attempt against one URL. */
+static CURLcode
+relay_perform(struct relay_conn *c, const char *from, char *const *rcpts,
+    size_t nrcpt, FILE *body, size_t len)
+{
+	const struct config *cfg = c->cfg;
+	const char *url = relay_url(cfg, c->url), *p;
+	struct curl_slist *rl = NULL, *nl;
+	char addr[600], iface[300];
+	long secs = (long)((cfg->smtp.timeout_ms + 999) / 1000);
+	CURLcode res;
+	size_t i;
+	CURL *h = c->curl;
+
+	/* The URL path is the EHLO name (SPEC §3 hostname). */
+	p = strstr(url, "://");
+	if (p != NULL && strchr(p + 3, '/') == NULL)
+		snprintf(c->urlbuf, sizeof(c->urlbuf), "%s/%s", url,
+		    cfg->hostname != NULL ? cfg->hostname : "localhost");
+	else
+		strlcpy(c->urlbuf, url, sizeof(c->urlbuf));
+	for (i = 0; i < nrcpt; i++) {
+		snprintf(addr, sizeof(addr), "<%s>", rcpts[i]);
+		if ((nl = curl_slist_append(rl, addr)) == NULL) {
+			curl_slist_free_all(rl);
+			return CURLE_OUT_OF_MEMORY;
+		}
+		rl = nl;
+	}
+	relay_conn_reset_transcript(c);
+	c->body = body;
+	c->left = len;
+	if (body != NULL && fseek(body, c->body_off, SEEK_SET) == -1) {
+		curl_slist_free_all(rl);
+		return CURLE_READ_ERROR;
+	}
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, c->urlbuf);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	if (strncasecmp(url, "smtps://", 8) != 0)
+		curl_easy_setopt(h, CURLOPT_USE_SSL, cfg->smtp.tls_none ?
+		    (long)CURLUSESSL_NONE : (long)CURLUSESSL_ALL);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER,
+	    cfg->smtp.verify_peer ? 1L : 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST,
+	    cfg->smtp.verify_peer ? 2L : 0L);
+	if (cfg->smtp.ca_file != NULL)
+		curl_easy_setopt(h, CURLOPT_CAINFO, cfg->smtp.ca_file);
+	if (cfg->smtp.username != NULL && c->password != NULL &&
+	    !relay_cleartext(cfg)) {
+		curl_easy_setopt(h, CURLOPT_USERNAME, cfg->smtp.username);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, c->password);
+	}
+	if (cfg->smtp.source_address != NULL) {
+		snprintf(iface, sizeof(iface), "host!%s",
+		    cfg->smtp.source_address);
+		curl_easy_setopt(h, CURLOPT_INTERFACE, iface);
+	}
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)cfg->smtp.timeout_ms);
+	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, secs);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, secs);
+	snprintf(addr, sizeof(addr), "<%s>", from);
+	curl_easy_setopt(h, CURLOPT_MAIL_FROM, addr);
+	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rl);
+	curl_easy_setopt(h, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
+	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(h, CURLOPT_READFUNCTION, relay_read_cb);
+	curl_easy_setopt(h, CURLOPT_READDATA, c);
+	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, relay_debug_cb);
+	curl_easy_setopt(h, CURLOPT_DEBUGDATA, c);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, relay_progress_cb);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+	res = curl_easy_perform(h);
+	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, NULL);
+	curl_slist_free_all(rl);
+	return res;
+}
+
+/* The provider could not be reached at all: try the next URL. */
+static int
+relay_unreachable(CURLcode res, const struct relay_conn *c)
+{
+	if (c->code != 0)
+		return 0;
+	return res == CURLE_COULDNT_RESOLVE_HOST ||
+	    res == CURLE_COULDNT_CONNECT || res == CURLE_OPERATION_TIMEDOUT ||
+	    res == CURLE_GOT_NOTHING || res == CURLE_RECV_ERROR ||
+	    res == CURLE_SEND_ERROR;
+}
+
+/* Tries c->url, then the following URLs while they are unreachable. */
+static CURLcode
+relay_send(struct relay_conn *c, const char *from, char *const *rcpts,
+    size_t nrcpt, FILE *body, size_t len)
+{
+	CURLcode res;
+	size_t n = relay_nurls(c->cfg);
+
+	c->body_off = body != NULL ? ftell(body) : 0;
+	for (;;) {
+		res = relay_perform(c, from, rcpts, nrcpt, body, len);
+		if (!relay_unreachable(res, c) || c->url + 1 >= n)
+			break;
+		log_info("relay: url=%s unreachable (%s), trying %s",
+		    relay_url(c->cfg, c->url), c->errbuf[0] ? c->errbuf :
+		    curl_easy_strerror(res), relay_url(c->cfg, c->url + 1));
+		c->url++;
+	}
+	/* Next message of the run starts at the URL that answered. */
+	if (relay_unreachable(res, c) && n > 1)
+		c->url = 0;
+	return res;
+}
+
+/* One line saying what failed, as test-mail prints it and logs store it. */
+static void
+relay_describe(const struct relay_conn *c, CURLcode res, char *buf,
+    size_t len)
+{
+	const char *url = relay_url(c->cfg, c->url);
+	const char *detail = c->errbuf[0] != '\0' ? c->errbuf :
+	    curl_easy_strerror(res);
+	size_t i;
+
+	switch (res) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+		snprintf(buf, len, "DNS: %s: %s", url, detail);
+		return;
+	case CURLE_COULDNT_CONNECT:
+		snprintf(buf, len, "connect: %s: %s", url, detail);
+		return;
+	case CURLE_OPERATION_TIMEDOUT:
+		snprintf(buf, len, "%s: %s: %s", c->code == 0 ? "connect" :
+		    "timeout", url, detail);
+		return;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+		snprintf(buf, len, "TLS verify: %s: %s", url, detail);
+		return;
+	case CURLE_USE_SSL_FAILED:
+		snprintf(buf, len, "TLS: %s: server offers no STARTTLS "
+		    "(smtp.tls is required)", url);
+		return;
+	case CURLE_SSL_CONNECT_ERROR:
+		/* OpenSSL reports verification failures here too. */
+		snprintf(buf, len, "TLS%s: %s: %s", strstr(detail,
+		    "certificate") != NULL ? " verify" : "", url, detail);
+		return;
+	case CURLE_LOGIN_DENIED:
+		snprintf(buf, len, "AUTH: %s", c->stage == STAGE_AUTH &&
+		    c->stage_reply[0] ? c->stage_reply : detail);
+		return;
+	default:
+		break;
+	}
+	if (c->stage == STAGE_RCPT || (c->nrcpt > 0 && c->stage > STAGE_RCPT)) {
+		for (i = 0; i < c->nrcpt; i++)
+			if (c->rstate[i] == RCPT_PERM ||
+			    c->rstate[i] == RCPT_TEMP) {
+				snprintf(buf, len, "rejected recipient %s: %s",
+				    c->rcpts[i], c->rreply[i]);
+				if (c->stage == STAGE_RCPT)
+					return;
+			}
+	}
+	if (c->stage == STAGE_MAIL && c->stage_reply[0] != '\0')
+		snprintf(buf, len, "sender rejected: %s", c->stage_reply);
+	else if (c->stage == STAGE_DATA && c->stage_reply[0] != '\0')
+		snprintf(buf, len, "message rejected: %s", c->stage_reply);
+	else if (c->stage == STAGE_AUTH && c->stage_reply[0] != '\0')
+		snprintf(buf, len, "AUTH: %s", c->stage_reply);
+	else if (c->stage == STAGE_RCPT)
+		return;
+	else
+		snprintf(buf, len, "%s: %s", url, detail);
+}
+
+static void
+relay_quote(char *dst, size_t len, const char *src)
+{
+	size_t i;
+
+	strlcpy(dst, src, len);
+	for (i = 0; dst[i] != '\0'; i++)
+		if (dst[i] == '"' || (unsigned char)dst[i] < 0x20)
+			dst[i] = '\'';
+}
+
+static uint64_t
+relay_backoff_ms(struct relay *r, unsigned attempts)
+{
+	const struct config_retry *rt = &r->cfg->smtp.retry;
+	uint64_t d = rt->initial_ms, j;
+	unsigned i;
+
+	for (i = 1; i < attempts && d < rt->max_ms; i++)
+		d *= 2;
+	if (d > rt->max_ms)
+		d = rt->max_ms;
+	/* +-20% so that messages deferred together spread out. */
+	r->rng ^= r->rng << 13;
+	r->rng ^= r->rng >> 7;
+	r->rng ^= r->rng << 17;
+	j = d / 5;
+	if (j > 0)
+		d = d - j + r->rng % (2 * j + 1);
+	return d < 1000 ? 1000 : d;
+}
+
+/* Header block of a queued message, for the notice. */
+static char *
+relay_headers(struct spool *sp, const char *id)
+{
+	struct spool_entry e;
+	char *data, *end;
+	size_t len;
+
+	if (spool_read(sp, id, &e, &data, &len) == -1)
+		return NULL;
+	spool_entry_clear(&e);
+	if ((end = strstr(data, "\r\n\r\n")) != NULL)
+		end[2] = '\0';
+	if (strlen(data) > RELAY_HEADERS_MAX)
+		data[RELAY_HEADERS_MAX] = '\0';
+	return data;
+}
+
+/* A failure notice to smtp.failure_notice, itself spooled (null sender). */
+static void
+relay_notice(struct relay *r, const struct spool_entry *e, const char *why,
+    const char *delivered, char **failed, size_t nfailed)
+{
+	const struct config *cfg = r->cfg;
+	char msgid[300], id[SPOOL_ID_MAX], *body = NULL, *headers, *msg;
+	char *to[1];
+	struct compose_text t;
+	size_t blen = 0, len, i;
+	FILE *mem;
+	time_t now = time(NULL);
+
+	if (cfg->smtp.failure_notice == NULL || e->sender[0] == '\0')
+		return;
+	if ((mem = open_memstream(&body, &blen)) == NULL)
+		return;
+	fprintf(mem, "This is modbus2mail on %s.\n\n"
+	    "A message could not be delivered to some or all of its "
+	    "recipients.\n\nQueue id: %s\nReason: %s\n", cfg->hostname, e->id,
+	    why);
+	if (nfailed > 0) {
+		fprintf(mem, "Failed recipients:\n");
+		for (i = 0; i < nfailed; i++)
+			fprintf(mem, "  %s\n", failed[i]);
+	}
+	if (delivered != NULL && delivered[0] != '\0')
+		fprintf(mem, "Delivered to: %s\n", delivered);
+	if ((headers = relay_headers(r->spool, e->id)) != NULL) {
+		fprintf(mem, "\n--- headers of the original message ---\n%s",
+		    headers);
+		free(headers);
+	}
+	if (fclose(mem) == EOF) {
+		free(body);
+		return;
+	}
+	compose_message_id(msgid, sizeof(msgid), cfg->hostname, now,
+	    (unsigned long long)util_mono_ms() ^ r->rng);
+	to[0] = cfg->smtp.failure_notice;
+	memset(&t, 0, sizeof(t));
+	t.from = cfg->smtp.from;
+	t.to = to;
+	t.nto = 1;
+	t.subject = "Undelivered mail (modbus2mail)";
+	t.body = body;
+	t.date = now;
+	t.message_id = msgid;
+	t.auto_submitted = "auto-replied";
+	msg = compose_plain(&t, &len);
+	free(body);
+	if (msg == NULL)
+		return;
+	if (spool_submit(r->spool, "", to, 1, msg, len, id, sizeof(id)) == 0)
+		log_info("relay: id=%s notice=%s to=%s", e->id, id, to[0]);
+	else
+		log_warn("relay: id=%s failure notice not spooled", e->id);
+	free(msg);
+}
+
+/* Temporary failure: back off, or give up once past give_up_after. */
+static void
+relay_defer(struct relay *r, const struct spool_entry *e, char *const *rcpts,
+    size_t nrcpt, const char *why)
+{
+	char q[RELAY_REPLY_MAX], reason[RELAY_REPLY_MAX + 64];
+	time_t now = time(NULL);
+	unsigned attempts = e->attempts + 1;
+	uint64_t delay;
+
+	relay_quote(q, sizeof(q), why);
+	if ((uint64_t)(now - e->created) * 1000 >= r->cfg->smtp.retry.give_up_ms) {
+		snprintf(reason, sizeof(reason), "gave up after %u attempts: "
+		    "%s", attempts, why);
+		log_warnx("relay: id=%s status=failed attempts=%u "
+		    "reason=\"gave up: %s\"", e->id, attempts, q);
+		relay_notice(r, e, reason, NULL, (char **)rcpts, nrcpt);
+		if (spool_fail(r->spool, e->id, reason) == -1)
+			log_warn("relay: id=%s move to failed/", e->id);
+		return;
+	}
+	delay = relay_backoff_ms(r, attempts);
+	log_info("relay: id=%s status=deferred attempts=%u rcpts=%zu "
+	    "retry_in=%llus error=\"%s\"", e->id, attempts, nrcpt,
+	    (unsigned long long)(delay / 1000), q);
+	if (spool_defer(r->spool, e->id, attempts, now +
+	    (time_t)((delay + 999) / 1000), why, rcpts, nrcpt) == -1)
+		log_warn("relay: id=%s cannot record retry state", e->id);
+}
+
+static void
+relay_deliver(struct relay *r, struct relay_conn *c,
+    const struct spool_entry *ent)
+{
+	struct spool_entry e;
+	char why[RELAY_REPLY_MAX], q[RELAY_REPLY_MAX], reason[1024];
+	char **pend = NULL, **perm = NULL, *sent = NULL;
+	size_t len, i, npend = 0, nperm = 0, nsent = 0, slen = 0;
+	enum relay_rcpt *rstate = NULL;
+	char (*rreply)[RELAY_REPLY_MAX] = NULL;
+	FILE *fp, *smem = NULL;
+	CURLcode res;
+
+	if (spool_open_data(r->spool, ent->id, &e, &fp, &len) == -1) {
+		if (errno != ENOENT)
+			log_warn("relay: id=%s cannot read", ent->id);
+		return;
+	}
+	if ((rstate = calloc(e.nrcpt, sizeof(*rstate))) == NULL ||
+	    (rreply = calloc(e.nrcpt, sizeof(*rreply))) == NULL ||
+	    (pend = calloc(e.nrcpt, sizeof(*pend))) == NULL ||
+	    (perm = calloc(e.nrcpt, sizeof(*perm))) == NULL ||
+	    (smem = open_memstream(&sent, &slen)) == NULL)
+		goto out;
+	c->rcpts = e.rcpts;
+	c->nrcpt = e.nrcpt;
+	c->rstate = rstate;
+	c->rreply = rreply;
+	res = relay_send(c, r->cfg->smtp.from_addr, e.rcpts, e.nrcpt, fp, len);
+	why[0] = '\0';
+	if (res != CURLE_OK)
+		relay_describe(c, res, why, sizeof(why));
+	for (i = 0; i < e.nrcpt; i++) {
+		/* curl succeeded: a recipient we did not see answered is in. */
+		if (rstate[i] == RCPT_PENDING && res == CURLE_OK)
+			rstate[i] = RCPT_SENT;
+		/* Accepted, then the transfer failed: nobody got it. */
+		if (rstate[i] == RCPT_SENT && res != CURLE_OK) {
+			rstate[i] = RCPT_PENDING;
+			rreply[i][0] = '\0';
+		}
+		/* A 5xx to AUTH, MAIL or DATA fails every recipient. */
+		if (rstate[i] == RCPT_PENDING && res != CURLE_OK &&
+		    c->code >= 500 && (c->stage == STAGE_AUTH ||
+		    c->stage == STAGE_MAIL || c->stage == STAGE_DATA ||
+		    res == CURLE_LOGIN_DENIED))
+			rstate[i] = RCPT_PERM;
+		switch (rstate[i]) {
+		case RCPT_SENT:
+			fprintf(smem, "%s%s", nsent++ ? ", " : "", e.rcpts[i]);
+			break;
+		case RCPT_PERM:
+			if (asprintf(&perm[nperm], "%s: %s", e.rcpts[i],
+			    rreply[i][0] ? rreply[i] : why) != -1)
+				nperm++;
+			break;
+		default:
+			pend[npend++] = e.rcpts[i];
+			break;
+		}
+	}
+	fclose(smem);
+	smem = NULL;
+	relay_quote(q, sizeof(q), c->reply);
+	if (nsent > 0)
+		log_info("relay: id=%s status=sent rcpts=%zu url=%s "
+		    "reply=\"%s\"", e.id, nsent, relay_url(r->cfg, c->url), q);
+	if (nperm > 0) {
+		snprintf(reason, sizeof(reason), "%s", nperm == 1 ? perm[0] :
+		    why[0] ? why : perm[0]);
+		relay_quote(q, sizeof(q), reason);
+		log_warnx("relay: id=%s status=%s rcpts=%zu reason=\"%s\"",
+		    e.id, nsent > 0 || npend > 0 ? "bounced" : "failed", nperm,
+		    q);
+		relay_notice(r, &e, reason, sent, perm, nperm);
+	}
+	if (npend > 0) {
+		if (why[0] == '\0')
+			for (i = 0; i < e.nrcpt; i++)
+				if (rstate[i] == RCPT_TEMP) {
+					snprintf(why, sizeof(why), "rejected "
+					    "recipient %s: %s", e.rcpts[i],
+					    rreply[i]);
+					break;
+				}
+		relay_defer(r, &e, pend, npend, why[0] ? why :
+		    "no reply to RCPT");
+	} else if (nperm > 0) {
+		if (spool_fail(r->spool, e.id, reason) == -1)
+			log_warn("relay: id=%s move to failed/", e.id);
+	} else if (spool_remove(r->spool, e.id) == -1)
+		log_warn("relay: id=%s remove delivered message", e.id);
+out:
+	if (smem != NULL)
+		fclose(smem);
+	for (i = 0; i < nperm; i++)
+		free(perm[i]);
+	free(perm);
+	free(pend);
+	free(sent);
+	free(rstate);
+	free(rreply);
+	c->rcpts = NULL;
+	c->nrcpt = 0;
+	fclose(fp);
+	spool_entry_clear(&e);
+}
+
+/*
+ * Delivers what is due (everything when force). Returns the number of
+ * messages still queued that have failed before; *next gets the earliest
+ * next_try among the rest (0 = none).
+ */
+static int
+relay_run_queue(struct relay *r, int force, time_t *next)
+{
+	struct spool_entry *v;
+	struct relay_conn c;
+	size_t n, i;
+	time_t now = time(NULL);
+	int stop, conn = 0, failing = 0;
+
+	*next = 0;
+	if (spool_scan(r->spool, &v, &n) == -1) {
+		log_warn("relay: scan spool");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		pthread_mutex_lock(&r->lock);
+		stop = r->stop;
+		pthread_mutex_unlock(&r->lock);
+		if (stop)
+			break;
+		atomic_store(&r->alive, util_mono_ms());
+		if (!force && v[i].next_try > now) {
+			if (*next == 0 || v[i].next_try < *next)
+				*next = v[i].next_try;
+			continue;
+		}
+		if (!conn) {
+			if (relay_conn_init(&c, r->cfg, r->password, r) == -1) {
+				log_warnx("relay: curl_easy_init failed");
+				break;
+			}
+			conn = 1;
+		}
+		relay_deliver(r, &c, &v[i]);
+	}
+	if (conn)
+		curl_easy_cleanup(c.curl);
+	spool_entries_free(v, n);
+	/* Health and the next wake-up from what is left. */
+	if (spool_scan(r->spool, &v, &n) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (v[i].attempts > 0)
+			failing++;
+		if (v[i].attempts == 0)
+			*next = now;
+		else if (*next == 0 || v[i].next_try < *next)
+			*next = v[i].next_try;
+	}
+	spool_entries_free(v, n);
+	return failing;
+}
+
+static void *
+relay_main(void *arg)
+{
+	struct relay *r = arg;
+	struct timespec ts;
+	uint64_t last_scan = 0, now;
+	time_t next = 0;
+	int force, failing, due;
+
+	for (;;) {
+		now = util_mono_ms();
+		atomic_store(&r->alive, now);
+		pthread_mutex_lock(&r->lock);
+		if (r->stop) {
+			pthread_mutex_unlock(&r->lock);
+			break;
+		}
+		force = r->wake;
+		r->wake = 0;
+		pthread_mutex_unlock(&r->lock);
+		due = next != 0 && time(NULL) >= next;
+		if (force || due || last_scan == 0 ||
+		    now - last_scan >= RELAY_RESCAN_MS) {
+			failing = relay_run_queue(r, force, &next);
+			if (failing >= 0)
+				atomic_store(&r->healthy, failing == 0);
+			last_scan = util_mono_ms();
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += (long)(RELAY_IDLE_MS % 1000) * 1000000L;
+		ts.tv_sec += RELAY_IDLE_MS / 1000 + ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_mutex_lock(&r->lock);
+		if (!r->wake && !r->stop)
+			pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+		pthread_mutex_unlock(&r->lock);
+	}
+	return NULL;
+}
+
+struct relay *
+relay_start(const struct config *cfg, struct spool *sp, char *err,
+    size_t errlen)
+{
+	struct relay *r;
+	pthread_condattr_t ca;
+
+	if (cfg->smtp.url == NULL) {
+		snprintf(err, errlen, "no smtp.url configured");
+		return NULL;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(err, errlen, "curl_global_init failed");
+		return NULL;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->cfg = cfg;
+	r->spool = sp;
+	r->rng = (util_wall_ms() << 16) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ULL;
+	atomic_init(&r->alive, util_mono_ms());
+	atomic_init(&r->healthy, 1);
+	if (relay_read_password(cfg, &r->password, err, errlen) == -1) {
+		free(r);
+		return NULL;
+	}
+	if (!cfg->smtp.verify_peer)
+		log_warnx("relay: smtp.verify_peer is false: the provider's "
+		    "certificate and host name are NOT verified");
+	if (cfg->smtp.tls_none)
+		log_warnx("relay: smtp.tls is none: mail to %s travels "
+		    "unencrypted", cfg->smtp.url);
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((errno = pthread_create(&r->thread, NULL, relay_main, r)) != 0) {
+		snprintf(err, errlen, "pthread_create: %s", strerror(errno));
+		pthread_cond_destroy(&r->cond);
+		pthread_mutex_destroy(&r->lock);
+		if (r->password != NULL)
+			explicit_bzero(r->password, strlen(r->password));
+		free(r->password);
+		free(r);
+		return NULL;
+	}
+	log_info("relay: started url=%s fallbacks=%zu tls=%s auth=%s",
+	    cfg->smtp.url, cfg->smtp.fallback_urls.n, cfg->smtp.tls_none ?
+	    "none" : "required", cfg->smtp.username != NULL ? "yes" : "no");
+	return r;
+}
+
+void
+relay_wake(struct relay *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->wake = 1;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+int
+relay_healthy(struct relay *r)
+{
+	return r == NULL ? 1 : atomic_load(&r->healthy);
+}
+
+uint64_t
+relay_last_alive_ms(struct relay *r)
+{
+	return r == NULL ? util_mono_ms() : atomic_load(&r->alive);
+}
+
+void
+relay_stop(struct relay *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stop = 1;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL);
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	if (r->password != NULL)
+		explicit_bzero(r->password, strlen(r->password));
+	free(r->password);
+	free(r);
+	log_info("relay: stopped");
+}
+
+int
+relay_test_mail(const struct config *cfg, const char *to, FILE *out)
+{
+	struct relay_conn c;
+	struct compose_text t;
+	char *password = NULL, *msg = NULL, *body = NULL, err[512];
+	char msgid[300], date[64], bare[512];
+	char *rcpt[1], *tohdr[1];
+	enum relay_rcpt rstate[1];
+	char rreply[1][RELAY_REPLY_MAX];
+	time_t now = time(NULL);
+	size_t len;
+	FILE *fp = NULL;
+	CURLcode res;
+	int ret = 1;
+
+	if (cfg->smtp.url == NULL) {
+		fprintf(stderr, "test-mail: no smtp.url in %s\n", cfg->path);
+		return 1;
+	}
+	if (config_parse_address(to, bare, sizeof(bare)) == -1) {
+		fprintf(stderr, "test-mail: bad address '%s'\n", to);
+		return 1;
+	}
+	if (relay_read_password(cfg, &password, err, sizeof(err)) == -1) {
+		fprintf(stderr, "test-mail: %s\n", err);
+		return 1;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (!cfg->smtp.verify_peer)
+		fprintf(stderr, "test-mail: warning: smtp.verify_peer is false:"
+		    " the provider's certificate is not verified\n");
+	compose_date(date, sizeof(date), now);
+	compose_message_id(msgid, sizeof(msgid), cfg->hostname, now,
+	    (unsigned long long)getpid());
+	body = xasprintf("This is a test message from modbus2mail on %s, "
+	    "sent by `modbus2mail test-mail` at %s.\nIf you can read it, mail "
+	    "from the gateway reaches you.\n", cfg->hostname, date);
+	tohdr[0] = (char *)to;
+	memset(&t, 0, sizeof(t));
+	t.from = cfg->smtp.from != NULL ? cfg->smtp.from : cfg->smtp.from_addr;
+	t.to = tohdr;
+	t.nto = 1;
+	t.subject = "modbus2mail test message";
+	t.body = body;
+	t.date = now;
+	t.message_id = msgid;
+	if ((msg = compose_plain(&t, &len)) == NULL ||
+	    (fp = fmemopen(msg, len, "r")) == NULL) {
+		fprintf(stderr, "test-mail: out of memory\n");
+		goto out;
+	}
+	if (relay_conn_init(&c, cfg, password, NULL) == -1) {
+		fprintf(stderr, "test-mail: curl_easy_init failed\n");
+		goto out;
+	}
+	rcpt[0] = bare;
+	c.rcpts = rcpt;
+	c.nrcpt = 1;
+	c.rstate = rstate;
+	c.rreply = rreply;
+	res = relay_send(&c, cfg->smtp.from_addr, rcpt, 1, fp, len);
+	if (res == CURLE_OK && rstate[0] == RCPT_SENT) {
+		fprintf(out, "test-mail: sent to %s via %s: %s\n", bare,
+		    relay_url(cfg, c.url), c.reply);
+		ret = 0;
+	} else {
+		err[0] = '\0';
+		relay_describe(&c, res == CURLE_OK ? CURLE_SEND_ERROR : res,
+		    err, sizeof(err));
+		fprintf(stderr, "test-mail: %s\n", err[0] ? err :
+		    "delivery failed");
+	}
+	curl_easy_cleanup(c.curl);
+out:
+	if (fp != NULL)
+		fclose(fp);
+	free(msg);
+	free(body);
+	if (password != NULL)
+		explicit_bzero(password, strlen(password));
+	free(password);
+	return ret;
+}
