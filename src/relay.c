@@ -36,6 +36,7 @@
 #define RELAY_IDLE_MS 1000       /* loop tick while idle (watchdog) */
 #define RELAY_RESCAN_MS 10000    /* pick up mail spooled without a wake */
 #define RELAY_REPLY_MAX 512
+#define RELAY_WHY_MAX 2048       /* a description quoting a reply */
 #define RELAY_HEADERS_MAX 8192   /* original headers quoted in a notice */
 
 enum relay_stage {
@@ -69,7 +70,9 @@ struct relay_conn {
 	enum relay_stage stage;
 	int code;                    /* last final reply code, 0 = none */
 	char reply[RELAY_REPLY_MAX]; /* last final reply line */
-	char stage_reply[RELAY_REPLY_MAX]; /* reply to stage's command */
+	enum relay_stage fail_stage; /* command of the last 4xx/5xx reply */
+	int fail_code;               /* 0 = no 4xx/5xx reply */
+	char fail_reply[RELAY_REPLY_MAX];
 	char *const *rcpts;          /* this message's recipients */
 	size_t nrcpt;
 	enum relay_rcpt *rstate;     /* per recipient */
@@ -215,8 +218,9 @@ relay_conn_reset_transcript(struct relay_conn *c)
 	size_t i;
 
 	c->stage = STAGE_CONNECT;
-	c->code = 0;
-	c->reply[0] = c->stage_reply[0] = c->errbuf[0] = '\0';
+	c->code = c->fail_code = 0;
+	c->fail_stage = STAGE_CONNECT;
+	c->reply[0] = c->fail_reply[0] = c->errbuf[0] = '\0';
 	c->cur_rcpt = -1;
 	for (i = 0; i < c->nrcpt; i++) {
 		c->rstate[i] = RCPT_PENDING;
@@ -244,7 +248,11 @@ relay_reply_line(struct relay_conn *c, const char *s, size_t n)
 		return;
 	c->code = code;
 	strlcpy(c->reply, line, sizeof(c->reply));
-	strlcpy(c->stage_reply, line, sizeof(c->stage_reply));
+	if (code >= 400) {
+		c->fail_stage = c->stage;
+		c->fail_code = code;
+		strlcpy(c->fail_reply, line, sizeof(c->fail_reply));
+	}
 	if (c->stage == STAGE_RCPT && c->cur_rcpt >= 0) {
 		c->rstate[c->cur_rcpt] = code < 300 ? RCPT_SENT :
 		    code < 500 ? RCPT_TEMP : RCPT_PERM;
@@ -496,32 +504,47 @@ relay_describe(const struct relay_conn *c, CURLcode res, char *buf,
 		    "certificate") != NULL ? " verify" : "", url, detail);
 		return;
 	case CURLE_LOGIN_DENIED:
-		snprintf(buf, len, "AUTH: %s", c->stage == STAGE_AUTH &&
-		    c->stage_reply[0] ? c->stage_reply : detail);
+		snprintf(buf, len, "AUTH: %s", c->fail_stage == STAGE_AUTH ?
+		    c->fail_reply : detail);
 		return;
 	default:
 		break;
 	}
-	if (c->stage == STAGE_RCPT || (c->nrcpt > 0 && c->stage > STAGE_RCPT)) {
+	switch (c->fail_code != 0 ? c->fail_stage : STAGE_CONNECT) {
+	case STAGE_RCPT:
 		for (i = 0; i < c->nrcpt; i++)
 			if (c->rstate[i] == RCPT_PERM ||
 			    c->rstate[i] == RCPT_TEMP) {
 				snprintf(buf, len, "rejected recipient %s: %s",
 				    c->rcpts[i], c->rreply[i]);
-				if (c->stage == STAGE_RCPT)
-					return;
+				return;
 			}
-	}
-	if (c->stage == STAGE_MAIL && c->stage_reply[0] != '\0')
-		snprintf(buf, len, "sender rejected: %s", c->stage_reply);
-	else if (c->stage == STAGE_DATA && c->stage_reply[0] != '\0')
-		snprintf(buf, len, "message rejected: %s", c->stage_reply);
-	else if (c->stage == STAGE_AUTH && c->stage_reply[0] != '\0')
-		snprintf(buf, len, "AUTH: %s", c->stage_reply);
-	else if (c->stage == STAGE_RCPT)
+		snprintf(buf, len, "recipient rejected: %s", c->fail_reply);
 		return;
-	else
-		snprintf(buf, len, "%s: %s", url, detail);
+	case STAGE_AUTH:
+		snprintf(buf, len, "AUTH: %s", c->fail_reply);
+		return;
+	case STAGE_MAIL:
+		snprintf(buf, len, "sender rejected: %s", c->fail_reply);
+		return;
+	case STAGE_DATA:
+		snprintf(buf, len, "message rejected: %s", c->fail_reply);
+		return;
+	case STAGE_STARTTLS:
+		snprintf(buf, len, "TLS: STARTTLS refused: %s", c->fail_reply);
+		return;
+	case STAGE_CONNECT:
+		if (c->fail_code == 0) {
+			snprintf(buf, len, "%s: %s", url, detail);
+			return;
+		}
+		/* A 4xx/5xx greeting. */
+		snprintf(buf, len, "%s: %s", url, c->fail_reply);
+		return;
+	default:
+		snprintf(buf, len, "%s: %s", url, c->fail_reply);
+		return;
+	}
 }
 
 static void
@@ -639,7 +662,7 @@ static void
 relay_defer(struct relay *r, const struct spool_entry *e, char *const *rcpts,
     size_t nrcpt, const char *why)
 {
-	char q[RELAY_REPLY_MAX], reason[RELAY_REPLY_MAX + 64];
+	char q[RELAY_WHY_MAX], reason[RELAY_WHY_MAX + 64];
 	time_t now = time(NULL);
 	unsigned attempts = e->attempts + 1;
 	uint64_t delay;
@@ -669,7 +692,7 @@ relay_deliver(struct relay *r, struct relay_conn *c,
     const struct spool_entry *ent)
 {
 	struct spool_entry e;
-	char why[RELAY_REPLY_MAX], q[RELAY_REPLY_MAX], reason[1024];
+	char why[RELAY_WHY_MAX], q[RELAY_WHY_MAX], reason[RELAY_WHY_MAX];
 	char **pend = NULL, **perm = NULL, *sent = NULL;
 	size_t len, i, npend = 0, nperm = 0, nsent = 0, slen = 0;
 	enum relay_rcpt *rstate = NULL;
@@ -707,9 +730,8 @@ relay_deliver(struct relay *r, struct relay_conn *c,
 		}
 		/* A 5xx to AUTH, MAIL or DATA fails every recipient. */
 		if (rstate[i] == RCPT_PENDING && res != CURLE_OK &&
-		    c->code >= 500 && (c->stage == STAGE_AUTH ||
-		    c->stage == STAGE_MAIL || c->stage == STAGE_DATA ||
-		    res == CURLE_LOGIN_DENIED))
+		    c->fail_code >= 500 && (c->fail_stage == STAGE_AUTH ||
+		    c->fail_stage == STAGE_MAIL || c->fail_stage == STAGE_DATA))
 			rstate[i] = RCPT_PERM;
 		switch (rstate[i]) {
 		case RCPT_SENT:
@@ -972,7 +994,7 @@ relay_test_mail(const struct config *cfg, const char *to, FILE *out)
 {
 	struct relay_conn c;
 	struct compose_text t;
-	char *password = NULL, *msg = NULL, *body = NULL, err[512];
+	char *password = NULL, *msg = NULL, *body = NULL, err[RELAY_WHY_MAX];
 	char msgid[300], date[64], bare[512];
 	char *rcpt[1], *tohdr[1];
 	enum relay_rcpt rstate[1];
