@@ -1,0 +1,191 @@
+"""Shared pieces of the relay integration tests: a provider with a test CA,
+the relay under test (`modbus2mail run` with a pure-relay config, or the
+spool_inject tool driving the same relay code while `run` is not usable),
+message injection and spool inspection.
+"""
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "peers"))
+from harness import free_port, tmpdir, wait_until  # noqa: E402,F401
+from smtp_provider import Provider, make_pki  # noqa: E402,F401
+
+FROM = "Line 3 Alarms <alarms@example.com>"
+
+
+def usage_exes(argv):
+    if len(argv) < 3:
+        sys.exit("usage: %s MODBUS2MAIL_EXE SPOOL_INJECT_EXE [unittest args]" % argv[0])
+    return os.path.abspath(argv[1]), os.path.abspath(argv[2]), [argv[0]] + argv[3:]
+
+
+class Relay:
+    """The relay under test, configured by keyword arguments:
+    url, fallbacks, tls_none, verify_peer, ca, user, password, notice,
+    timeout, initial, max, give_up (durations as in the YAML)."""
+
+    def __init__(self, m2m, tool, workdir, **smtp):
+        self.m2m, self.tool, self.dir = m2m, tool, workdir
+        self.spool = os.path.join(workdir, "spool")
+        self.smtp = dict(timeout="5s", initial="1s", max="2s", give_up="1h")
+        self.smtp.update(smtp)
+        self.proc = None
+        self.logpath = os.path.join(workdir, "relay.log")
+        self.cfg = os.path.join(workdir, "m2m.yaml")
+        self.pwfile = None
+        if self.smtp.get("password") is not None:
+            self.pwfile = os.path.join(workdir, "smtp.secret")
+            with open(self.pwfile, "w") as f:
+                f.write(self.smtp["password"] + "\n")
+            os.chmod(self.pwfile, stat.S_IRUSR | stat.S_IWUSR)
+        self.write_config()
+        self.mode = "daemon" if self._daemon_usable() else "tool"
+
+    def write_config(self):
+        s = self.smtp
+        lines = ["hostname: gw-test", "spool_dir: %s" % self.spool, "smtp:",
+                 "  url: %s" % s["url"]]
+        if s.get("fallbacks"):
+            lines.append("  fallback_urls: [%s]" % ", ".join(s["fallbacks"]))
+        lines.append("  tls: %s" % ("none" if s.get("tls_none") else "required"))
+        if s.get("verify_peer") is False:
+            lines.append("  verify_peer: false")
+        if s.get("ca"):
+            lines.append("  ca_file: %s" % s["ca"])
+        if s.get("user"):
+            lines += ["  username: %s" % s["user"], "  password_file: %s" % self.pwfile]
+        lines.append('  from: "%s"' % FROM)
+        lines.append("  timeout: %s" % s["timeout"])
+        lines.append("  retry: {initial: %s, max: %s, give_up_after: %s}"
+                     % (s["initial"], s["max"], s["give_up"]))
+        if s.get("notice"):
+            lines.append("  failure_notice: %s" % s["notice"])
+        with open(self.cfg, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def _daemon_usable(self):
+        if os.environ.get("M2M_RELAY_DRIVER") == "tool":
+            return False
+        try:
+            r = subprocess.run([self.m2m, "check", "-c", self.cfg], capture_output=True,
+                               timeout=20)
+        except OSError:
+            return False
+        return r.returncode == 0
+
+    @staticmethod
+    def _ms(d):
+        units = {"ms": 1, "s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
+        for u in ("ms", "s", "m", "h", "d"):
+            if d.endswith(u) and d[:-len(u)].isdigit():
+                return str(int(d[:-len(u)]) * units[u])
+        raise ValueError(d)
+
+    def _tool_args(self):
+        s = self.smtp
+        a = ["--url", s["url"], "--from", FROM, "--timeout-ms", self._ms(s["timeout"]),
+             "--initial-ms", self._ms(s["initial"]), "--max-ms", self._ms(s["max"]),
+             "--give-up-ms", self._ms(s["give_up"])]
+        for u in s.get("fallbacks") or []:
+            a += ["--fallback", u]
+        if s.get("tls_none"):
+            a.append("--tls-none")
+        if s.get("verify_peer") is False:
+            a.append("--no-verify")
+        if s.get("ca"):
+            a += ["--ca", s["ca"]]
+        if s.get("user"):
+            a += ["--user", s["user"], "--password-file", self.pwfile]
+        if s.get("notice"):
+            a += ["--notice", s["notice"]]
+        return a
+
+    # -- the running relay ------------------------------------------------
+    def start(self):
+        if self.mode == "daemon":
+            cmd = [self.m2m, "run", "-c", self.cfg, "-v"]
+        else:
+            cmd = [self.tool, "relay", "--spool", self.spool] + self._tool_args()
+        self.log = open(self.logpath, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(lambda: "relay: started" in self.logtext() or self.proc.poll() is not None,
+                   timeout=20, what="relay start")
+        if self.proc.poll() is not None:
+            raise AssertionError("relay exited %s:\n%s" % (self.proc.returncode, self.logtext()))
+        return self
+
+    def logtext(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+    # -- commands -----------------------------------------------------------
+    def test_mail(self, to):
+        if self.mode == "daemon":
+            cmd = [self.m2m, "test-mail", "-c", self.cfg, "--to", to]
+        else:
+            cmd = [self.tool, "test-mail", "--to", to] + self._tool_args()
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    def queue(self):
+        if self.mode == "daemon":
+            cmd = [self.m2m, "queue", "-c", self.cfg]
+        else:
+            cmd = [self.tool, "queue", self.spool]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise AssertionError("queue failed: %s%s" % (r.stdout, r.stderr))
+        return r.stdout
+
+    def inject(self, n, rcpts=("ops@example.com",), sender="device@example.com", body=0):
+        cmd = [self.tool, "inject", "-s", sender, "-b", str(body)]
+        for r in rcpts:
+            cmd += ["-r", r]
+        subprocess.run(cmd + [self.spool, str(n)], check=True, capture_output=True, timeout=120)
+
+    def files(self, sub, suffix=""):
+        d = os.path.join(self.spool, sub)
+        if not os.path.isdir(d):
+            return []
+        return sorted(f for f in os.listdir(d) if f.endswith(suffix) and not f.startswith("."))
+
+    def reasons(self):
+        out = []
+        for f in self.files("failed", ".reason"):
+            with open(os.path.join(self.spool, "failed", f)) as fp:
+                out.append(fp.read().strip())
+        return out
+
+
+def cleanup(path):
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def wait_log(relay, text, timeout=20, count=1):
+    return wait_until(lambda: relay.logtext().count(text) >= count, timeout=timeout,
+                      what="%r x%d in the relay log" % (text, count))
+
+
+def now():
+    return time.monotonic()

@@ -1,0 +1,249 @@
+#!/usr/bin/python3
+"""Relay to a real provider (SPEC §7, §2 test-mail/queue): aiosmtpd with a
+CA and certificate made by openssl here, STARTTLS or implicit TLS, AUTH,
+rejections and temporary failures on demand. One unittest method per
+behaviour; meson runs each as its own test.
+
+usage: test_relay.py MODBUS2MAIL_EXE SPOOL_INJECT_EXE [unittest names...]
+"""
+import email
+import email.policy
+import sys
+import unittest
+
+from relay_common import (Provider, Relay, cleanup, free_port, make_pki, tmpdir,
+                          usage_exes, wait_log, wait_until)
+
+M2M = TOOL = None
+
+
+class RelayTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tmpdir("m2m-relay-")
+        self.pki = make_pki(self.dir + "/pki")
+        self.port = free_port()
+        self.started = []
+
+    def tearDown(self):
+        for x in reversed(self.started):
+            try:
+                x.stop()
+            except Exception as e:  # keep stopping the others
+                print("teardown: %s" % e, file=sys.stderr)
+        if self._outcome_ok():
+            cleanup(self.dir)
+        else:
+            print("kept %s" % self.dir, file=sys.stderr)
+
+    def _outcome_ok(self):
+        res = getattr(self, "_outcome", None)
+        errs = getattr(res, "errors", []) if res else []
+        return not any(e for _, e in errs)
+
+    def provider(self, port=None, **kw):
+        kw.setdefault("cert", self.pki.cert)
+        kw.setdefault("key", self.pki.key)
+        p = Provider(port or self.port, **kw).start()
+        self.started.append(p)
+        return p
+
+    def relay(self, **kw):
+        kw.setdefault("url", "smtp://127.0.0.1:%d" % self.port)
+        kw.setdefault("ca", self.pki.ca)
+        r = Relay(M2M, TOOL, self.dir, **kw)
+        self.started.append(r)
+        return r
+
+    # (a) STARTTLS + AUTH, connection reuse, queue empties, test-mail.
+    def test_starttls_auth(self):
+        p = self.provider(tls="starttls", user="alarms", password="s3cret")
+        r = self.relay(user="alarms", password="s3cret")
+        r.inject(5, rcpts=("ops@example.com", "night@example.com"))
+        self.assertIn("5 messages in queue", r.queue())
+        r.start()
+        p.wait_count(5)
+        wait_until(lambda: "Mail queue is empty" in r.queue(), what="empty queue")
+        envs = p.envelopes()
+        for e in envs:
+            self.assertEqual(e["mail_from"], "alarms@example.com")  # smtp.from
+            self.assertEqual(e["rcpt_tos"], ["ops@example.com", "night@example.com"])
+            self.assertEqual(e["auth"], "alarms")
+            self.assertTrue(e["tls"])
+        self.assertEqual(len({tuple(e["peer"]) for e in envs}), 1, "one connection reused")
+        subjects = sorted(m["Subject"] for m in p.messages())
+        self.assertEqual(subjects, ["inject %d" % i for i in range(5)])
+        wait_log(r, "status=sent rcpts=2", count=5)
+        self.assertRegex(r.logtext(), r'relay: id=[0-9A-F]+ status=sent rcpts=2 '
+                         r'url=smtp://127\.0\.0\.1:\d+ reply="250 2\.0\.0 Ok: queued as P\d+"')
+        self.assertNotIn("s3cret", r.logtext())
+        t = r.test_mail("Admin <admin@example.com>")
+        self.assertEqual(t.returncode, 0, t.stderr)
+        self.assertRegex(t.stdout, r"sent to admin@example.com via smtp://127.0.0.1:\d+: "
+                         r"250 2.0.0 Ok: queued as P6")
+        m = p.messages()[-1]
+        self.assertEqual(m["Subject"], "modbus2mail test message")
+        self.assertEqual(m["Auto-Submitted"], "auto-generated")
+        self.assertIn("@gw-test>", m["Message-ID"])
+        self.assertTrue(r.logtext().count("relay: started") == 1)
+
+    # (b) implicit TLS (smtps://, port 465 style).
+    def test_implicit_tls(self):
+        p = self.provider(tls="implicit", user="u", password="pw")
+        r = self.relay(url="smtps://127.0.0.1:%d" % self.port, user="u", password="pw")
+        t = r.test_mail("ops@example.com")
+        self.assertEqual(t.returncode, 0, t.stderr)
+        self.assertIn("via smtps://127.0.0.1", t.stdout)
+        r.inject(2)
+        r.start()
+        p.wait_count(3)
+        self.assertTrue(all(e["tls"] and e["auth"] == "u" for e in p.envelopes()))
+
+    # (c) a certificate from a CA we do not trust: refused, clearly.
+    def test_untrusted_ca(self):
+        other = make_pki(self.dir + "/other", name="rogue")
+        p = self.provider(tls="starttls", cert=other.cert, key=other.key,
+                          user="u", password="pw")
+        r = self.relay(user="u", password="pw")
+        t = r.test_mail("ops@example.com")
+        self.assertEqual(t.returncode, 1)
+        self.assertEqual(t.stdout, "")
+        self.assertEqual(len(t.stderr.strip().splitlines()), 1, t.stderr)
+        self.assertRegex(t.stderr, r"^test-mail: TLS verify: smtp://127.0.0.1:\d+: "
+                         r"SSL certificate problem: unable to get local issuer certificate")
+        r.inject(1)
+        r.start()
+        wait_log(r, "status=deferred")
+        q = r.queue()
+        self.assertIn("(TLS verify:", q)
+        self.assertEqual(p.count(), 0)
+        self.assertEqual(p.auth_failures, 0)  # the password never left
+        r.stop()
+        # verify_peer: false delivers, and says so at every start.
+        r2 = Relay(M2M, TOOL, self.dir, url="smtp://127.0.0.1:%d" % self.port,
+                   ca=self.pki.ca, user="u", password="pw", verify_peer=False)
+        self.started.append(r2)
+        r2.start()
+        p.wait_count(1)
+        self.assertIn("verify_peer is false", r2.logtext())
+
+    # (d) wrong password: permanent failure -> failed/ + notice, no notice loop.
+    def test_wrong_password(self):
+        p = self.provider(tls="starttls", user="u", password="right")
+        r = self.relay(user="u", password="wrong", notice="admin@example.com")
+        t = r.test_mail("ops@example.com")
+        self.assertEqual(t.returncode, 1)
+        self.assertRegex(t.stderr, r"^test-mail: AUTH: 535 5.7.8 Authentication credentials invalid")
+        r.inject(1)
+        r.start()
+        # The message and then its notice (which fails the same way) end in failed/.
+        wait_until(lambda: len(r.files("failed", ".msg")) == 2, what="2 in failed/")
+        reasons = r.reasons()
+        self.assertEqual(len(reasons), 2)
+        self.assertTrue(all("AUTH: 535 5.7.8" in x for x in reasons), reasons)
+        self.assertEqual(r.logtext().count(" notice="), 1, "never a notice about a notice")
+        self.assertEqual(r.files("queue"), [])
+        self.assertEqual(p.count(), 0)
+        self.assertNotIn("wrong", r.logtext())
+        self.assertIn("failed message", r.queue())
+
+    # (e) provider down at first, then up: delivered after retry.
+    def test_provider_down_then_up(self):
+        r = self.relay(tls_none=True, url="smtp://127.0.0.1:%d" % self.port)
+        t = r.test_mail("ops@example.com")
+        self.assertEqual(t.returncode, 1)
+        self.assertRegex(t.stderr, r"^test-mail: connect: smtp://127.0.0.1:\d+: ")
+        r.inject(3)
+        r.start()
+        wait_log(r, "status=deferred", count=3)
+        q = r.queue()
+        self.assertRegex(q, r"\(connect: smtp://127.0.0.1:\d+: ")
+        p = self.provider(tls="none")
+        p.wait_count(3, timeout=20)
+        wait_until(lambda: "Mail queue is empty" in r.queue(), what="empty queue")
+        self.assertEqual(p.count(), 3)
+
+    # fallback_urls: primary unreachable -> next URL, in order.
+    def test_fallback_url(self):
+        dead = free_port()
+        p = self.provider(tls="starttls", user="u", password="pw")
+        r = self.relay(url="smtp://127.0.0.1:%d" % dead, user="u", password="pw",
+                       fallbacks=["smtp://nonexistent.invalid:25",
+                                  "smtp://127.0.0.1:%d" % self.port])
+        r.inject(3)
+        r.start()
+        p.wait_count(3)
+        self.assertIn("status=sent rcpts=1 url=smtp://127.0.0.1:%d " % self.port, r.logtext())
+        self.assertEqual(len({tuple(e["peer"]) for e in p.envelopes()}), 1)
+        self.assertEqual(r.logtext().count("unreachable"), 2, "fallback kept for the run")
+
+    # (f) one recipient rejected 550, one accepted: delivered + notice.
+    def test_one_recipient_rejected(self):
+        p = self.provider(tls="starttls", user="u", password="pw",
+                          reject={"gone@example.com": "550 5.1.1 <gone@example.com>: no such user"})
+        r = self.relay(user="u", password="pw", notice="admin@example.com")
+        t = r.test_mail("gone@example.com")
+        self.assertEqual(t.returncode, 1)
+        self.assertRegex(t.stderr, r"^test-mail: rejected recipient gone@example.com: "
+                         r"550 5.1.1 <gone@example.com>: no such user")
+        r.inject(1, rcpts=("gone@example.com", "ops@example.com"))
+        r.start()
+        p.wait_count(2)
+        envs = p.envelopes()
+        self.assertEqual(envs[0]["rcpt_tos"], ["ops@example.com"])
+        self.assertEqual(envs[1]["rcpt_tos"], ["admin@example.com"])
+        notice = p.messages()[1]
+        body = notice.get_content()
+        self.assertIn("gone@example.com: 550 5.1.1", body)
+        self.assertIn("Delivered to: ops@example.com", body)
+        self.assertIn("Subject: inject 0", body)
+        self.assertEqual(notice["Auto-Submitted"], "auto-replied")
+        wait_until(lambda: r.files("failed", ".reason"), what="failed/ reason")
+        self.assertIn("gone@example.com: 550", r.reasons()[0])
+        self.assertEqual(r.files("queue"), [])
+
+    # (g) 451 twice, then success; the message arrives exactly once.
+    def test_tempfail_then_success(self):
+        p = self.provider(tls="starttls", user="u", password="pw", tempfail=2)
+        r = self.relay(user="u", password="pw")
+        r.inject(1)
+        r.start()
+        p.wait_count(1, timeout=30)
+        self.assertEqual(p.tempfailed, 2)
+        log = r.logtext()
+        self.assertIn("status=deferred attempts=1", log)
+        self.assertIn("status=deferred attempts=2", log)
+        self.assertIn('error="message rejected: 451 4.3.0', log)
+        wait_until(lambda: "Mail queue is empty" in r.queue(), what="empty queue")
+        self.assertEqual(p.count(), 1)
+        m = email.message_from_bytes(p.raw()[0], policy=email.policy.default)
+        self.assertEqual(m["Subject"], "inject 0")
+
+    # give_up_after: retried until then, then failed/ with the last error.
+    def test_give_up(self):
+        r = self.relay(tls_none=True, give_up="3s", initial="1s", max="1s")
+        r.inject(1)
+        r.start()
+        wait_until(lambda: r.files("failed", ".msg"), timeout=20, what="given up")
+        self.assertRegex(r.reasons()[0], r"^gave up after \d+ attempts: connect: ")
+        self.assertIn("status=failed", r.logtext())
+
+    # DNS failure is named as such.
+    def test_test_mail_dns(self):
+        r = self.relay(url="smtp://nonexistent.invalid:587")
+        t = r.test_mail("ops@example.com")
+        self.assertEqual(t.returncode, 1)
+        self.assertRegex(t.stderr, r"^test-mail: DNS: smtp://nonexistent.invalid:587: ")
+
+    # STARTTLS required: a provider without it is refused, password kept.
+    def test_starttls_required(self):
+        p = self.provider(tls="none")
+        r = self.relay()
+        t = r.test_mail("ops@example.com")
+        self.assertEqual(t.returncode, 1)
+        self.assertRegex(t.stderr, r"^test-mail: TLS: smtp://127.0.0.1:\d+: server offers no STARTTLS")
+        self.assertEqual(p.count(), 0)
+
+
+if __name__ == "__main__":
+    M2M, TOOL, rest = usage_exes(sys.argv)
+    unittest.main(argv=rest, verbosity=2)
