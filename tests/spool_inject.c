@@ -3,7 +3,7 @@
  *
  *   spool_inject inject DIR N [-s SENDER] [-r RCPT]... [-b BODYBYTES]
  *       commits N numbered messages ("Subject: inject I") into the spool.
- *   spool_inject relay|test-mail [options]
+ *   spool_inject relay|test-mail [options]   (or: run -c IGNORED [options])
  *       runs the relay thread on a spool (until SIGTERM; SIGUSR1 = flush),
  *       or relay_test_mail(), with a struct config built from options
  *       instead of YAML, so the relay is testable without the daemon.
@@ -260,6 +260,12 @@ main(int argc, char **argv)
 		return inject(argc - 1, argv + 1);
 	if (strcmp(argv[1], "relay") == 0)
 		return relay(argc - 1, argv + 1);
+	/* `run -c CONFIG OPTIONS`, as the test harness starts the daemon. */
+	if (strcmp(argv[1], "run") == 0 && argc > 3 &&
+	    strcmp(argv[2], "-c") == 0) {
+		argv[2] = argv[1];
+		return relay(argc - 2, argv + 2);
+	}
 	if (strcmp(argv[1], "test-mail") == 0)
 		return test_mail(argc - 1, argv + 1);
 	if (strcmp(argv[1], "queue") == 0)

@@ -5,7 +5,6 @@ message injection and spool inspection.
 """
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "peers"))
-from harness import free_port, tmpdir, wait_until  # noqa: E402,F401
+from harness import Daemon, free_port, tmpdir, wait_until  # noqa: E402,F401
 from smtp_provider import Provider, make_pki  # noqa: E402,F401
 
 FROM = "Line 3 Alarms <alarms@example.com>"
@@ -36,7 +35,6 @@ class Relay:
         self.smtp = dict(timeout="5s", initial="1s", max="2s", give_up="1h")
         self.smtp.update(smtp)
         self.proc = None
-        self.logpath = os.path.join(workdir, "relay.log")
         self.cfg = os.path.join(workdir, "m2m.yaml")
         self.pwfile = None
         if self.smtp.get("password") is not None:
@@ -106,39 +104,27 @@ class Relay:
             a += ["--notice", s["notice"]]
         return a
 
-    # -- the running relay ------------------------------------------------
+    # -- the running relay (harness.Daemon does start/stop/logs) ----------
     def start(self):
-        if self.mode == "daemon":
-            cmd = [self.m2m, "run", "-c", self.cfg, "-v"]
-        else:
-            cmd = [self.tool, "relay", "--spool", self.spool] + self._tool_args()
-        self.log = open(self.logpath, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(lambda: "relay: started" in self.logtext() or self.proc.poll() is not None,
-                   timeout=20, what="relay start")
-        if self.proc.poll() is not None:
-            raise AssertionError("relay exited %s:\n%s" % (self.proc.returncode, self.logtext()))
+        if self.proc is None:
+            if self.mode == "daemon":
+                self.proc = Daemon(self.m2m, self.cfg, args=("-v",))
+            else:
+                # `spool_inject run -c CFG OPTIONS`: the relay from options.
+                self.proc = Daemon(self.tool, self.cfg,
+                                   args=["--spool", self.spool] + self._tool_args())
+        self.proc.start()
         return self
 
     def logtext(self):
-        with open(self.logpath, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+        return self.proc.logtext() if self.proc else ""
 
     def kill9(self):
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-        self.log.close()
+        self.proc.kill9()
 
     def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.log.close()
+        if self.proc is not None and self.proc.proc is not None:
+            self.proc.stop()
 
     # -- commands -----------------------------------------------------------
     def test_mail(self, to):

@@ -43,7 +43,7 @@ def main():
         print("driver=%s n=%d" % (r.mode, n))
         # Kill at spread-out points of the run, each time mid-delivery.
         for k in range(kills):
-            target = min(n - 1, p.count() + max(5, n // (kills + 2)))
+            target = max(p.count() + 1, n * (k + 1) // (kills + 1) - 5)
             r.start()
             wait_until(lambda: p.count() >= target, timeout=60,
                        what="%d arrivals before kill %d" % (target, k + 1))
