@@ -632,7 +632,8 @@ spool_scan(struct spool *sp, struct spool_entry **entries, size_t *n)
 			cnt++;
 	}
 	closedir(d);
-	qsort(v, cnt, sizeof(*v), spool_cmp);
+	if (cnt > 0)
+		qsort(v, cnt, sizeof(*v), spool_cmp);
 	*entries = v;
 	*n = cnt;
 	return 0;

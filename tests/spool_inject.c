@@ -123,8 +123,8 @@ fill_config(struct config *cfg, int argc, char **argv, const char **to)
 		{ "to", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static char bare[512], *fallbacks[8];
 	struct config_smtp *s = &cfg->smtp;
-	char bare[512];
 	unsigned long v;
 	int c;
 
@@ -143,8 +143,9 @@ fill_config(struct config *cfg, int argc, char **argv, const char **to)
 		case 'S': cfg->spool_dir = optarg; break;
 		case 'u': s->url = optarg; break;
 		case 'F':
-			s->fallback_urls.v = xreallocarray(s->fallback_urls.v,
-			    s->fallback_urls.n + 1, sizeof(char *));
+			if (s->fallback_urls.n == 8)
+				return -1;
+			s->fallback_urls.v = fallbacks;
 			s->fallback_urls.v[s->fallback_urls.n++] = optarg;
 			break;
 		case 'N': s->tls_none = 1; break;
@@ -176,7 +177,7 @@ fill_config(struct config *cfg, int argc, char **argv, const char **to)
 		return -1;
 	if (config_parse_address(s->from, bare, sizeof(bare)) == -1)
 		return -1;
-	s->from_addr = xstrdup(bare);
+	s->from_addr = bare;
 	return 0;
 }
 
