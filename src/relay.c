@@ -78,6 +78,9 @@ struct relay_conn {
 	enum relay_rcpt *rstate;     /* per recipient */
 	char (*rreply)[RELAY_REPLY_MAX];
 	long cur_rcpt;               /* RCPT awaiting its reply, or -1 */
+	int dead;                    /* the session failed before MAIL: */
+	int dead_perm;               /* the rest of the run fails alike */
+	char dead_why[RELAY_WHY_MAX];
 	FILE *body;                  /* read callback source */
 	size_t left;
 	long body_off;
@@ -715,10 +718,28 @@ relay_deliver(struct relay *r, struct relay_conn *c,
 	c->nrcpt = e.nrcpt;
 	c->rstate = rstate;
 	c->rreply = rreply;
-	res = relay_send(c, r->cfg->smtp.from_addr, e.rcpts, e.nrcpt, fp, len);
-	why[0] = '\0';
-	if (res != CURLE_OK)
-		relay_describe(c, res, why, sizeof(why));
+	if (c->dead) {
+		/* Provider down or refusing us: don't knock once per message. */
+		relay_conn_reset_transcript(c);
+		res = CURLE_SEND_ERROR;
+		c->fail_code = c->dead_perm ? 500 : 0;
+		c->fail_stage = STAGE_AUTH;
+		strlcpy(why, c->dead_why, sizeof(why));
+	} else {
+		res = relay_send(c, r->cfg->smtp.from_addr, e.rcpts, e.nrcpt,
+		    fp, len);
+		if (res == CURLE_ABORTED_BY_CALLBACK)
+			goto out;        /* stopping: left as it was */
+		why[0] = '\0';
+		if (res != CURLE_OK)
+			relay_describe(c, res, why, sizeof(why));
+		if (res != CURLE_OK && c->stage < STAGE_MAIL) {
+			c->dead = 1;
+			c->dead_perm = c->fail_code >= 500 &&
+			    c->fail_stage == STAGE_AUTH;
+			strlcpy(c->dead_why, why, sizeof(c->dead_why));
+		}
+	}
 	for (i = 0; i < e.nrcpt; i++) {
 		/* curl succeeded: a recipient we did not see answered is in. */
 		if (rstate[i] == RCPT_PENDING && res == CURLE_OK)

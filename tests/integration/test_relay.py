@@ -133,16 +133,19 @@ class RelayTest(unittest.TestCase):
         t = r.test_mail("ops@example.com")
         self.assertEqual(t.returncode, 1)
         self.assertRegex(t.stderr, r"^test-mail: AUTH: 535 5.7.8 Authentication credentials invalid")
-        r.inject(1)
+        r.inject(3)
         r.start()
-        # The message and then its notice (which fails the same way) end in failed/.
-        wait_until(lambda: len(r.files("failed", ".msg")) == 2, what="2 in failed/")
+        # The messages and then their notices (which fail the same way) end
+        # in failed/, and the provider saw one bad AUTH per queue run, not
+        # one per message.
+        wait_until(lambda: len(r.files("failed", ".msg")) == 6, what="6 in failed/")
         reasons = r.reasons()
-        self.assertEqual(len(reasons), 2)
+        self.assertEqual(len(reasons), 6)
         self.assertTrue(all("AUTH: 535 5.7.8" in x for x in reasons), reasons)
-        self.assertEqual(r.logtext().count(" notice="), 1, "never a notice about a notice")
+        self.assertEqual(r.logtext().count(" notice="), 3, "never a notice about a notice")
         self.assertEqual(r.files("queue"), [])
         self.assertEqual(p.count(), 0)
+        self.assertEqual(p.auth_failures, 1 + 2)  # test-mail, messages, notices
         self.assertNotIn("wrong", r.logtext())
         self.assertIn("failed message", r.queue())
 
