@@ -5,6 +5,7 @@ message injection and spool inspection.
 """
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -64,6 +65,8 @@ class Relay:
                      % (s["initial"], s["max"], s["give_up"]))
         if s.get("notice"):
             lines.append("  failure_notice: %s" % s["notice"])
+        if s.get("source"):
+            lines.append("  source_address: %s" % s["source"])
         with open(self.cfg, "w") as f:
             f.write("\n".join(lines) + "\n")
 
@@ -102,6 +105,8 @@ class Relay:
             a += ["--user", s["user"], "--password-file", self.pwfile]
         if s.get("notice"):
             a += ["--notice", s["notice"]]
+        if s.get("source"):
+            a += ["--source", s["source"]]
         return a
 
     # -- the running relay (harness.Daemon does start/stop/logs) ----------
@@ -127,6 +132,16 @@ class Relay:
             self.proc.stop()
 
     # -- commands -----------------------------------------------------------
+    def flush(self):
+        """`modbus2mail flush`; the tool's relay takes SIGUSR1 instead."""
+        if self.mode == "daemon":
+            r = subprocess.run([self.m2m, "flush", "-c", self.cfg], capture_output=True,
+                               text=True, timeout=30)
+            if r.returncode != 0:
+                raise AssertionError("flush failed: %s%s" % (r.stdout, r.stderr))
+        else:
+            self.proc.signal(signal.SIGUSR1)
+
     def test_mail(self, to):
         if self.mode == "daemon":
             cmd = [self.m2m, "test-mail", "-c", self.cfg, "--to", to]

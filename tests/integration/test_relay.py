@@ -230,6 +230,27 @@ class RelayTest(unittest.TestCase):
         self.assertRegex(r.reasons()[0], r"^gave up after \d+ attempts: connect: ")
         self.assertIn("status=failed", r.logtext())
 
+    # flush: retry now, ignoring a long backoff.
+    def test_flush(self):
+        r = self.relay(tls_none=True, initial="1h", max="1h")
+        r.inject(2)
+        r.start()
+        wait_log(r, "status=deferred", count=2)
+        self.assertRegex(r.queue(), r" in [4-7]\dm ")  # 1h +-20% to the next try
+        p = self.provider(tls="none")
+        r.flush()
+        p.wait_count(2, timeout=15)
+        wait_until(lambda: "Mail queue is empty" in r.queue(), what="empty queue")
+
+    # source_address: connections come from that local address.
+    def test_source_address(self):
+        p = self.provider(tls="starttls", user="u", password="pw")
+        r = self.relay(user="u", password="pw", source="127.0.0.2")
+        r.inject(1)
+        r.start()
+        p.wait_count(1)
+        self.assertEqual(p.envelopes()[0]["peer"][0], "127.0.0.2")
+
     # DNS failure is named as such.
     def test_test_mail_dns(self):
         r = self.relay(url="smtp://nonexistent.invalid:587")
