@@ -841,11 +841,10 @@ relay_run_queue(struct relay *r, int force, time_t *next)
 		if (stop)
 			break;
 		atomic_store(&r->alive, util_mono_ms());
-		if (!force && v[i].next_try > now) {
-			if (*next == 0 || v[i].next_try < *next)
-				*next = v[i].next_try;
+		/* Forced, but the provider already failed this run: keep the
+		 * backoff, don't rewrite retry state (SD card wear). */
+		if ((!force || (conn && c.dead)) && v[i].next_try > now)
 			continue;
-		}
 		if (!conn) {
 			if (relay_conn_init(&c, r->cfg, r->password, r) == -1) {
 				log_warnx("relay: curl_easy_init failed");
