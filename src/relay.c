@@ -66,6 +66,7 @@ struct relay_conn {
 	struct relay *r;             /* NULL for test-mail */
 	char errbuf[CURL_ERROR_SIZE];
 	size_t url;                  /* index: 0 primary, then fallbacks */
+	size_t tried;                /* URL of the last attempt */
 	char urlbuf[1024];
 	enum relay_stage stage;
 	int code;                    /* last final reply code, 0 = none */
@@ -457,6 +458,7 @@ relay_send(struct relay_conn *c, const char *from, char *const *rcpts,
 
 	c->body_off = body != NULL ? ftell(body) : 0;
 	for (;;) {
+		c->tried = c->url;
 		res = relay_perform(c, from, rcpts, nrcpt, body, len);
 		if (!relay_unreachable(res, c) || c->url + 1 >= n)
 			break;
@@ -476,7 +478,7 @@ static void
 relay_describe(const struct relay_conn *c, CURLcode res, char *buf,
     size_t len)
 {
-	const char *url = relay_url(c->cfg, c->url);
+	const char *url = relay_url(c->cfg, c->tried);
 	const char *detail = c->errbuf[0] != '\0' ? c->errbuf :
 	    curl_easy_strerror(res);
 	size_t i;
@@ -773,7 +775,7 @@ relay_deliver(struct relay *r, struct relay_conn *c,
 	relay_quote(q, sizeof(q), c->reply);
 	if (nsent > 0)
 		log_info("relay: id=%s status=sent rcpts=%zu url=%s "
-		    "reply=\"%s\"", e.id, nsent, relay_url(r->cfg, c->url), q);
+		    "reply=\"%s\"", e.id, nsent, relay_url(r->cfg, c->tried), q);
 	if (nperm > 0) {
 		snprintf(reason, sizeof(reason), "%s", nperm == 1 ? perm[0] :
 		    why[0] ? why : perm[0]);
@@ -1073,7 +1075,7 @@ relay_test_mail(const struct config *cfg, const char *to, FILE *out)
 	res = relay_send(&c, cfg->smtp.from_addr, rcpt, 1, fp, len);
 	if (res == CURLE_OK && rstate[0] == RCPT_SENT) {
 		fprintf(out, "test-mail: sent to %s via %s: %s\n", bare,
-		    relay_url(cfg, c.url), c.reply);
+		    relay_url(cfg, c.tried), c.reply);
 		ret = 0;
 	} else {
 		err[0] = '\0';
