@@ -898,8 +898,10 @@ relay_main(void *arg)
 		if (force || due || last_scan == 0 ||
 		    now - last_scan >= RELAY_RESCAN_MS) {
 			failing = relay_run_queue(r, force, &next);
-			if (failing >= 0)
-				atomic_store(&r->healthy, failing == 0);
+			if (failing >= 0 && atomic_exchange(&r->healthy,
+			    failing == 0) != (failing == 0))
+				log_info("relay: health=%s failing=%d",
+				    failing == 0 ? "ok" : "degraded", failing);
 			last_scan = util_mono_ms();
 		}
 		clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -160,10 +160,12 @@ class RelayTest(unittest.TestCase):
         wait_log(r, "status=deferred", count=3)
         q = r.queue()
         self.assertRegex(q, r"\(connect: smtp://127.0.0.1:\d+: ")
+        wait_log(r, "relay: health=degraded failing=3")  # mail_ok_coil -> 0
         p = self.provider(tls="none")
         p.wait_count(3, timeout=20)
         wait_until(lambda: "Mail queue is empty" in r.queue(), what="empty queue")
         self.assertEqual(p.count(), 3)
+        wait_log(r, "relay: health=ok failing=0")
 
     # fallback_urls: primary unreachable -> next URL, in order.
     def test_fallback_url(self):
