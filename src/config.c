@@ -1,0 +1,1495 @@
+/*
+ * config.c - loads the YAML configuration (SPEC §3) with libyaml's document
+ * API so that every node keeps its mark, validates it and reports every
+ * problem as "FILE:LINE:COL: error: MESSAGE" (SPEC §2) before giving up.
+ *
+ * Order of work: recipients first (groups are referenced everywhere), then
+ * devices, defaults, rules; the rest is independent.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "modbus2mail/config.h"
+#include "modbus2mail/log.h"
+#include "modbus2mail/util.h"
+
+#define CFG_ADDR_MAX 320
+
+struct ctx {
+	const char *file;
+	FILE *err;
+	int nerr;
+	yaml_document_t *doc;
+	struct config *cfg;
+	/* defaults: block, applied to rules */
+	struct config_strlist def_to;
+	int def_to_set;
+	enum config_severity def_severity;
+	int def_notify_clear;
+	uint64_t def_repeat_ms;
+};
+
+const char *const config_template_fields[] = {
+	"name", "device", "severity", "state", "value", "raw", "unit",
+	"threshold", "since", "duration", "hostname", "time", NULL
+};
+
+static void	cfg_error(struct ctx *, const yaml_node_t *, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+static yaml_node_t *cfg_node(struct ctx *, int);
+static const char *cfg_scalar(struct ctx *, yaml_node_t *, const char *);
+static int	cfg_is_mapping(struct ctx *, yaml_node_t *);
+static void	cfg_unknown_key(struct ctx *, yaml_node_t *, const char *const *);
+static int	cfg_str(struct ctx *, yaml_node_t *, char **);
+static int	cfg_bool(struct ctx *, yaml_node_t *, int *);
+static int	cfg_uint(struct ctx *, yaml_node_t *, unsigned long, unsigned long *);
+static int	cfg_double(struct ctx *, yaml_node_t *, double *);
+static int	cfg_duration(struct ctx *, yaml_node_t *, uint64_t *);
+static int	cfg_size(struct ctx *, yaml_node_t *, size_t *);
+static int	cfg_severity(struct ctx *, yaml_node_t *, enum config_severity *);
+static void	cfg_strlist(struct ctx *, yaml_node_t *, struct config_strlist *);
+static void	cfg_addrlist(struct ctx *, yaml_node_t *, struct config_strlist *);
+static void	cfg_template(struct ctx *, yaml_node_t *, char **);
+static void	cfg_top(struct ctx *, yaml_node_t *);
+static void	cfg_smtp(struct ctx *, yaml_node_t *);
+static void	cfg_retry(struct ctx *, yaml_node_t *);
+static void	cfg_listener(struct ctx *, yaml_node_t *);
+static void	cfg_recipients(struct ctx *, yaml_node_t *);
+static void	cfg_devices(struct ctx *, yaml_node_t *);
+static void	cfg_device(struct ctx *, yaml_node_t *, struct config_device *);
+static void	cfg_defaults(struct ctx *, yaml_node_t *);
+static void	cfg_rules(struct ctx *, yaml_node_t *);
+static void	cfg_rule(struct ctx *, yaml_node_t *, struct config_rule *);
+static void	cfg_sign_of_life(struct ctx *, yaml_node_t *);
+static void	cfg_password(struct ctx *, yaml_node_t *);
+static void	strlist_add(struct config_strlist *, const char *);
+static void	strlist_copy(struct config_strlist *, const struct config_strlist *);
+static void	strlist_free(struct config_strlist *);
+static size_t	edit_distance(const char *, const char *);
+
+#define FOREACH_PAIR(ctx, map, k, v)                                           \
+	for (yaml_node_pair_t *pair_ = (map)->data.mapping.pairs.start;        \
+	    pair_ < (map)->data.mapping.pairs.top &&                           \
+	    ((k) = cfg_node(ctx, pair_->key)) != NULL &&                       \
+	    ((v) = cfg_node(ctx, pair_->value)) != NULL; pair_++)
+#define KEY_IS(k, s) (strcmp((const char *)(k)->data.scalar.value, (s)) == 0)
+
+static void
+cfg_error(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(c->err, "%s:%zu:%zu: error: ", c->file,
+	    n ? n->start_mark.line + 1 : 1, n ? n->start_mark.column + 1 : 1);
+	va_start(ap, fmt);
+	vfprintf(c->err, fmt, ap);
+	va_end(ap);
+	fputc('\n', c->err);
+	c->nerr++;
+}
+
+static yaml_node_t *
+cfg_node(struct ctx *c, int id)
+{
+	return yaml_document_get_node(c->doc, id);
+}
+
+static int
+cfg_is_mapping(struct ctx *c, yaml_node_t *n)
+{
+	if (n->type == YAML_MAPPING_NODE) {
+		yaml_node_t *k, *v;
+
+		/* keys must be scalars for KEY_IS */
+		FOREACH_PAIR(c, n, k, v)
+			if (k->type != YAML_SCALAR_NODE) {
+				cfg_error(c, k, "expected a plain key");
+				return 0;
+			}
+		return 1;
+	}
+	cfg_error(c, n, "expected a mapping");
+	return 0;
+}
+
+/* The scalar's text, or NULL after an error naming what was expected. */
+static const char *
+cfg_scalar(struct ctx *c, yaml_node_t *n, const char *what)
+{
+	if (n->type != YAML_SCALAR_NODE) {
+		cfg_error(c, n, "expected %s", what);
+		return NULL;
+	}
+	return (const char *)n->data.scalar.value;
+}
+
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, prev, tmp;
+	size_t row[64];
+
+	if (lb >= 64 || la >= 64)
+		return 99;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			tmp = row[j];
+			row[j] = a[i - 1] == b[j - 1] ? prev :
+			    1 + (prev < row[j] ? (prev < row[j - 1] ? prev :
+			    row[j - 1]) : (row[j] < row[j - 1] ? row[j] :
+			    row[j - 1]));
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+static void
+cfg_unknown_key(struct ctx *c, yaml_node_t *k, const char *const *keys)
+{
+	const char *key = (const char *)k->data.scalar.value, *best = NULL;
+	size_t d, bestd = 3;
+
+	for (; *keys != NULL; keys++)
+		if ((d = edit_distance(key, *keys)) < bestd) {
+			bestd = d;
+			best = *keys;
+		}
+	if (best != NULL)
+		cfg_error(c, k, "unknown key '%s' (did you mean '%s'?)", key,
+		    best);
+	else
+		cfg_error(c, k, "unknown key '%s'", key);
+}
+
+static int
+cfg_str(struct ctx *c, yaml_node_t *n, char **out)
+{
+	const char *s;
+
+	if ((s = cfg_scalar(c, n, "a string")) == NULL)
+		return -1;
+	free(*out);
+	*out = xstrdup(s);
+	return 0;
+}
+
+static int
+cfg_bool(struct ctx *c, yaml_node_t *n, int *out)
+{
+	const char *s;
+
+	if ((s = cfg_scalar(c, n, "true or false")) == NULL)
+		return -1;
+	if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 ||
+	    strcmp(s, "on") == 0)
+		*out = 1;
+	else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 ||
+	    strcmp(s, "off") == 0)
+		*out = 0;
+	else {
+		cfg_error(c, n, "expected true or false, not '%s'", s);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cfg_uint(struct ctx *c, yaml_node_t *n, unsigned long max, unsigned long *out)
+{
+	const char *s;
+
+	if ((s = cfg_scalar(c, n, "a number")) == NULL)
+		return -1;
+	if (util_parse_ulong(s, max, out) == -1) {
+		cfg_error(c, n, "expected a whole number from 0 to %lu, not "
+		    "'%s'", max, s);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cfg_double(struct ctx *c, yaml_node_t *n, double *out)
+{
+	const char *s;
+
+	if ((s = cfg_scalar(c, n, "a number")) == NULL)
+		return -1;
+	if (util_parse_double(s, out) == -1) {
+		cfg_error(c, n, "expected a number, not '%s'", s);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cfg_duration(struct ctx *c, yaml_node_t *n, uint64_t *out)
+{
+	const char *s;
+
+	if ((s = cfg_scalar(c, n, "a duration")) == NULL)
+		return -1;
+	if (config_parse_duration(s, out) == -1) {
+		cfg_error(c, n, "bad duration '%s' (use e.g. 250ms, 10s, 5m, "
+		    "2h, 3d)", s);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cfg_size(struct ctx *c, yaml_node_t *n, size_t *out)
+{
+	const char *s;
+
+	if ((s = cfg_scalar(c, n, "a size")) == NULL)
+		return -1;
+	if (config_parse_size(s, out) == -1) {
+		cfg_error(c, n, "bad size '%s' (use e.g. 512, 64KiB, 10MiB)",
+		    s);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cfg_severity(struct ctx *c, yaml_node_t *n, enum config_severity *out)
+{
+	const char *s;
+
+	if ((s = cfg_scalar(c, n, "a severity")) == NULL)
+		return -1;
+	if (strcmp(s, "info") == 0)
+		*out = SEVERITY_INFO;
+	else if (strcmp(s, "warning") == 0)
+		*out = SEVERITY_WARNING;
+	else if (strcmp(s, "critical") == 0)
+		*out = SEVERITY_CRITICAL;
+	else {
+		cfg_error(c, n, "bad severity '%s' (info, warning or "
+		    "critical)", s);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+strlist_add(struct config_strlist *l, const char *s)
+{
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	l->v[l->n++] = xstrdup(s);
+}
+
+static void
+strlist_copy(struct config_strlist *dst, const struct config_strlist *src)
+{
+	size_t i;
+
+	for (i = 0; i < src->n; i++)
+		strlist_add(dst, src->v[i]);
+}
+
+static void
+strlist_free(struct config_strlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* A sequence of strings; a single scalar counts as a list of one. */
+static void
+cfg_strlist(struct ctx *c, yaml_node_t *n, struct config_strlist *out)
+{
+	yaml_node_item_t *it;
+	const char *s;
+
+	strlist_free(out);
+	if (n->type == YAML_SCALAR_NODE) {
+		strlist_add(out, (const char *)n->data.scalar.value);
+		return;
+	}
+	if (n->type != YAML_SEQUENCE_NODE) {
+		cfg_error(c, n, "expected a list");
+		return;
+	}
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	    it++)
+		if ((s = cfg_scalar(c, cfg_node(c, *it), "a string")) != NULL)
+			strlist_add(out, s);
+}
+
+/* Addresses and recipient group names, groups expanded. */
+static void
+cfg_addrlist(struct ctx *c, yaml_node_t *n, struct config_strlist *out)
+{
+	yaml_node_item_t *it;
+	yaml_node_t *item;
+	char bare[CFG_ADDR_MAX];
+	const char *s;
+	size_t g, count;
+	int found;
+
+	strlist_free(out);
+	if (n->type == YAML_SCALAR_NODE) {
+		count = 1;
+		it = NULL;
+	} else if (n->type == YAML_SEQUENCE_NODE) {
+		it = n->data.sequence.items.start;
+		count = (size_t)(n->data.sequence.items.top - it);
+	} else {
+		cfg_error(c, n, "expected a list of addresses or recipient "
+		    "groups");
+		return;
+	}
+	for (; count > 0; count--) {
+		item = it ? cfg_node(c, *it++) : n;
+		if ((s = cfg_scalar(c, item, "an address")) == NULL)
+			continue;
+		found = 0;
+		for (g = 0; g < c->cfg->ngroups && !found; g++)
+			if (strcmp(c->cfg->groups[g].name, s) == 0) {
+				strlist_copy(out, &c->cfg->groups[g].addrs);
+				found = 1;
+			}
+		if (found)
+			continue;
+		if (strchr(s, '@') == NULL)
+			cfg_error(c, item, "unknown recipient group '%s'", s);
+		else if (config_parse_address(s, bare, sizeof(bare)) == -1)
+			cfg_error(c, item, "bad address '%s'", s);
+		else
+			strlist_add(out, s);
+	}
+	if (out->n == 0 && c->nerr == 0)
+		cfg_error(c, n, "empty recipient list");
+}
+
+/* Templates: every {field} must be known; "{{" is a literal brace. */
+static void
+cfg_template(struct ctx *c, yaml_node_t *n, char **out)
+{
+	const char *s, *p, *end;
+	const char *const *f;
+	size_t len;
+
+	if (cfg_str(c, n, out) == -1)
+		return;
+	for (s = *out; (p = strchr(s, '{')) != NULL; s = end + 1) {
+		if (p[1] == '{') {
+			end = p + 1;
+			continue;
+		}
+		if ((end = strchr(p, '}')) == NULL) {
+			cfg_error(c, n, "unclosed '{' in template");
+			return;
+		}
+		len = (size_t)(end - p - 1);
+		for (f = config_template_fields; *f != NULL; f++)
+			if (strlen(*f) == len && strncmp(*f, p + 1, len) == 0)
+				break;
+		if (*f == NULL)
+			cfg_error(c, n, "unknown template field '{%.*s}' (known: "
+			    "name device severity state value raw unit "
+			    "threshold since duration hostname time)",
+			    (int)len, p + 1);
+	}
+}
+
+static void
+cfg_retry(struct ctx *c, yaml_node_t *n)
+{
+	static const char *const keys[] = { "initial", "max", "give_up_after",
+		NULL };
+	struct config_retry *r = &c->cfg->smtp.retry;
+	yaml_node_t *k, *v;
+
+	if (!cfg_is_mapping(c, n))
+		return;
+	FOREACH_PAIR(c, n, k, v) {
+		if (KEY_IS(k, "initial"))
+			cfg_duration(c, v, &r->initial_ms);
+		else if (KEY_IS(k, "max"))
+			cfg_duration(c, v, &r->max_ms);
+		else if (KEY_IS(k, "give_up_after"))
+			cfg_duration(c, v, &r->give_up_ms);
+		else
+			cfg_unknown_key(c, k, keys);
+	}
+}
+
+static void
+cfg_password(struct ctx *c, yaml_node_t *n)
+{
+	struct config_smtp *s = &c->cfg->smtp;
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	struct stat st;
+	char *path;
+
+	/* systemd's LoadCredential= wins over the file named here. */
+	if (creds != NULL && *creds != '\0') {
+		path = xasprintf("%s/smtp-password", creds);
+		if (access(path, R_OK) == 0) {
+			free(s->password_file);
+			s->password_file = path;
+			return;
+		}
+		free(path);
+	}
+	if (n == NULL)
+		return;
+	if (cfg_str(c, n, &s->password_file) == -1)
+		return;
+	if (stat(s->password_file, &st) == -1)
+		cfg_error(c, n, "cannot read password file %s: %s",
+		    s->password_file, strerror(errno));
+	else if (st.st_mode & 077)
+		cfg_error(c, n, "password file %s is readable by group or "
+		    "others (chmod 600 it)", s->password_file);
+}
+
+static void
+cfg_smtp(struct ctx *c, yaml_node_t *n)
+{
+	static const char *const keys[] = { "url", "fallback_urls", "tls",
+		"verify_peer", "ca_file", "username", "password_file", "from",
+		"source_address", "timeout", "retry", "failure_notice", NULL };
+	struct config_smtp *s = &c->cfg->smtp;
+	yaml_node_t *k, *v, *pw = NULL, *url = NULL, *from = NULL;
+	char bare[CFG_ADDR_MAX];
+	size_t i;
+
+	if (!cfg_is_mapping(c, n))
+		return;
+	s->present = 1;
+	FOREACH_PAIR(c, n, k, v) {
+		if (KEY_IS(k, "url")) {
+			url = v;
+			cfg_str(c, v, &s->url);
+		} else if (KEY_IS(k, "fallback_urls"))
+			cfg_strlist(c, v, &s->fallback_urls);
+		else if (KEY_IS(k, "tls")) {
+			const char *t = cfg_scalar(c, v, "required or none");
+
+			if (t != NULL && strcmp(t, "none") == 0)
+				s->tls_none = 1;
+			else if (t != NULL && strcmp(t, "required") == 0)
+				s->tls_none = 0;
+			else if (t != NULL)
+				cfg_error(c, v, "bad tls '%s' (required or "
+				    "none)", t);
+		} else if (KEY_IS(k, "verify_peer"))
+			cfg_bool(c, v, &s->verify_peer);
+		else if (KEY_IS(k, "ca_file"))
+			cfg_str(c, v, &s->ca_file);
+		else if (KEY_IS(k, "username"))
+			cfg_str(c, v, &s->username);
+		else if (KEY_IS(k, "password_file"))
+			pw = v;
+		else if (KEY_IS(k, "from")) {
+			from = v;
+			cfg_str(c, v, &s->from);
+		} else if (KEY_IS(k, "source_address"))
+			cfg_str(c, v, &s->source_address);
+		else if (KEY_IS(k, "timeout"))
+			cfg_duration(c, v, &s->timeout_ms);
+		else if (KEY_IS(k, "retry"))
+			cfg_retry(c, v);
+		else if (KEY_IS(k, "failure_notice")) {
+			if (cfg_str(c, v, &s->failure_notice) == 0 &&
+			    config_parse_address(s->failure_notice, bare,
+			    sizeof(bare)) == -1)
+				cfg_error(c, v, "bad address '%s'",
+				    s->failure_notice);
+		} else
+			cfg_unknown_key(c, k, keys);
+	}
+	if (s->url == NULL)
+		cfg_error(c, n, "smtp: missing 'url'");
+	else if ((strncmp(s->url, "smtp://", 7) != 0 &&
+	    strncmp(s->url, "smtps://", 8) != 0) || strlen(s->url) < 9 ||
+	    strchr(s->url, ' ') != NULL)
+		cfg_error(c, url, "bad url '%s' (smtp://host:587 for STARTTLS "
+		    "or smtps://host:465)", s->url);
+	for (i = 0; i < s->fallback_urls.n; i++)
+		if (strncmp(s->fallback_urls.v[i], "smtp://", 7) != 0 &&
+		    strncmp(s->fallback_urls.v[i], "smtps://", 8) != 0)
+			cfg_error(c, n, "bad fallback url '%s'",
+			    s->fallback_urls.v[i]);
+	if (s->from == NULL)
+		cfg_error(c, n, "smtp: missing 'from'");
+	else if (config_parse_address(s->from, bare, sizeof(bare)) == -1)
+		cfg_error(c, from, "bad address '%s'", s->from);
+	else
+		s->from_addr = xstrdup(bare);
+	if (s->username != NULL && pw == NULL && getenv("CREDENTIALS_DIRECTORY")
+	    == NULL)
+		cfg_error(c, n, "smtp: 'username' needs 'password_file'");
+	cfg_password(c, pw);
+	if (s->retry.initial_ms == 0 || s->retry.max_ms < s->retry.initial_ms)
+		cfg_error(c, n, "smtp: retry needs 0 < initial <= max");
+}
+
+static void
+cfg_listener(struct ctx *c, yaml_node_t *n)
+{
+	static const char *const keys[] = { "listen", "allow",
+		"recipient_domains", "max_message_size", "max_recipients",
+		"max_clients", "timeout", "tls", "users_file", NULL };
+	static const char *const tlskeys[] = { "cert", "key", NULL };
+	struct config_listener *l = &c->cfg->listener;
+	struct config_strlist allow = { NULL, 0 };
+	yaml_node_t *k, *v, *tk, *tv, *allow_node = NULL;
+	char host[256];
+	unsigned long ul;
+	unsigned port;
+	size_t i;
+
+	if (!cfg_is_mapping(c, n))
+		return;
+	l->enabled = 1;
+	FOREACH_PAIR(c, n, k, v) {
+		if (KEY_IS(k, "listen")) {
+			cfg_strlist(c, v, &l->listen);
+			for (i = 0; i < l->listen.n; i++)
+				if (netaddr_split_hostport(l->listen.v[i],
+				    host, sizeof(host), &port, 25) == -1)
+					cfg_error(c, v, "bad listen address "
+					    "'%s' (use host:port)",
+					    l->listen.v[i]);
+		} else if (KEY_IS(k, "allow")) {
+			allow_node = v;
+			cfg_strlist(c, v, &allow);
+		} else if (KEY_IS(k, "recipient_domains"))
+			cfg_strlist(c, v, &l->recipient_domains);
+		else if (KEY_IS(k, "max_message_size"))
+			cfg_size(c, v, &l->max_message_size);
+		else if (KEY_IS(k, "max_recipients")) {
+			if (cfg_uint(c, v, 100000, &ul) == 0)
+				l->max_recipients = (unsigned)ul;
+		} else if (KEY_IS(k, "max_clients")) {
+			if (cfg_uint(c, v, 10000, &ul) == 0)
+				l->max_clients = (unsigned)ul;
+		} else if (KEY_IS(k, "timeout"))
+			cfg_duration(c, v, &l->timeout_ms);
+		else if (KEY_IS(k, "users_file"))
+			cfg_str(c, v, &l->users_file);
+		else if (KEY_IS(k, "tls")) {
+			if (!cfg_is_mapping(c, v))
+				continue;
+			FOREACH_PAIR(c, v, tk, tv) {
+				if (KEY_IS(tk, "cert"))
+					cfg_str(c, tv, &l->tls_cert);
+				else if (KEY_IS(tk, "key"))
+					cfg_str(c, tv, &l->tls_key);
+				else
+					cfg_unknown_key(c, tk, tlskeys);
+			}
+			if ((l->tls_cert == NULL) != (l->tls_key == NULL))
+				cfg_error(c, v, "listener tls needs both "
+				    "'cert' and 'key'");
+		} else
+			cfg_unknown_key(c, k, keys);
+	}
+	if (l->listen.n == 0)
+		cfg_error(c, n, "listener: missing 'listen'");
+	l->allow = xcalloc(allow.n, sizeof(*l->allow));
+	for (i = 0; i < allow.n; i++)
+		if (netaddr_parse_cidr(allow.v[i], &l->allow[l->nallow]) == 0)
+			l->nallow++;
+		else
+			cfg_error(c, allow_node, "bad CIDR '%s' (use e.g. "
+			    "192.168.1.0/24 or ::1/128)", allow.v[i]);
+	strlist_free(&allow);
+	if (l->users_file != NULL && l->tls_cert == NULL)
+		cfg_error(c, n, "listener: users_file needs tls (AUTH is only "
+		    "offered after STARTTLS)");
+}
+
+static void
+cfg_recipients(struct ctx *c, yaml_node_t *n)
+{
+	struct config *cfg = c->cfg;
+	struct config_group *g;
+	yaml_node_t *k, *v;
+
+	if (!cfg_is_mapping(c, n))
+		return;
+	FOREACH_PAIR(c, n, k, v) {
+		cfg->groups = xreallocarray(cfg->groups, cfg->ngroups + 1,
+		    sizeof(*cfg->groups));
+		g = &cfg->groups[cfg->ngroups];
+		memset(g, 0, sizeof(*g));
+		/* addresses only: a group does not name other groups */
+		cfg_addrlist(c, v, &g->addrs);
+		g->name = xstrdup((const char *)k->data.scalar.value);
+		cfg->ngroups++;
+	}
+}
+
+static int
+cfg_name_ok(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' &&
+		    *s != '-')
+			return 0;
+	return 1;
+}
+
+static void
+cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
+{
+	static const char *const keys[] = { "name", "host", "port", "unit_id",
+		"poll_interval", "timeout", "link_alarm", "group_wait",
+		"heartbeat", "mail_ok_coil", NULL };
+	static const char *const lkeys[] = { "after", "severity", "to", NULL };
+	static const char *const hkeys[] = { "holding_register",
+		"input_register", "stale_after", NULL };
+	yaml_node_t *k, *v, *sk, *sv, *link_to = NULL;
+	unsigned long ul;
+
+	d->port = 502;
+	d->unit_id = 1;
+	d->poll_interval_ms = 1000;
+	d->timeout_ms = 1000;
+	d->link_alarm = 1;
+	d->link_alarm_after_ms = 10000;
+	d->link_severity = SEVERITY_CRITICAL;
+	d->heartbeat_stale_ms = 10000;
+	d->mail_ok_coil = -1;
+	if (!cfg_is_mapping(c, n))
+		return;
+	FOREACH_PAIR(c, n, k, v) {
+		if (KEY_IS(k, "name")) {
+			if (cfg_str(c, v, &d->name) == 0 &&
+			    !cfg_name_ok(d->name))
+				cfg_error(c, v, "bad device name '%s' (use "
+				    "A-Z a-z 0-9 _ . -)", d->name);
+		} else if (KEY_IS(k, "host"))
+			cfg_str(c, v, &d->host);
+		else if (KEY_IS(k, "port")) {
+			if (cfg_uint(c, v, 65535, &ul) == 0)
+				d->port = (unsigned)ul;
+		} else if (KEY_IS(k, "unit_id")) {
+			if (cfg_uint(c, v, 255, &ul) == 0)
+				d->unit_id = (unsigned)ul;
+		} else if (KEY_IS(k, "poll_interval"))
+			cfg_duration(c, v, &d->poll_interval_ms);
+		else if (KEY_IS(k, "timeout"))
+			cfg_duration(c, v, &d->timeout_ms);
+		else if (KEY_IS(k, "group_wait"))
+			cfg_duration(c, v, &d->group_wait_ms);
+		else if (KEY_IS(k, "mail_ok_coil")) {
+			if (cfg_uint(c, v, 65535, &ul) == 0)
+				d->mail_ok_coil = (int)ul;
+		} else if (KEY_IS(k, "link_alarm")) {
+			if (v->type == YAML_SCALAR_NODE) {
+				cfg_bool(c, v, &d->link_alarm);
+				continue;
+			}
+			if (!cfg_is_mapping(c, v))
+				continue;
+			FOREACH_PAIR(c, v, sk, sv) {
+				if (KEY_IS(sk, "after"))
+					cfg_duration(c, sv,
+					    &d->link_alarm_after_ms);
+				else if (KEY_IS(sk, "severity"))
+					cfg_severity(c, sv, &d->link_severity);
+				else if (KEY_IS(sk, "to"))
+					link_to = sv;
+				else
+					cfg_unknown_key(c, sk, lkeys);
+			}
+		} else if (KEY_IS(k, "heartbeat")) {
+			if (!cfg_is_mapping(c, v))
+				continue;
+			d->heartbeat = 1;
+			d->heartbeat_source = SOURCE_HOLDING_REGISTER;
+			FOREACH_PAIR(c, v, sk, sv) {
+				if (KEY_IS(sk, "holding_register") ||
+				    KEY_IS(sk, "input_register")) {
+					if (KEY_IS(sk, "input_register"))
+						d->heartbeat_source =
+						    SOURCE_INPUT_REGISTER;
+					if (cfg_uint(c, sv, 65535, &ul) == 0)
+						d->heartbeat_address =
+						    (uint16_t)ul;
+				} else if (KEY_IS(sk, "stale_after"))
+					cfg_duration(c, sv,
+					    &d->heartbeat_stale_ms);
+				else
+					cfg_unknown_key(c, sk, hkeys);
+			}
+		} else
+			cfg_unknown_key(c, k, keys);
+	}
+	if (d->name == NULL) {
+		cfg_error(c, n, "device: missing 'name'");
+		d->name = xstrdup("");
+	}
+	if (d->host == NULL)
+		cfg_error(c, n, "device %s: missing 'host'", d->name);
+	if (d->poll_interval_ms == 0)
+		cfg_error(c, n, "device %s: poll_interval must be above 0",
+		    d->name);
+	if (d->timeout_ms == 0)
+		cfg_error(c, n, "device %s: timeout must be above 0", d->name);
+	if (link_to != NULL)
+		cfg_addrlist(c, link_to, &d->link_to);
+	else
+		strlist_copy(&d->link_to, &c->def_to);
+}
+
+static void
+cfg_devices(struct ctx *c, yaml_node_t *n)
+{
+	struct config *cfg = c->cfg;
+	yaml_node_item_t *it;
+	size_t i;
+
+	if (n->type == YAML_SCALAR_NODE && n->data.scalar.length == 0)
+		return;
+	if (n->type != YAML_SEQUENCE_NODE) {
+		cfg_error(c, n, "expected a list of devices");
+		return;
+	}
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	    it++) {
+		yaml_node_t *dn = cfg_node(c, *it);
+
+		cfg->devices = xreallocarray(cfg->devices, cfg->ndevices + 1,
+		    sizeof(*cfg->devices));
+		memset(&cfg->devices[cfg->ndevices], 0, sizeof(*cfg->devices));
+		cfg_device(c, dn, &cfg->devices[cfg->ndevices]);
+		for (i = 0; i < cfg->ndevices; i++)
+			if (strcmp(cfg->devices[i].name,
+			    cfg->devices[cfg->ndevices].name) == 0)
+				cfg_error(c, dn, "duplicate device name '%s'",
+				    cfg->devices[i].name);
+		cfg->ndevices++;
+	}
+}
+
+static void
+cfg_defaults(struct ctx *c, yaml_node_t *n)
+{
+	static const char *const keys[] = { "to", "severity", "notify_clear",
+		"repeat", NULL };
+	yaml_node_t *k, *v;
+
+	if (!cfg_is_mapping(c, n))
+		return;
+	FOREACH_PAIR(c, n, k, v) {
+		if (KEY_IS(k, "to")) {
+			cfg_addrlist(c, v, &c->def_to);
+			c->def_to_set = 1;
+		} else if (KEY_IS(k, "severity"))
+			cfg_severity(c, v, &c->def_severity);
+		else if (KEY_IS(k, "notify_clear"))
+			cfg_bool(c, v, &c->def_notify_clear);
+		else if (KEY_IS(k, "repeat"))
+			cfg_duration(c, v, &c->def_repeat_ms);
+		else
+			cfg_unknown_key(c, k, keys);
+	}
+}
+
+static int
+cfg_source_key(yaml_node_t *k, enum config_source *src)
+{
+	static const char *const names[] = { "coil", "discrete_input",
+		"holding_register", "input_register" };
+	size_t i;
+
+	for (i = 0; i < 4; i++)
+		if (KEY_IS(k, names[i])) {
+			*src = (enum config_source)i;
+			return 1;
+		}
+	return 0;
+}
+
+static void
+cfg_rule(struct ctx *c, yaml_node_t *n, struct config_rule *r)
+{
+	static const char *const keys[] = { "name", "device", "coil",
+		"discrete_input", "holding_register", "input_register",
+		"active_when", "severity", "on_delay", "off_delay", "latch",
+		"ack", "to", "subject", "body", "notify_clear", "repeat", "type",
+		"order", "scale", "offset", "unit", "above", "below", "equals",
+		"not_equals", "deadband", "bit", "escalate", "chatter", NULL };
+	static const char *const akeys[] = { "coil", "discrete_input", NULL };
+	static const char *const ekeys[] = { "after", "to", NULL };
+	static const char *const ckeys[] = { "raises", "within", "shelve",
+		NULL };
+	static const char *const types[] = { "uint16", "int16", "uint32",
+		"int32", "float32", NULL };
+	static const char *const orders[] = { "ABCD", "CDAB", "BADC", "DCBA",
+		NULL };
+	yaml_node_t *k, *v, *sk, *sv, *dev = NULL, *to = NULL, *esc_to = NULL;
+	yaml_node_t *type_node = NULL, *order_node = NULL, *bit_node = NULL;
+	yaml_node_t *thr_node = NULL, *aw_node = NULL;
+	enum config_source src;
+	unsigned long ul;
+	int nsrc = 0, has_order = 0;
+	const char *s;
+	size_t i;
+
+	r->bit = -1;
+	r->active_when = 1;
+	r->severity = c->def_severity;
+	r->notify_clear = c->def_notify_clear;
+	r->repeat_ms = c->def_repeat_ms;
+	r->scale = 1.0;
+	if (!cfg_is_mapping(c, n))
+		return;
+	FOREACH_PAIR(c, n, k, v) {
+		if (cfg_source_key(k, &src)) {
+			nsrc++;
+			r->source = src;
+			if (cfg_uint(c, v, 65535, &ul) == 0)
+				r->address = (uint16_t)ul;
+		} else if (KEY_IS(k, "name")) {
+			if (cfg_str(c, v, &r->name) == 0 && !cfg_name_ok(r->name))
+				cfg_error(c, v, "bad rule name '%s' (use A-Z "
+				    "a-z 0-9 _ . -)", r->name);
+		} else if (KEY_IS(k, "device"))
+			dev = v;
+		else if (KEY_IS(k, "active_when")) {
+			aw_node = v;
+			if (cfg_uint(c, v, 1, &ul) == 0)
+				r->active_when = (int)ul;
+		} else if (KEY_IS(k, "severity"))
+			cfg_severity(c, v, &r->severity);
+		else if (KEY_IS(k, "on_delay"))
+			cfg_duration(c, v, &r->on_delay_ms);
+		else if (KEY_IS(k, "off_delay"))
+			cfg_duration(c, v, &r->off_delay_ms);
+		else if (KEY_IS(k, "latch"))
+			cfg_bool(c, v, &r->latch);
+		else if (KEY_IS(k, "ack")) {
+			if (!cfg_is_mapping(c, v))
+				continue;
+			FOREACH_PAIR(c, v, sk, sv) {
+				if (KEY_IS(sk, "coil") ||
+				    KEY_IS(sk, "discrete_input")) {
+					r->ack = 1;
+					r->ack_source = KEY_IS(sk, "coil") ?
+					    SOURCE_COIL : SOURCE_DISCRETE_INPUT;
+					if (cfg_uint(c, sv, 65535, &ul) == 0)
+						r->ack_address = (uint16_t)ul;
+				} else
+					cfg_unknown_key(c, sk, akeys);
+			}
+			if (!r->ack)
+				cfg_error(c, v, "ack needs 'coil' or "
+				    "'discrete_input'");
+		} else if (KEY_IS(k, "to"))
+			to = v;
+		else if (KEY_IS(k, "subject"))
+			cfg_template(c, v, &r->subject);
+		else if (KEY_IS(k, "body"))
+			cfg_template(c, v, &r->body);
+		else if (KEY_IS(k, "notify_clear"))
+			cfg_bool(c, v, &r->notify_clear);
+		else if (KEY_IS(k, "repeat"))
+			cfg_duration(c, v, &r->repeat_ms);
+		else if (KEY_IS(k, "type")) {
+			type_node = v;
+			if ((s = cfg_scalar(c, v, "a type")) == NULL)
+				continue;
+			for (i = 0; types[i] != NULL; i++)
+				if (strcmp(s, types[i]) == 0)
+					r->type = (enum config_vtype)i;
+			if (types[r->type] == NULL ||
+			    strcmp(s, types[r->type]) != 0)
+				cfg_error(c, v, "bad type '%s' (uint16, int16, "
+				    "uint32, int32 or float32)", s);
+		} else if (KEY_IS(k, "order")) {
+			order_node = v;
+			has_order = 1;
+			if ((s = cfg_scalar(c, v, "a word order")) == NULL)
+				continue;
+			for (i = 0; orders[i] != NULL; i++)
+				if (strcmp(s, orders[i]) == 0)
+					r->order = (enum config_order)i;
+			if (strcmp(s, orders[r->order]) != 0)
+				cfg_error(c, v, "bad order '%s' (ABCD, CDAB, "
+				    "BADC or DCBA)", s);
+		} else if (KEY_IS(k, "scale"))
+			cfg_double(c, v, &r->scale);
+		else if (KEY_IS(k, "offset"))
+			cfg_double(c, v, &r->offset);
+		else if (KEY_IS(k, "unit"))
+			cfg_str(c, v, &r->unit);
+		else if (KEY_IS(k, "above")) {
+			thr_node = v;
+			r->has_above = cfg_double(c, v, &r->above) == 0;
+		} else if (KEY_IS(k, "below")) {
+			thr_node = v;
+			r->has_below = cfg_double(c, v, &r->below) == 0;
+		} else if (KEY_IS(k, "equals")) {
+			thr_node = v;
+			r->has_equals = cfg_double(c, v, &r->equals) == 0;
+		} else if (KEY_IS(k, "not_equals")) {
+			thr_node = v;
+			r->has_not_equals = cfg_double(c, v,
+			    &r->not_equals) == 0;
+		} else if (KEY_IS(k, "deadband")) {
+			if (cfg_double(c, v, &r->deadband) == 0 &&
+			    r->deadband < 0)
+				cfg_error(c, v, "deadband must not be "
+				    "negative");
+		} else if (KEY_IS(k, "bit")) {
+			bit_node = v;
+			if ((s = cfg_scalar(c, v, "a bit number")) != NULL &&
+			    util_parse_ulong(s, 15, &ul) == -1)
+				cfg_error(c, v, "bit must be 0..15, not '%s'",
+				    s);
+			else if (s != NULL)
+				r->bit = (int)ul;
+		} else if (KEY_IS(k, "escalate")) {
+			if (!cfg_is_mapping(c, v))
+				continue;
+			r->escalate = 1;
+			FOREACH_PAIR(c, v, sk, sv) {
+				if (KEY_IS(sk, "after"))
+					cfg_duration(c, sv,
+					    &r->escalate_after_ms);
+				else if (KEY_IS(sk, "to"))
+					esc_to = sv;
+				else
+					cfg_unknown_key(c, sk, ekeys);
+			}
+			if (esc_to == NULL)
+				cfg_error(c, v, "escalate needs 'to'");
+			else
+				cfg_addrlist(c, esc_to, &r->escalate_to);
+		} else if (KEY_IS(k, "chatter")) {
+			if (!cfg_is_mapping(c, v))
+				continue;
+			r->chatter = 1;
+			FOREACH_PAIR(c, v, sk, sv) {
+				if (KEY_IS(sk, "raises")) {
+					if (cfg_uint(c, sv, 1000, &ul) == 0)
+						r->chatter_raises = (unsigned)ul;
+				} else if (KEY_IS(sk, "within"))
+					cfg_duration(c, sv,
+					    &r->chatter_within_ms);
+				else if (KEY_IS(sk, "shelve"))
+					cfg_duration(c, sv,
+					    &r->chatter_shelve_ms);
+				else
+					cfg_unknown_key(c, sk, ckeys);
+			}
+			if (r->chatter_raises < 2 || r->chatter_within_ms == 0 ||
+			    r->chatter_shelve_ms == 0)
+				cfg_error(c, v, "chatter needs raises >= 2, "
+				    "within and shelve");
+		} else
+			cfg_unknown_key(c, k, keys);
+	}
+
+	if (r->name == NULL) {
+		cfg_error(c, n, "rule: missing 'name'");
+		r->name = xstrdup("");
+	}
+	if (r->unit == NULL)
+		r->unit = xstrdup("");
+	if (r->subject == NULL)
+		r->subject = xstrdup(CONFIG_DEFAULT_SUBJECT);
+	if (r->body == NULL)
+		r->body = xstrdup(CONFIG_DEFAULT_BODY);
+	if (dev == NULL)
+		cfg_error(c, n, "rule %s: missing 'device'", r->name);
+	else if ((s = cfg_scalar(c, dev, "a device name")) != NULL) {
+		long d = config_find_device(c->cfg, s);
+
+		if (d == -1)
+			cfg_error(c, dev, "rule %s: unknown device '%s'",
+			    r->name, s);
+		else
+			r->device = (size_t)d;
+	}
+	if (to != NULL)
+		cfg_addrlist(c, to, &r->to);
+	else if (c->def_to_set)
+		strlist_copy(&r->to, &c->def_to);
+	else
+		cfg_error(c, n, "rule %s: no recipients ('to' here or in "
+		    "defaults)", r->name);
+
+	if (nsrc != 1) {
+		cfg_error(c, n, "rule %s: exactly one of coil, discrete_input, "
+		    "holding_register, input_register", r->name);
+		return;
+	}
+	if (r->source == SOURCE_COIL || r->source == SOURCE_DISCRETE_INPUT) {
+		if (thr_node != NULL)
+			cfg_error(c, thr_node, "rule %s: thresholds apply to "
+			    "registers, not to a %s", r->name,
+			    config_source_name(r->source));
+		if (bit_node != NULL)
+			cfg_error(c, bit_node, "rule %s: 'bit' applies to "
+			    "registers", r->name);
+		if (type_node != NULL || order_node != NULL)
+			cfg_error(c, type_node ? type_node : order_node,
+			    "rule %s: type/order apply to registers",
+			    r->name);
+		return;
+	}
+	if (aw_node != NULL && r->bit == -1)
+		cfg_error(c, aw_node, "rule %s: active_when applies to bits",
+		    r->name);
+	if (has_order && (r->type == VTYPE_UINT16 || r->type == VTYPE_INT16))
+		cfg_error(c, order_node, "rule %s: order applies to 32-bit "
+		    "types only", r->name);
+	if (r->bit != -1) {
+		if (r->type != VTYPE_UINT16 && r->type != VTYPE_INT16)
+			cfg_error(c, bit_node, "rule %s: bit needs a 16-bit "
+			    "type (uint16 or int16)", r->name);
+		if (thr_node != NULL)
+			cfg_error(c, thr_node, "rule %s: use either bit or a "
+			    "threshold", r->name);
+	} else if (!r->has_above && !r->has_below && !r->has_equals &&
+	    !r->has_not_equals && thr_node == NULL)
+		cfg_error(c, n, "rule %s: a register rule needs above, below, "
+		    "equals, not_equals or bit", r->name);
+	if (r->type >= VTYPE_UINT32 && r->address == 65535)
+		cfg_error(c, n, "rule %s: a 32-bit value at 65535 runs past "
+		    "the last register", r->name);
+}
+
+static void
+cfg_rules(struct ctx *c, yaml_node_t *n)
+{
+	struct config *cfg = c->cfg;
+	yaml_node_item_t *it;
+	size_t i;
+
+	if (n->type == YAML_SCALAR_NODE && n->data.scalar.length == 0)
+		return;
+	if (n->type != YAML_SEQUENCE_NODE) {
+		cfg_error(c, n, "expected a list of rules");
+		return;
+	}
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	    it++) {
+		yaml_node_t *rn = cfg_node(c, *it);
+		struct config_rule *r;
+
+		cfg->rules = xreallocarray(cfg->rules, cfg->nrules + 1,
+		    sizeof(*cfg->rules));
+		r = &cfg->rules[cfg->nrules];
+		memset(r, 0, sizeof(*r));
+		cfg_rule(c, rn, r);
+		for (i = 0; i < cfg->nrules; i++)
+			if (strcmp(cfg->rules[i].name, r->name) == 0)
+				cfg_error(c, rn, "duplicate rule name '%s'",
+				    r->name);
+		cfg->nrules++;
+	}
+}
+
+static void
+cfg_sign_of_life(struct ctx *c, yaml_node_t *n)
+{
+	static const char *const keys[] = { "at", "to", NULL };
+	struct config_sign_of_life *sol = &c->cfg->sign_of_life;
+	yaml_node_t *k, *v, *to = NULL;
+	const char *s;
+	unsigned long h, m;
+	char buf[8];
+
+	if (!cfg_is_mapping(c, n))
+		return;
+	sol->enabled = 1;
+	FOREACH_PAIR(c, n, k, v) {
+		if (KEY_IS(k, "at")) {
+			if ((s = cfg_scalar(c, v, "a time HH:MM")) == NULL)
+				continue;
+			if (strlen(s) != 5 || s[2] != ':' ||
+			    (strlcpy(buf, s, sizeof(buf)), buf[2] = '\0',
+			    util_parse_ulong(buf, 23, &h) == -1) ||
+			    util_parse_ulong(buf + 3, 59, &m) == -1)
+				cfg_error(c, v, "bad time '%s' (use HH:MM)", s);
+			else
+				sol->at_minute = (unsigned)(h * 60 + m);
+		} else if (KEY_IS(k, "to"))
+			to = v;
+		else
+			cfg_unknown_key(c, k, keys);
+	}
+	if (to != NULL)
+		cfg_addrlist(c, to, &sol->to);
+	else
+		strlist_copy(&sol->to, &c->def_to);
+}
+
+static void
+cfg_top(struct ctx *c, yaml_node_t *root)
+{
+	static const char *const keys[] = { "hostname", "spool_dir", "smtp",
+		"listener", "recipients", "devices", "defaults", "rules",
+		"sign_of_life", NULL };
+	struct config *cfg = c->cfg;
+	yaml_node_t *k, *v, *sect[9] = { NULL };
+	char host[256];
+	size_t i;
+
+	if (root == NULL) {
+		cfg_error(c, NULL, "empty configuration");
+		return;
+	}
+	if (!cfg_is_mapping(c, root))
+		return;
+	FOREACH_PAIR(c, root, k, v) {
+		for (i = 0; keys[i] != NULL; i++)
+			if (KEY_IS(k, keys[i])) {
+				if (sect[i] != NULL)
+					cfg_error(c, k, "duplicate key '%s'",
+					    keys[i]);
+				sect[i] = v;
+				break;
+			}
+		if (keys[i] == NULL)
+			cfg_unknown_key(c, k, keys);
+	}
+	if (sect[0] != NULL)
+		cfg_str(c, sect[0], &cfg->hostname);
+	if (sect[1] != NULL)
+		cfg_str(c, sect[1], &cfg->spool_dir);
+	/* recipients before anything that names a group */
+	if (sect[4] != NULL)
+		cfg_recipients(c, sect[4]);
+	if (sect[6] != NULL)
+		cfg_defaults(c, sect[6]);
+	if (sect[2] != NULL)
+		cfg_smtp(c, sect[2]);
+	else
+		cfg_error(c, root, "missing 'smtp' section (the upstream "
+		    "relay)");
+	if (sect[3] != NULL)
+		cfg_listener(c, sect[3]);
+	if (sect[5] != NULL)
+		cfg_devices(c, sect[5]);
+	if (sect[7] != NULL)
+		cfg_rules(c, sect[7]);
+	if (sect[8] != NULL)
+		cfg_sign_of_life(c, sect[8]);
+	if (cfg->hostname == NULL) {
+		if (gethostname(host, sizeof(host)) == -1)
+			strlcpy(host, "localhost", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		cfg->hostname = xstrdup(host);
+	}
+	if (cfg->spool_dir == NULL)
+		cfg->spool_dir = xstrdup(CONFIG_DEFAULT_SPOOL);
+}
+
+struct config *
+config_load_buffer(const char *name, const char *buf, size_t len,
+    FILE *errout)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	struct ctx c;
+	struct config *cfg;
+
+	memset(&c, 0, sizeof(c));
+	c.file = name;
+	c.err = errout;
+	c.def_severity = SEVERITY_WARNING;
+	c.def_notify_clear = 1;
+	cfg = xcalloc(1, sizeof(*cfg));
+	cfg->path = xstrdup(name);
+	cfg->smtp.verify_peer = 1;
+	cfg->smtp.timeout_ms = 30000;
+	cfg->smtp.retry.initial_ms = 30000;
+	cfg->smtp.retry.max_ms = 30 * 60000;
+	cfg->smtp.retry.give_up_ms = 3ULL * 86400000;
+	cfg->listener.max_message_size = 10 * 1024 * 1024;
+	cfg->listener.max_recipients = 50;
+	cfg->listener.max_clients = 32;
+	cfg->listener.timeout_ms = 5 * 60000;
+	c.cfg = cfg;
+
+	if (!yaml_parser_initialize(&parser))
+		fatalx("config: yaml_parser_initialize");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		fprintf(errout, "%s:%zu:%zu: error: %s%s%s\n", name,
+		    parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+		    parser.problem ? parser.problem : "YAML syntax error",
+		    parser.context ? " " : "",
+		    parser.context ? parser.context : "");
+		yaml_parser_delete(&parser);
+		config_free(cfg);
+		return NULL;
+	}
+	c.doc = &doc;
+	cfg_top(&c, yaml_document_get_root_node(&doc));
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	strlist_free(&c.def_to);
+	if (c.nerr > 0) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+struct config *
+config_load(const char *path, FILE *errout)
+{
+	struct config *cfg;
+	FILE *f;
+	char *buf;
+	long len;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		fprintf(errout, "%s: error: cannot open: %s\n", path,
+		    strerror(errno));
+		return NULL;
+	}
+	if (fseek(f, 0, SEEK_END) == -1 || (len = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) == -1) {
+		fprintf(errout, "%s: error: cannot read: %s\n", path,
+		    strerror(errno));
+		fclose(f);
+		return NULL;
+	}
+	buf = xmalloc((size_t)len + 1);
+	if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
+		fprintf(errout, "%s: error: cannot read: %s\n", path,
+		    strerror(errno));
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	fclose(f);
+	buf[len] = '\0';
+	cfg = config_load_buffer(path, buf, (size_t)len, errout);
+	free(buf);
+	return cfg;
+}
+
+void
+config_free(struct config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->hostname);
+	free(cfg->spool_dir);
+	free(cfg->smtp.url);
+	strlist_free(&cfg->smtp.fallback_urls);
+	free(cfg->smtp.ca_file);
+	free(cfg->smtp.username);
+	free(cfg->smtp.password_file);
+	free(cfg->smtp.from);
+	free(cfg->smtp.from_addr);
+	free(cfg->smtp.source_address);
+	free(cfg->smtp.failure_notice);
+	strlist_free(&cfg->listener.listen);
+	free(cfg->listener.allow);
+	strlist_free(&cfg->listener.recipient_domains);
+	free(cfg->listener.tls_cert);
+	free(cfg->listener.tls_key);
+	free(cfg->listener.users_file);
+	for (i = 0; i < cfg->ngroups; i++) {
+		free(cfg->groups[i].name);
+		strlist_free(&cfg->groups[i].addrs);
+	}
+	free(cfg->groups);
+	for (i = 0; i < cfg->ndevices; i++) {
+		free(cfg->devices[i].name);
+		free(cfg->devices[i].host);
+		strlist_free(&cfg->devices[i].link_to);
+	}
+	free(cfg->devices);
+	for (i = 0; i < cfg->nrules; i++) {
+		struct config_rule *r = &cfg->rules[i];
+
+		free(r->name);
+		strlist_free(&r->to);
+		free(r->subject);
+		free(r->body);
+		free(r->unit);
+		strlist_free(&r->escalate_to);
+	}
+	free(cfg->rules);
+	strlist_free(&cfg->sign_of_life.to);
+	free(cfg);
+}
+
+int
+config_parse_duration(const char *s, uint64_t *ms)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t mult;
+	} units[] = { { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+		{ "h", 3600000 }, { "d", 86400000 } };
+	char num[32];
+	unsigned long v;
+	size_t n, i, sl;
+
+	for (n = 0; s[n] >= '0' && s[n] <= '9'; n++)
+		;
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (util_parse_ulong(num, 1000000000UL, &v) == -1)
+		return -1;
+	if (s[n] == '\0') {
+		if (v != 0)
+			return -1;	/* a unit is required, but 0 is 0 */
+		*ms = 0;
+		return 0;
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		sl = strlen(units[i].suffix);
+		if (strcmp(s + n, units[i].suffix) == 0 && sl > 0) {
+			*ms = (uint64_t)v * units[i].mult;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+config_parse_size(const char *s, size_t *bytes)
+{
+	static const struct {
+		const char *suffix;
+		size_t mult;
+	} units[] = { { "", 1 }, { "KiB", 1024 }, { "MiB", 1024 * 1024 },
+		{ "GiB", 1024UL * 1024 * 1024 } };
+	char num[32];
+	unsigned long v;
+	size_t n, i;
+
+	for (n = 0; s[n] >= '0' && s[n] <= '9'; n++)
+		;
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (util_parse_ulong(num, 1UL << 30, &v) == -1)
+		return -1;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(s + n, units[i].suffix) == 0) {
+			if (v > SIZE_MAX / units[i].mult)
+				return -1;
+			*bytes = v * units[i].mult;
+			return 0;
+		}
+	return -1;
+}
+
+int
+config_parse_address(const char *s, char *bare, size_t len)
+{
+	const char *lt, *gt, *a, *at;
+	size_t n, i;
+
+	if ((lt = strrchr(s, '<')) != NULL) {
+		if ((gt = strchr(lt, '>')) == NULL || gt[1] != '\0')
+			return -1;
+		a = lt + 1;
+		n = (size_t)(gt - a);
+	} else {
+		a = s;
+		n = strlen(s);
+	}
+	if (n == 0 || n >= len)
+		return -1;
+	at = memchr(a, '@', n);
+	if (at == NULL || at == a || at == a + n - 1)
+		return -1;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)a[i] <= ' ' || a[i] == '<' || a[i] == '>' ||
+		    a[i] == ',' || a[i] == '"' || a[i] == '\\' ||
+		    (a[i] == '@' && a + i != at))
+			return -1;
+	memcpy(bare, a, n);
+	bare[n] = '\0';
+	return 0;
+}
+
+const char *
+config_severity_name(enum config_severity s)
+{
+	switch (s) {
+	case SEVERITY_INFO:
+		return "info";
+	case SEVERITY_WARNING:
+		return "warning";
+	case SEVERITY_CRITICAL:
+		return "critical";
+	}
+	return "?";
+}
+
+const char *
+config_source_name(enum config_source s)
+{
+	switch (s) {
+	case SOURCE_COIL:
+		return "coil";
+	case SOURCE_DISCRETE_INPUT:
+		return "discrete_input";
+	case SOURCE_HOLDING_REGISTER:
+		return "holding_register";
+	case SOURCE_INPUT_REGISTER:
+		return "input_register";
+	}
+	return "?";
+}
+
+long
+config_find_rule(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nrules; i++)
+		if (strcmp(cfg->rules[i].name, name) == 0)
+			return (long)i;
+	return -1;
+}
+
+long
+config_find_device(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->ndevices; i++)
+		if (cfg->devices[i].name != NULL &&
+		    strcmp(cfg->devices[i].name, name) == 0)
+			return (long)i;
+	return -1;
+}

@@ -1,0 +1,436 @@
+/*
+ * daemon.c - lifecycle of `modbus2mail run` (SPEC §8).
+ *
+ * Threads: one poller per device, the relay's delivery thread, the
+ * listener's event loop. This main thread only waits for signals and
+ * control requests, feeds systemd's watchdog while the others are alive,
+ * and sends the daily sign of life. The threads meet at the spool.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "modbus2mail/config.h"
+#include "modbus2mail/ctl.h"
+#include "modbus2mail/daemon.h"
+#include "modbus2mail/log.h"
+#include "modbus2mail/notify.h"
+#include "modbus2mail/poller.h"
+#include "modbus2mail/relay.h"
+#include "modbus2mail/spool.h"
+#include "modbus2mail/util.h"
+
+#define DAEMON_TICK_MS		1000
+#define DAEMON_RELAY_GRACE_MS	30000
+
+struct daemon {
+	const char *path;
+	struct config *cfg;		/* owned; replaced on reload */
+	struct spool *spool;		/* owned */
+	struct relay *relay;		/* owned */
+	struct poller **pollers;	/* owned, one per device */
+	size_t npollers;
+	int ctl_fd;
+	char ctl_path[108];
+	uint64_t watchdog_ms;		/* 0 = no watchdog requested */
+	uint64_t last_ping_ms;
+	long sign_of_life_day;		/* day number last sent */
+	char status[256];		/* last STATUS= sent */
+};
+
+static void	daemon_notify(const char *);
+static int	daemon_start_workers(struct daemon *, struct config *);
+static void	daemon_stop_workers(struct daemon *);
+static void	daemon_reload(struct daemon *);
+static int	daemon_threads_alive(struct daemon *);
+static void	daemon_tick(struct daemon *);
+static void	daemon_queue_info(struct daemon *, size_t *, time_t *);
+static void	daemon_sign_of_life(struct daemon *, time_t);
+static void	daemon_submit_sign_of_life(struct daemon *,
+		    const struct notify_gateway *, time_t);
+static int	daemon_ctl(const char *, FILE *, void *);
+
+static void
+daemon_notify(const char *msg)
+{
+#ifdef HAVE_LIBSYSTEMD
+	sd_notify(0, msg);
+#else
+	(void)msg;
+#endif
+}
+
+
+/* Spool, relay, listener and pollers for cfg; all or nothing. */
+static int
+daemon_start_workers(struct daemon *d, struct config *cfg)
+{
+	char err[256];
+	size_t i;
+
+	if ((d->spool = spool_open(cfg->spool_dir, err, sizeof(err))) == NULL) {
+		log_warnx("daemon: spool: %s", err);
+		return -1;
+	}
+	if ((d->relay = relay_start(cfg, d->spool, err, sizeof(err))) == NULL) {
+		log_warnx("daemon: relay: %s", err);
+		goto fail;
+	}
+	/* LISTENER_START */
+	d->pollers = xcalloc(cfg->ndevices, sizeof(*d->pollers));
+	for (i = 0; i < cfg->ndevices; i++)
+		d->pollers[d->npollers++] = poller_start(cfg, i, d->spool,
+		    d->relay);
+	d->cfg = cfg;
+	return 0;
+fail:
+	daemon_stop_workers(d);
+	return -1;
+}
+
+/* Listener first (no new mail), then pollers (they save state), relay last. */
+static void
+daemon_stop_workers(struct daemon *d)
+{
+	size_t i;
+
+	/* LISTENER_STOP */
+	for (i = 0; i < d->npollers; i++)
+		poller_stop(d->pollers[i]);
+	free(d->pollers);
+	if (d->relay != NULL)
+		relay_stop(d->relay);
+	if (d->spool != NULL)
+		spool_close(d->spool);
+	d->pollers = NULL;
+	d->npollers = 0;
+	d->relay = NULL;
+	d->spool = NULL;
+}
+
+/* SIGHUP: an invalid new file is logged and the running config kept. */
+static void
+daemon_reload(struct daemon *d)
+{
+	struct config *ncfg, *old = d->cfg;
+
+	daemon_notify("RELOADING=1");
+	if ((ncfg = config_load(d->path, stderr)) == NULL) {
+		log_warnx("daemon: reload of %s failed, keeping the running "
+		    "configuration", d->path);
+		daemon_notify("READY=1");
+		return;
+	}
+	daemon_stop_workers(d);
+	if (daemon_start_workers(d, ncfg) == -1) {
+		log_warnx("daemon: new configuration does not start, going "
+		    "back to the previous one");
+		config_free(ncfg);
+		if (daemon_start_workers(d, old) == -1)
+			fatalx("daemon: previous configuration does not start "
+			    "either");
+		daemon_notify("READY=1");
+		return;
+	}
+	config_free(old);
+	log_info("daemon: reloaded %s devices=%zu rules=%zu", d->path,
+	    d->cfg->ndevices, d->cfg->nrules);
+	daemon_notify("READY=1");
+}
+
+/* A thread that stopped looping must make systemd restart us. */
+static int
+daemon_threads_alive(struct daemon *d)
+{
+	uint64_t now = util_mono_ms();
+	uint64_t relay_max = 2 * d->cfg->smtp.timeout_ms + DAEMON_RELAY_GRACE_MS;
+	size_t i;
+
+	if (now - relay_last_alive_ms(d->relay) > relay_max) {
+		log_warnx("daemon: relay thread stalled");
+		return 0;
+	}
+	/* LISTENER_ALIVE */
+	for (i = 0; i < d->npollers; i++)
+		if (now - poller_last_alive_ms(d->pollers[i]) >
+		    poller_max_cycle_ms(d->pollers[i])) {
+			log_warnx("daemon: poller thread of %s stalled",
+			    d->cfg->devices[i].name);
+			return 0;
+		}
+	return 1;
+}
+
+static void
+daemon_queue_info(struct daemon *d, size_t *len, time_t *oldest)
+{
+	struct spool_entry *e;
+	size_t n, i;
+
+	*len = 0;
+	*oldest = 0;
+	if (spool_scan(d->spool, &e, &n) == -1)
+		return;
+	*len = n;
+	for (i = 0; i < n; i++)
+		if (*oldest == 0 || e[i].created < *oldest)
+			*oldest = e[i].created;
+	spool_entries_free(e, n);
+}
+
+static void
+daemon_tick(struct daemon *d)
+{
+	char status[256];
+	size_t i, up = 0, active = 0, qlen;
+	uint64_t now = util_mono_ms();
+	time_t oldest, t = time(NULL);
+
+	if (d->watchdog_ms != 0 && now - d->last_ping_ms >= d->watchdog_ms / 2
+	    && daemon_threads_alive(d)) {
+		daemon_notify("WATCHDOG=1");
+		d->last_ping_ms = now;
+	}
+	for (i = 0; i < d->npollers; i++) {
+		up += poller_link_up(d->pollers[i]);
+		active += poller_active_alarms(d->pollers[i]);
+	}
+	daemon_queue_info(d, &qlen, &oldest);
+	snprintf(status, sizeof(status), "STATUS=devices %zu/%zu up, %zu "
+	    "active alarms, %zu queued", up, d->npollers, active, qlen);
+	if (strcmp(status, d->status) != 0) {
+		daemon_notify(status);
+		strlcpy(d->status, status, sizeof(d->status));
+	}
+	daemon_sign_of_life(d, t);
+}
+
+/* Once a day at sign_of_life.at local time; not at start-up past it. */
+static void
+daemon_sign_of_life(struct daemon *d, time_t t)
+{
+	const struct config_sign_of_life *sol = &d->cfg->sign_of_life;
+	struct notify_gateway gw;
+	struct tm tm;
+	char *devices = NULL, *alarms = NULL;
+	size_t dlen, alen, i;
+	FILE *df, *af;
+	long day;
+
+	if (!sol->enabled)
+		return;
+	localtime_r(&t, &tm);
+	day = (long)(t / 86400);
+	if ((unsigned)(tm.tm_hour * 60 + tm.tm_min) != sol->at_minute ||
+	    d->sign_of_life_day == day)
+		return;
+	d->sign_of_life_day = day;
+	if ((df = open_memstream(&devices, &dlen)) == NULL)
+		return;
+	if ((af = open_memstream(&alarms, &alen)) == NULL) {
+		fclose(df);
+		free(devices);
+		return;
+	}
+	for (i = 0; i < d->npollers; i++)
+		poller_status(d->pollers[i], df, af);
+	fclose(df);
+	fclose(af);
+	memset(&gw, 0, sizeof(gw));
+	gw.devices = devices;
+	gw.alarms = alarms;
+	daemon_queue_info(d, &gw.queue_len, &gw.queue_oldest);
+	daemon_submit_sign_of_life(d, &gw, t);
+	free(devices);
+	free(alarms);
+}
+
+static void
+daemon_submit_sign_of_life(struct daemon *d, const struct notify_gateway *gw,
+    time_t t)
+{
+	struct notify_mail m;
+	char id[SPOOL_ID_MAX];
+
+	if (notify_sign_of_life(d->cfg, gw, t, (unsigned long long)t << 16,
+	    &m) == -1) {
+		log_warnx("daemon: cannot compose the sign-of-life mail");
+		return;
+	}
+	if (spool_submit(d->spool, d->cfg->smtp.from_addr, m.rcpts, m.nrcpt,
+	    m.data, m.len, id, sizeof(id)) == -1)
+		log_warn("daemon: sign-of-life mail not spooled");
+	else {
+		log_info("daemon: sign of life id=%s", id);
+		relay_wake(d->relay);
+	}
+	notify_mail_clear(&m);
+}
+
+/* Control requests: status, flush, ack RULE, shelve RULE MS REASON. */
+static int
+daemon_ctl(const char *req, FILE *out, void *arg)
+{
+	struct daemon *d = arg;
+	char rule[128], *sp;
+	const char *rest;
+	unsigned long long ms = 0;
+	size_t i, qlen;
+	time_t oldest;
+	int r;
+
+	if (strcmp(req, "flush") == 0) {
+		relay_wake(d->relay);
+		log_info("daemon: flush requested");
+		return 0;
+	}
+	if (strcmp(req, "status") == 0) {
+		char *alarms = NULL;
+		size_t alen;
+		FILE *af;
+
+		if ((af = open_memstream(&alarms, &alen)) == NULL)
+			return -1;
+		fprintf(out, "devices:\n");
+		for (i = 0; i < d->npollers; i++)
+			poller_status(d->pollers[i], out, af);
+		fclose(af);
+		fprintf(out, "alarms:\n%s", alarms);
+		free(alarms);
+		daemon_queue_info(d, &qlen, &oldest);
+		fprintf(out, "queue: %zu messages", qlen);
+		if (qlen > 0)
+			fprintf(out, ", oldest %llds", (long long)(time(NULL) -
+			    oldest));
+		fprintf(out, "\n");
+		return 0;
+	}
+	if (strncmp(req, "ack ", 4) == 0)
+		rest = req + 4;
+	else if (strncmp(req, "shelve ", 7) == 0)
+		rest = req + 7;
+	else {
+		fprintf(out, "modbus2mail: unknown control request\n");
+		return -1;
+	}
+	if (strlcpy(rule, rest, sizeof(rule)) >= sizeof(rule)) {
+		fprintf(out, "modbus2mail: rule name too long\n");
+		return -1;
+	}
+	rest = "manual";
+	if (req[0] == 's') {
+		char *end;
+
+		if ((sp = strchr(rule, ' ')) == NULL)
+			goto bad;
+		*sp++ = '\0';
+		errno = 0;
+		ms = strtoull(sp, &end, 10);
+		if (errno != 0 || (*end != ' ' && *end != '\0'))
+			goto bad;
+		if (*end == ' ')
+			rest = strstr(req + 7, end) + 1;
+	}
+	for (i = 0; i < d->npollers; i++) {
+		r = req[0] == 'a' ? poller_ack(d->pollers[i], rule, out) :
+		    poller_shelve(d->pollers[i], rule, ms, rest, out);
+		if (r != 1)
+			return r;
+	}
+	fprintf(out, "modbus2mail: no rule '%s' in %s\n", rule, d->path);
+	return -1;
+bad:
+	fprintf(out, "modbus2mail: malformed shelve request\n");
+	return -1;
+}
+
+int
+daemon_run(const char *path, int verbose)
+{
+	struct daemon d;
+	struct config *cfg;
+	struct pollfd pfd[2];
+	struct signalfd_siginfo si;
+	sigset_t mask;
+	uint64_t usec = 0;
+	int sfd, running = 1;
+
+	log_init(verbose);
+	memset(&d, 0, sizeof(d));
+	d.path = path;
+	d.ctl_fd = -1;
+	d.sign_of_life_day = (long)(time(NULL) / 86400) - 1;
+	if ((cfg = config_load(path, stderr)) == NULL)
+		return 1;
+	/* Signals are read synchronously; worker threads inherit the mask. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) == -1)
+		fatal("daemon: signalfd");
+	if (!cfg->smtp.verify_peer)
+		log_warnx("daemon: smtp.verify_peer is false: the provider's "
+		    "certificate is NOT verified");
+	if (cfg->smtp.tls_none)
+		log_warnx("daemon: smtp.tls is none: mail to the provider is "
+		    "NOT encrypted");
+	if (daemon_start_workers(&d, cfg) == -1) {
+		config_free(cfg);
+		return 1;
+	}
+	if (ctl_path(d.cfg, d.ctl_path, sizeof(d.ctl_path)) == -1 ||
+	    (d.ctl_fd = ctl_listen(d.ctl_path)) == -1)
+		fatal("daemon: control socket in %s", d.cfg->spool_dir);
+#ifdef HAVE_LIBSYSTEMD
+	if (sd_watchdog_enabled(0, &usec) > 0)
+		d.watchdog_ms = usec / 1000;
+#endif
+	log_info("daemon: started version=%s config=%s devices=%zu rules=%zu "
+	    "listener=%s", M2M_VERSION, path, d.cfg->ndevices, d.cfg->nrules,
+	    d.cfg->listener.enabled ? "on" : "off");
+	daemon_notify("READY=1");
+	daemon_tick(&d);
+
+	while (running) {
+		pfd[0].fd = sfd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = d.ctl_fd;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, DAEMON_TICK_MS) == -1 && errno != EINTR)
+			fatal("daemon: poll");
+		if (pfd[0].revents & POLLIN &&
+		    read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGHUP)
+				daemon_reload(&d);
+			else
+				running = 0;
+		}
+		if (running && pfd[1].revents & POLLIN)
+			ctl_serve(d.ctl_fd, daemon_ctl, &d);
+		if (running)
+			daemon_tick(&d);
+	}
+
+	daemon_notify("STOPPING=1");
+	log_info("daemon: stopping");
+	close(d.ctl_fd);
+	unlink(d.ctl_path);
+	daemon_stop_workers(&d);
+	config_free(d.cfg);
+	close(sfd);
+	return 0;
+}

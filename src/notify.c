@@ -1,0 +1,245 @@
+/*
+ * notify.c - from alarm notifications to messages: template variables,
+ * recipients, Message-ID and thread headers (SPEC §3 templates, §4, §5).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "modbus2mail/compose.h"
+#include "modbus2mail/notify.h"
+#include "modbus2mail/util.h"
+#include "modbus2mail/value.h"
+
+#define NOTIFY_FIELD 96
+
+/* Per-event text storage for the template variables. */
+struct notify_fields {
+	char state[16], value[NOTIFY_FIELD], raw[NOTIFY_FIELD];
+	char threshold[NOTIFY_FIELD], since[NOTIFY_FIELD];
+	char duration[NOTIFY_FIELD], time[NOTIFY_FIELD];
+};
+
+static void	notify_time(char *, size_t, time_t);
+static void	notify_duration(char *, size_t, time_t);
+static void	notify_threshold(char *, size_t, const struct config_rule *);
+static int	notify_rcpts(struct notify_mail *, char *const *, size_t);
+
+static void
+notify_time(char *buf, size_t len, time_t t)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static void
+notify_duration(char *buf, size_t len, time_t secs)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs >= 86400)
+		snprintf(buf, len, "%lldd %lldh", (long long)secs / 86400,
+		    (long long)(secs % 86400) / 3600);
+	else if (secs >= 3600)
+		snprintf(buf, len, "%lldh %lldm", (long long)secs / 3600,
+		    (long long)(secs % 3600) / 60);
+	else if (secs >= 60)
+		snprintf(buf, len, "%lldm %llds", (long long)secs / 60,
+		    (long long)secs % 60);
+	else
+		snprintf(buf, len, "%llds", (long long)secs);
+}
+
+static void
+notify_threshold(char *buf, size_t len, const struct config_rule *r)
+{
+	char a[32], b[32];
+
+	buf[0] = '\0';
+	if (r == NULL)
+		return;
+	if (r->has_above && r->has_below) {
+		value_format(a, sizeof(a), r->below);
+		value_format(b, sizeof(b), r->above);
+		snprintf(buf, len, "outside %s..%s", a, b);
+	} else if (r->has_above) {
+		value_format(a, sizeof(a), r->above);
+		snprintf(buf, len, "> %s", a);
+	} else if (r->has_below) {
+		value_format(a, sizeof(a), r->below);
+		snprintf(buf, len, "< %s", a);
+	} else if (r->has_equals) {
+		value_format(a, sizeof(a), r->equals);
+		snprintf(buf, len, "= %s", a);
+	} else if (r->has_not_equals) {
+		value_format(a, sizeof(a), r->not_equals);
+		snprintf(buf, len, "!= %s", a);
+	} else if (r->source == SOURCE_COIL ||
+	    r->source == SOURCE_DISCRETE_INPUT || r->bit >= 0)
+		snprintf(buf, len, "%d", r->active_when);
+}
+
+static int
+notify_rcpts(struct notify_mail *m, char *const *to, size_t n)
+{
+	char bare[320];
+	size_t i;
+
+	m->rcpts = xcalloc(n, sizeof(*m->rcpts));
+	for (i = 0; i < n; i++) {
+		if (config_parse_address(to[i], bare, sizeof(bare)) == -1)
+			return -1;
+		m->rcpts[m->nrcpt++] = xstrdup(bare);
+	}
+	return 0;
+}
+
+int
+notify_build(const struct config *cfg, const struct alarm_notification *n,
+    time_t now, unsigned long long seq, struct notify_mail *m)
+{
+	const struct config_device *d = &cfg->devices[n->device];
+	struct compose_item *items;
+	struct notify_fields *f;
+	struct compose_mail cm;
+	const struct alarm_event *ev;
+	const struct config_rule *r;
+	char subject[256];
+	size_t i;
+	int rv = -1;
+
+	memset(m, 0, sizeof(*m));
+	m->state = n->kind == ALARM_ESCALATION ? "ACTIVE" :
+	    n->kind == ALARM_SHELVED ? "SHELVED" : alarm_kind_name(n->kind);
+	items = xcalloc(n->nev, sizeof(*items));
+	f = xcalloc(n->nev, sizeof(*f));
+	for (i = 0; i < n->nev; i++) {
+		ev = &n->ev[i];
+		r = ev->rule >= 0 ? &cfg->rules[ev->rule] : NULL;
+		strlcpy(f[i].state, m->state, sizeof(f[i].state));
+		if (ev->has_value) {
+			value_format(f[i].value, sizeof(f[i].value), ev->value);
+			value_format(f[i].raw, sizeof(f[i].raw), ev->raw);
+		}
+		notify_threshold(f[i].threshold, sizeof(f[i].threshold), r);
+		notify_time(f[i].since, sizeof(f[i].since), ev->since);
+		notify_duration(f[i].duration, sizeof(f[i].duration),
+		    now - ev->since);
+		notify_time(f[i].time, sizeof(f[i].time), now);
+		items[i].rule = ev->name;
+		items[i].subject_tmpl = r ? r->subject : CONFIG_DEFAULT_SUBJECT;
+		items[i].body_tmpl = r ? r->body : CONFIG_DEFAULT_BODY;
+		items[i].vars.name = ev->name;
+		items[i].vars.device = d->name;
+		items[i].vars.severity = config_severity_name(ev->severity);
+		items[i].vars.state = f[i].state;
+		items[i].vars.value = f[i].value;
+		items[i].vars.raw = f[i].raw;
+		items[i].vars.unit = r ? r->unit : "";
+		items[i].vars.threshold = f[i].threshold;
+		items[i].vars.since = f[i].since;
+		items[i].vars.duration = f[i].duration;
+		items[i].vars.hostname = cfg->hostname;
+		items[i].vars.time = f[i].time;
+		if (i < 4) {
+			if (i > 0)
+				strlcat(m->rules, ",", sizeof(m->rules));
+			strlcat(m->rules, ev->name, sizeof(m->rules));
+		}
+	}
+	if (n->nev > 4)
+		strlcat(m->rules, ",...", sizeof(m->rules));
+	compose_message_id(m->message_id, sizeof(m->message_id), cfg->hostname,
+	    now, seq);
+	memset(&cm, 0, sizeof(cm));
+	cm.from = cfg->smtp.from;
+	cm.to = n->to;
+	cm.nto = n->nto;
+	cm.hostname = cfg->hostname;
+	cm.date = now;
+	cm.message_id = m->message_id;
+	cm.items = items;
+	cm.nitems = n->nev;
+	if (n->kind != ALARM_ACTIVE && n->ev[0].thread[0] != '\0')
+		cm.in_reply_to = n->ev[0].thread;
+	if (n->kind == ALARM_SHELVED) {
+		snprintf(subject, sizeof(subject), "[%s] %s shelved for %llum "
+		    "on %s (chattering)",
+		    config_severity_name(n->ev[0].severity), n->ev[0].name,
+		    (unsigned long long)(n->ev[0].shelve_ms / 60000), d->name);
+		cm.subject = subject;
+	} else if (n->kind == ALARM_ESCALATION) {
+		snprintf(subject, sizeof(subject), "[%s] ESCALATED: %s%s on "
+		    "%s, not acknowledged",
+		    config_severity_name(n->ev[0].severity), n->ev[0].name,
+		    n->nev > 1 ? " and others" : "", d->name);
+		cm.subject = subject;
+	}
+	if (notify_rcpts(m, n->to, n->nto) == -1)
+		goto out;
+	if ((m->data = compose_alarm(&cm, &m->len)) == NULL)
+		goto out;
+	rv = 0;
+out:
+	if (rv == -1)
+		notify_mail_clear(m);
+	free(items);
+	free(f);
+	return rv;
+}
+
+int
+notify_sign_of_life(const struct config *cfg, const struct notify_gateway *gw,
+    time_t now, unsigned long long seq, struct notify_mail *m)
+{
+	struct compose_text t;
+	char *body, subject[256], when[NOTIFY_FIELD], age[NOTIFY_FIELD];
+
+	memset(m, 0, sizeof(*m));
+	m->state = "ALIVE";
+	strlcpy(m->rules, "sign_of_life", sizeof(m->rules));
+	notify_time(when, sizeof(when), now);
+	notify_duration(age, sizeof(age), gw->queue_oldest ? now -
+	    gw->queue_oldest : 0);
+	body = xasprintf("modbus2mail on %s is alive at %s.\n\nDevices:\n%s\n"
+	    "Active alarms:\n%s\nQueue: %zu message(s)%s%s\n", cfg->hostname,
+	    when, gw->devices, gw->alarms[0] ? gw->alarms : "  none\n",
+	    gw->queue_len, gw->queue_len ? ", oldest " : "",
+	    gw->queue_len ? age : "");
+	snprintf(subject, sizeof(subject), "[info] %s: daily sign of life",
+	    cfg->hostname);
+	compose_message_id(m->message_id, sizeof(m->message_id), cfg->hostname,
+	    now, seq);
+	memset(&t, 0, sizeof(t));
+	t.from = cfg->smtp.from;
+	t.to = cfg->sign_of_life.to.v;
+	t.nto = cfg->sign_of_life.to.n;
+	t.subject = subject;
+	t.body = body;
+	t.date = now;
+	t.message_id = m->message_id;
+	if (notify_rcpts(m, t.to, t.nto) == -1 ||
+	    (m->data = compose_plain(&t, &m->len)) == NULL) {
+		free(body);
+		notify_mail_clear(m);
+		return -1;
+	}
+	free(body);
+	return 0;
+}
+
+void
+notify_mail_clear(struct notify_mail *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nrcpt; i++)
+		free(m->rcpts[i]);
+	free(m->rcpts);
+	free(m->data);
+	m->rcpts = NULL;
+	m->nrcpt = 0;
+	m->data = NULL;
+}

@@ -1,0 +1,633 @@
+/*
+ * poller.c - one thread per device (libmodbus is blocking): connect with
+ * capped backoff, execute the read plan, feed the alarm engine, turn its
+ * notifications into mail in the spool, write mail_ok_coil.
+ *
+ * Locking: p->lock guards the engine and the status fields; it is never
+ * held across Modbus I/O, so `status`/`ack` answer while a device hangs.
+ * Alarm state is saved after every notification, ack or shelve, to
+ * <spool_dir>/alarms/DEVICE.state (tmp + fsync + rename + dir fsync); the
+ * mail is committed to the spool first, so a crash between the two may
+ * duplicate a mail but never lose one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <modbus.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "modbus2mail/alarm.h"
+#include "modbus2mail/config.h"
+#include "modbus2mail/log.h"
+#include "modbus2mail/notify.h"
+#include "modbus2mail/poller.h"
+#include "modbus2mail/readplan.h"
+#include "modbus2mail/relay.h"
+#include "modbus2mail/spool.h"
+#include "modbus2mail/util.h"
+#include "modbus2mail/value.h"
+
+#define POLLER_BACKOFF_MAX_MS	10000
+#define POLLER_STALL_GRACE_MS	30000
+
+/* A composed mail the spool refused (disk full): retried every cycle. */
+struct pending {
+	char *data;
+	size_t len;
+	char **rcpts;
+	size_t nrcpt;
+	struct pending *next;
+};
+
+struct poller {
+	const struct config *cfg;
+	const struct config_device *dev;
+	size_t device;
+	struct spool *spool;
+	struct relay *relay;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stop;			/* under lock */
+	int test_stall;			/* MODBUS2MAIL_TEST_STALL_POLLER */
+
+	/* owned by the thread */
+	modbus_t *mb;
+	struct readplan plan;
+	uint64_t backoff_ms;
+	int mail_ok;			/* last value written, -1 unknown */
+	struct pending *pending;
+	unsigned long long msg_seq;
+
+	/* under lock */
+	struct alarm_engine *eng;
+	int link_up;
+	time_t last_good;		/* wall clock of the last good poll */
+	uint64_t alive_ms;
+	int dirty;			/* state to save */
+};
+
+static void	*poller_main(void *);
+static int	poller_connect(struct poller *);
+static void	poller_disconnect(struct poller *);
+static int	poller_read(struct poller *, struct readplan *);
+static void	poller_cycle(struct poller *);
+static void	poller_mail(struct poller *, time_t);
+static int	poller_submit(struct poller *, struct pending *);
+static void	poller_flush_pending(struct poller *);
+static void	poller_mail_ok(struct poller *);
+static void	poller_state_path(const struct poller *, char *, size_t);
+static void	poller_save(struct poller *);
+static void	poller_load(struct poller *);
+static void	pending_free(struct pending *);
+
+static void
+poller_state_path(const struct poller *p, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/alarms/%s.state", p->cfg->spool_dir,
+	    p->dev->name);
+}
+
+struct poller *
+poller_start(const struct config *cfg, size_t device, struct spool *spool,
+    struct relay *relay)
+{
+	struct poller *p;
+	const char *stall = getenv("MODBUS2MAIL_TEST_STALL_POLLER");
+
+	p = xcalloc(1, sizeof(*p));
+	p->cfg = cfg;
+	p->device = device;
+	p->dev = &cfg->devices[device];
+	p->spool = spool;
+	p->relay = relay;
+	p->mail_ok = -1;
+	/* Message-IDs stay unique across restarts and devices. */
+	p->msg_seq = (util_wall_ms() << 16) + (device << 10);
+	p->test_stall = stall != NULL && strcmp(stall, "1") == 0;
+	p->eng = alarm_engine_new(cfg, device);
+	if (readplan_build(cfg, device, &p->plan) == -1)
+		fatalx("poller: %s: read plan too large", p->dev->name);
+	p->alive_ms = util_mono_ms();
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	poller_load(p);
+	if (pthread_create(&p->thread, NULL, poller_main, p) != 0)
+		fatal("poller: %s: pthread_create", p->dev->name);
+	return p;
+}
+
+void
+poller_stop(struct poller *p)
+{
+	struct pending *pd;
+
+	pthread_mutex_lock(&p->lock);
+	p->stop = 1;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->thread, NULL);
+	poller_save(p);
+	poller_disconnect(p);
+	while ((pd = p->pending) != NULL) {
+		p->pending = pd->next;
+		log_warnx("poller: %s: alarm mail not spooled at stop "
+		    "(spool unwritable)", p->dev->name);
+		pending_free(pd);
+	}
+	readplan_free(&p->plan);
+	alarm_engine_free(p->eng);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+uint64_t
+poller_last_alive_ms(const struct poller *p)
+{
+	return __atomic_load_n(&p->alive_ms, __ATOMIC_RELAXED);
+}
+
+/* Poll interval plus every request timing out, plus the connect. */
+uint64_t
+poller_max_cycle_ms(const struct poller *p)
+{
+	return p->dev->poll_interval_ms + POLLER_BACKOFF_MAX_MS +
+	    (p->plan.nreq + 2) * p->dev->timeout_ms + POLLER_STALL_GRACE_MS;
+}
+
+int
+poller_link_up(struct poller *p)
+{
+	int up;
+
+	pthread_mutex_lock(&p->lock);
+	up = p->link_up;
+	pthread_mutex_unlock(&p->lock);
+	return up;
+}
+
+static int
+poller_connect(struct poller *p)
+{
+	char port[8];
+	uint64_t to = p->dev->timeout_ms;
+
+	snprintf(port, sizeof(port), "%u", p->dev->port);
+	if ((p->mb = modbus_new_tcp_pi(p->dev->host, port)) == NULL) {
+		log_warn("poller: %s: modbus_new_tcp_pi", p->dev->name);
+		return -1;
+	}
+	modbus_set_slave(p->mb, (int)p->dev->unit_id);
+	modbus_set_response_timeout(p->mb, (uint32_t)(to / 1000),
+	    (uint32_t)(to % 1000) * 1000);
+	if (modbus_connect(p->mb) == -1) {
+		log_debug("poller: %s: connect %s:%u: %s", p->dev->name,
+		    p->dev->host, p->dev->port, modbus_strerror(errno));
+		poller_disconnect(p);
+		return -1;
+	}
+	p->mail_ok = -1;	/* a restarted PLC lost what we wrote */
+	return 0;
+}
+
+static void
+poller_disconnect(struct poller *p)
+{
+	if (p->mb == NULL)
+		return;
+	modbus_close(p->mb);
+	modbus_free(p->mb);
+	p->mb = NULL;
+}
+
+/*
+ * Executes every request of the plan. A Modbus exception fails only its
+ * request; a timeout or socket error fails the link. -1 = link failed.
+ */
+static int
+poller_read(struct poller *p, struct readplan *plan)
+{
+	struct readplan_req *rq;
+	size_t i;
+	int r;
+
+	for (i = 0; i < plan->nreq; i++) {
+		rq = &plan->req[i];
+		switch (rq->table) {
+		case SOURCE_COIL:
+			r = modbus_read_bits(p->mb, rq->addr, rq->count,
+			    rq->bits);
+			break;
+		case SOURCE_DISCRETE_INPUT:
+			r = modbus_read_input_bits(p->mb, rq->addr, rq->count,
+			    rq->bits);
+			break;
+		case SOURCE_HOLDING_REGISTER:
+			r = modbus_read_registers(p->mb, rq->addr, rq->count,
+			    rq->regs);
+			break;
+		case SOURCE_INPUT_REGISTER:
+			r = modbus_read_input_registers(p->mb, rq->addr,
+			    rq->count, rq->regs);
+			break;
+		default:
+			fatalx("poller: bad table %d", rq->table);
+		}
+		rq->ok = r == rq->count;
+		if (rq->ok)
+			continue;
+		if (r == -1 && errno > MODBUS_ENOBASE && errno <= EMBXGTAR) {
+			log_warnx("poller: %s: %s %u+%u: %s", p->dev->name,
+			    config_source_name(rq->table), rq->addr, rq->count,
+			    modbus_strerror(errno));
+			continue;
+		}
+		log_warnx("poller: %s: read failed: %s", p->dev->name,
+		    modbus_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+poller_mail_ok(struct poller *p)
+{
+	int ok;
+
+	if (p->dev->mail_ok_coil < 0 || p->mb == NULL)
+		return;
+	ok = relay_healthy(p->relay) && p->pending == NULL;
+	if (ok == p->mail_ok)
+		return;
+	if (modbus_write_bit(p->mb, p->dev->mail_ok_coil, ok) == -1) {
+		log_warnx("poller: %s: write mail_ok_coil %d: %s",
+		    p->dev->name, p->dev->mail_ok_coil, modbus_strerror(errno));
+		return;
+	}
+	log_info("poller: device=%s mail_ok_coil=%d value=%d", p->dev->name,
+	    p->dev->mail_ok_coil, ok);
+	p->mail_ok = ok;
+}
+
+/* One poll cycle: connect if needed, read, evaluate, mail. */
+static void
+poller_cycle(struct poller *p)
+{
+	uint64_t now;
+	time_t wall;
+	int up = 0;
+
+	if (p->mb != NULL || poller_connect(p) == 0) {
+		if (poller_read(p, &p->plan) == 0)
+			up = 1;
+		else
+			poller_disconnect(p);
+	}
+	now = util_mono_ms();
+	wall = time(NULL);
+	if (!up)
+		readplan_invalidate(&p->plan);
+	pthread_mutex_lock(&p->lock);
+	if (up && !p->link_up)
+		log_info("poller: device=%s link=up", p->dev->name);
+	else if (!up && p->link_up)
+		log_warnx("poller: device=%s link=down", p->dev->name);
+	p->link_up = up;
+	if (up)
+		p->last_good = wall;
+	alarm_engine_cycle(p->eng, &p->plan, up, now, wall);
+	pthread_mutex_unlock(&p->lock);
+	p->backoff_ms = up ? 0 : p->backoff_ms == 0 ? p->dev->poll_interval_ms :
+	    p->backoff_ms * 2 > POLLER_BACKOFF_MAX_MS ? POLLER_BACKOFF_MAX_MS :
+	    p->backoff_ms * 2;
+	poller_mail(p, wall);
+	if (up)
+		poller_mail_ok(p);
+}
+
+static void
+pending_free(struct pending *pd)
+{
+	size_t i;
+
+	for (i = 0; i < pd->nrcpt; i++)
+		free(pd->rcpts[i]);
+	free(pd->rcpts);
+	free(pd->data);
+	free(pd);
+}
+
+static int
+poller_submit(struct poller *p, struct pending *pd)
+{
+	char id[SPOOL_ID_MAX];
+
+	if (spool_submit(p->spool, p->cfg->smtp.from_addr, pd->rcpts,
+	    pd->nrcpt, pd->data, pd->len, id, sizeof(id)) == -1) {
+		log_warn("poller: %s: alarm mail not spooled, retrying",
+		    p->dev->name);
+		return -1;
+	}
+	log_debug("poller: %s: spooled id=%s", p->dev->name, id);
+	return 0;
+}
+
+static void
+poller_flush_pending(struct poller *p)
+{
+	struct pending *pd;
+	int sent = 0;
+
+	while ((pd = p->pending) != NULL && poller_submit(p, pd) == 0) {
+		p->pending = pd->next;
+		pending_free(pd);
+		sent = 1;
+	}
+	if (sent)
+		relay_wake(p->relay);
+}
+
+/* Takes the engine's notifications, composes and spools them. */
+static void
+poller_mail(struct poller *p, time_t wall)
+{
+	struct notify_mail nm;
+	struct pending *pd, **tail;
+	struct alarm_notification *n;
+	int any = 0;
+
+	poller_flush_pending(p);
+	pthread_mutex_lock(&p->lock);
+	while ((n = alarm_engine_take(p->eng)) != NULL) {
+		if (notify_build(p->cfg, n, wall, ++p->msg_seq, &nm) == -1) {
+			log_warnx("poller: %s: cannot compose alarm mail",
+			    p->dev->name);
+			alarm_notification_free(n);
+			continue;
+		}
+		alarm_engine_set_message_id(p->eng, n, nm.message_id);
+		pd = xcalloc(1, sizeof(*pd));
+		pd->data = nm.data;
+		pd->len = nm.len;
+		pd->rcpts = nm.rcpts;
+		pd->nrcpt = nm.nrcpt;
+		log_info("alarm: device=%s rules=%s state=%s rcpts=%zu "
+		    "msgid=%s", p->dev->name, nm.rules, nm.state, nm.nrcpt,
+		    nm.message_id);
+		alarm_notification_free(n);
+		for (tail = &p->pending; *tail != NULL; tail = &(*tail)->next)
+			;
+		*tail = pd;
+		any = 1;
+	}
+	if (any)
+		p->dirty = 1;
+	pthread_mutex_unlock(&p->lock);
+	if (any) {
+		poller_flush_pending(p);
+		poller_save(p);
+	}
+}
+
+static void *
+poller_main(void *arg)
+{
+	struct poller *p = arg;
+	struct timespec ts;
+	uint64_t wait_ms, start;
+
+	for (;;) {
+		start = util_mono_ms();
+		__atomic_store_n(&p->alive_ms, start, __ATOMIC_RELAXED);
+		poller_cycle(p);
+		if (p->dirty)
+			poller_save(p);
+		wait_ms = p->backoff_ms ? p->backoff_ms : p->dev->poll_interval_ms;
+		if (p->test_stall) {
+			/* Test hook: behave like a hung thread (watchdog test). */
+			log_warnx("poller: %s: stalled by "
+			    "MODBUS2MAIL_TEST_STALL_POLLER", p->dev->name);
+			wait_ms = UINT64_MAX / 4;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(wait_ms / 1000);
+		ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_mutex_lock(&p->lock);
+		while (!p->stop && pthread_cond_timedwait(&p->cond, &p->lock,
+		    &ts) != ETIMEDOUT)
+			;
+		if (p->stop) {
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		pthread_mutex_unlock(&p->lock);
+	}
+	return NULL;
+}
+
+static void
+poller_save(struct poller *p)
+{
+	char path[4096], tmp[4200], dir[4096];
+	char *text;
+	size_t len;
+	int fd;
+
+	pthread_mutex_lock(&p->lock);
+	text = alarm_engine_save(p->eng, util_mono_ms(), time(NULL));
+	p->dirty = 0;
+	pthread_mutex_unlock(&p->lock);
+	if (text == NULL)
+		return;
+	snprintf(dir, sizeof(dir), "%s/alarms", p->cfg->spool_dir);
+	poller_state_path(p, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+		goto fail;
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1)
+		goto fail;
+	len = strlen(text);
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd) == -1) {
+		close(fd);
+		unlink(tmp);
+		goto fail;
+	}
+	if (close(fd) == -1 || rename(tmp, path) == -1 ||
+	    util_fsync_dir(dir) == -1)
+		goto fail;
+	free(text);
+	return;
+fail:
+	log_warn("poller: %s: cannot save alarm state %s", p->dev->name, path);
+	free(text);
+	pthread_mutex_lock(&p->lock);
+	p->dirty = 1;
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void
+poller_load(struct poller *p)
+{
+	char path[4096], buf[65536];
+	ssize_t n;
+	int fd;
+
+	poller_state_path(p, path, sizeof(path));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT)
+			log_warn("poller: %s: %s", p->dev->name, path);
+		return;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return;
+	buf[n] = '\0';
+	alarm_engine_load(p->eng, buf, util_mono_ms(), time(NULL));
+	log_info("poller: device=%s restored alarms=%zu", p->dev->name,
+	    alarm_engine_active(p->eng));
+}
+
+size_t
+poller_active_alarms(struct poller *p)
+{
+	size_t n;
+
+	pthread_mutex_lock(&p->lock);
+	n = alarm_engine_active(p->eng);
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+int
+poller_ack(struct poller *p, const char *rule, FILE *out)
+{
+	char err[256];
+	int r;
+
+	pthread_mutex_lock(&p->lock);
+	r = alarm_engine_ack(p->eng, rule, util_mono_ms(), err, sizeof(err));
+	if (r == 0) {
+		p->dirty = 1;
+		pthread_cond_signal(&p->cond);	/* mail the ACK now */
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (r == -1)
+		fprintf(out, "modbus2mail ack: %s\n", err);
+	if (r == 0)
+		log_info("alarm: rule=%s acknowledged by=command", rule);
+	return r;
+}
+
+int
+poller_shelve(struct poller *p, const char *rule, uint64_t ms,
+    const char *reason, FILE *out)
+{
+	char err[256];
+	int r;
+
+	pthread_mutex_lock(&p->lock);
+	r = alarm_engine_shelve(p->eng, rule, ms, reason, util_mono_ms(),
+	    time(NULL), err, sizeof(err));
+	if (r == 0) {
+		p->dirty = 1;
+		pthread_cond_signal(&p->cond);
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (r == -1)
+		fprintf(out, "modbus2mail shelve: %s\n", err);
+	if (r == 0)
+		log_info("alarm: rule=%s shelved_ms=%llu reason=\"%s\"", rule,
+		    (unsigned long long)ms, reason);
+	return r;
+}
+
+void
+poller_status(struct poller *p, FILE *devices, FILE *alarms)
+{
+	char last[32] = "never";
+	struct tm tm;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->last_good != 0) {
+		localtime_r(&p->last_good, &tm);
+		strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%S", &tm);
+	}
+	fprintf(devices, "  %s link=%s last_good_poll=%s requests_per_cycle="
+	    "%zu address=%s:%u\n", p->dev->name, p->link_up ? "up" : "down",
+	    last, p->plan.nreq, p->dev->host, p->dev->port);
+	alarm_engine_status(p->eng, alarms, util_mono_ms(), time(NULL));
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* `modbus2mail poll`: one read of a device, every rule's value. */
+static int
+poller_poll_device(const struct config *cfg, size_t device, FILE *out)
+{
+	struct poller p;
+	char v[32], raw[32];
+	double value, rawv;
+	size_t i;
+	int cond, rc = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.cfg = cfg;
+	p.dev = &cfg->devices[device];
+	readplan_build(cfg, device, &p.plan);
+	fprintf(out, "%s %s:%u unit %u: ", p.dev->name, p.dev->host,
+	    p.dev->port, p.dev->unit_id);
+	if (poller_connect(&p) == -1) {
+		fprintf(out, "unreachable (%s)\n", modbus_strerror(errno));
+		rc = 1;
+	} else if (poller_read(&p, &p.plan) == -1) {
+		fprintf(out, "read failed (%s)\n", modbus_strerror(errno));
+		rc = 1;
+	} else
+		fprintf(out, "%zu requests\n", p.plan.nreq);
+	for (i = 0; i < cfg->nrules; i++) {
+		const struct config_rule *r = &cfg->rules[i];
+
+		if (r->device != device)
+			continue;
+		cond = rc ? -1 : alarm_rule_condition(r, &p.plan, 0, &value,
+		    &rawv);
+		fprintf(out, "  %s %s %u", r->name, config_source_name(r->source),
+		    r->address);
+		if (r->bit >= 0)
+			fprintf(out, " bit %d", r->bit);
+		if (cond == -1) {
+			fprintf(out, " unavailable\n");
+			continue;
+		}
+		value_format(v, sizeof(v), value);
+		value_format(raw, sizeof(raw), rawv);
+		fprintf(out, " raw=%s value=%s%s %s\n", raw, v, r->unit,
+		    cond ? "active" : "normal");
+	}
+	poller_disconnect(&p);
+	readplan_free(&p.plan);
+	return rc;
+}
+
+int
+poller_poll_once(const struct config *cfg, const char *device, FILE *out)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < cfg->ndevices; i++)
+		if (device == NULL || strcmp(cfg->devices[i].name, device) == 0)
+			rc |= poller_poll_device(cfg, i, out);
+	return rc;
+}

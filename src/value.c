@@ -1,0 +1,88 @@
+/*
+ * value.c - register decoding: 16/32-bit integers and IEEE 754 floats in
+ * the four word/byte orders PLCs use.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "modbus2mail/value.h"
+
+unsigned
+value_nregs(enum config_vtype t)
+{
+	return t == VTYPE_UINT16 || t == VTYPE_INT16 ? 1 : 2;
+}
+
+double
+value_decode(enum config_vtype type, enum config_order order,
+    const uint16_t *regs, double *raw)
+{
+	uint8_t w[4], b[4];
+	uint32_t u;
+	float f;
+
+	if (type == VTYPE_UINT16 || type == VTYPE_INT16) {
+		*raw = type == VTYPE_INT16 ? (double)(int16_t)regs[0] :
+		    (double)regs[0];
+		return *raw;
+	}
+	/* wire bytes in address order: w0 w1 (first register) w2 w3 */
+	w[0] = (uint8_t)(regs[0] >> 8);
+	w[1] = (uint8_t)regs[0];
+	w[2] = (uint8_t)(regs[1] >> 8);
+	w[3] = (uint8_t)regs[1];
+	switch (order) {
+	case ORDER_ABCD:
+		b[0] = w[0]; b[1] = w[1]; b[2] = w[2]; b[3] = w[3];
+		break;
+	case ORDER_CDAB:
+		b[0] = w[2]; b[1] = w[3]; b[2] = w[0]; b[3] = w[1];
+		break;
+	case ORDER_BADC:
+		b[0] = w[1]; b[1] = w[0]; b[2] = w[3]; b[3] = w[2];
+		break;
+	case ORDER_DCBA:
+	default:
+		b[0] = w[3]; b[1] = w[2]; b[2] = w[1]; b[3] = w[0];
+		break;
+	}
+	u = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 |
+	    b[3];
+	switch (type) {
+	case VTYPE_UINT32:
+		*raw = (double)u;
+		break;
+	case VTYPE_INT32:
+		*raw = (double)(int32_t)u;
+		break;
+	default:
+		memcpy(&f, &u, sizeof(f));
+		*raw = (double)f;
+		break;
+	}
+	return *raw;
+}
+
+double
+value_scale(const struct config_rule *r, double raw)
+{
+	return raw * r->scale + r->offset;
+}
+
+int
+value_bit(uint16_t word, int bit)
+{
+	return (word >> bit) & 1;
+}
+
+void
+value_format(char *buf, size_t len, double v)
+{
+	if (isnan(v)) {
+		snprintf(buf, len, "NaN");
+		return;
+	}
+	/* %g with enough digits for a float, without float noise */
+	snprintf(buf, len, "%.7g", v);
+}
