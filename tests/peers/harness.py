@@ -30,11 +30,13 @@ class Daemon:
 
     def start(self, wait_ready=True):
         self.log = open(self.logpath, "ab")
+        self.logstart = self.log.tell()
         self.proc = subprocess.Popen([self.exe, "run", "-c", self.config] + self.args,
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      env=self.env)
         if wait_ready:
-            wait_until(lambda: "daemon: started" in self.logtext() or self.proc.poll() is not None,
+            wait_until(lambda: "daemon: started" in self.logtext()[self.logstart:]
+                       or self.proc.poll() is not None,
                        timeout=20, what="daemon start")
             if self.proc.poll() is not None:
                 raise AssertionError("daemon exited %s:\n%s" % (self.proc.returncode, self.logtext()))
@@ -43,6 +45,9 @@ class Daemon:
     def logtext(self):
         with open(self.logpath, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+    def logbytes_since_start(self):
+        return self.logtext()[self.logstart:]
 
     def cli(self, *args, check=True, timeout=30):
         r = subprocess.run([self.exe] + list(args) + ["-c", self.config],
