@@ -3,7 +3,8 @@
 core (behind tests/firmware/m2mfw_shim, standard map, heartbeat running) with
 the gateway config docs/firmware.md gives for the example sketch; an alarm
 bit set through the shim's control port becomes an alarm mail at the local
-aiosmtpd catcher, clearing it a CLEARED mail, an analogue value over its
+aiosmtpd provider (tests/peers/smtp_provider.py: STARTTLS with a test CA made
+by openssl, AUTH), clearing it a CLEARED mail, an analogue value over its
 threshold another alarm; the daemon writes mail_ok (coil 31) to the PLC.
 
 usage: test_firmware_e2e.py MODBUS2MAIL_EXE M2MFW_SHIM
@@ -14,8 +15,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "peers"))
 sys.path.insert(0, os.path.join(HERE, "..", "firmware"))
-from catcher import Catcher  # noqa: E402
 from harness import Daemon, free_port, tmpdir  # noqa: E402
+from smtp_provider import Provider, make_pki  # noqa: E402
 from shim import Shim, wait_until  # noqa: E402
 
 CONFIG = """\
@@ -23,7 +24,9 @@ hostname: gw-fw
 spool_dir: {spool}
 smtp:
   url: smtp://127.0.0.1:{smtp_port}
-  tls: none
+  ca_file: {ca}
+  username: alarms@example.com
+  password_file: {password_file}
   from: "Line 3 Alarms <alarms@example.com>"
   retry: {{initial: 1s, max: 2s, give_up_after: 1h}}
 recipients:
@@ -57,8 +60,8 @@ rules:
 """
 
 
-def rule_mails(catcher, rule):
-    return [m for m in catcher.parsed()
+def rule_mails(provider, rule):
+    return [m for m in provider.messages()
             if rule in (m.get("X-Modbus2mail-Rule") or "").split(", ")]
 
 
@@ -66,14 +69,21 @@ def main():
     exe, shim_exe = sys.argv[1], sys.argv[2]
     work = tmpdir("m2m-fw-")
     smtp_port = free_port()
-    catcher = Catcher(smtp_port).start()
+    pki = make_pki(os.path.join(work, "pki"))
+    password_file = os.path.join(work, "smtp.secret")
+    with open(password_file, "w") as f:
+        f.write("s3cret\n")
+    os.chmod(password_file, 0o600)
+    provider = Provider(smtp_port, tls="starttls", cert=pki.cert, key=pki.key,
+                       user="alarms@example.com", password="s3cret").start()
     daemon = None
     try:
         with Shim(shim_exe, "-H") as shim:
             cfg = os.path.join(work, "m2m.yaml")
             with open(cfg, "w") as f:
                 f.write(CONFIG.format(spool=os.path.join(work, "spool"), smtp_port=smtp_port,
-                                      modbus_port=shim.modbus_port))
+                                      modbus_port=shim.modbus_port, ca=pki.ca,
+                                      password_file=password_file))
             r = Daemon(exe, cfg).cli("check", check=False)
             assert r.returncode == 0, "config check: %s%s" % (r.stdout, r.stderr)
             daemon = Daemon(exe, cfg).start()
@@ -82,12 +92,14 @@ def main():
 
             # An alarm bit on the PLC side becomes one ACTIVE mail.
             shim.set("coil", 0, 1)
-            wait_until(lambda: rule_mails(catcher, "pump1_fault"), timeout=20,
+            wait_until(lambda: rule_mails(provider, "pump1_fault"), timeout=20,
                        what="pump1_fault ACTIVE mail")
-            [m] = rule_mails(catcher, "pump1_fault")
+            [m] = rule_mails(provider, "pump1_fault")
             assert m["Subject"] == "critical: pump1_fault ACTIVE on maxi1", m["Subject"]
             assert "ops@example.com" in m["To"], m["To"]
             assert m["Auto-Submitted"] == "auto-generated"
+            env = provider.envelopes()[0]
+            assert env["tls"] and env["auth"] == "alarms@example.com", env
 
             # The gateway reports a healthy mail path to the PLC (coil 31).
             wait_until(lambda: shim.get("coil", 31) == 1, timeout=20,
@@ -96,22 +108,22 @@ def main():
 
             # Back to normal: one CLEARED mail in the same thread.
             shim.set("coil", 0, 0)
-            wait_until(lambda: len(rule_mails(catcher, "pump1_fault")) >= 2, timeout=20,
+            wait_until(lambda: len(rule_mails(provider, "pump1_fault")) >= 2, timeout=20,
                        what="pump1_fault CLEARED mail")
-            cleared = rule_mails(catcher, "pump1_fault")[1]
+            cleared = rule_mails(provider, "pump1_fault")[1]
             assert "CLEARED" in cleared["Subject"], cleared["Subject"]
             assert cleared["In-Reply-To"] == m["Message-ID"]
 
             # The analogue input register over its threshold.
             shim.set("ir", 0, 900)
-            wait_until(lambda: rule_mails(catcher, "tank_level_high"), timeout=20,
+            wait_until(lambda: rule_mails(provider, "tank_level_high"), timeout=20,
                        what="tank_level_high mail")
-            t = rule_mails(catcher, "tank_level_high")[0]
+            t = rule_mails(provider, "tank_level_high")[0]
             assert t["Subject"].startswith("tank_level_high ACTIVE 90"), t["Subject"]
 
             # The heartbeat kept advancing, so no heartbeat alarm was raised.
             wait_until(lambda: shim.get("hr", 0) > 0, timeout=10, what="heartbeat advancing")
-            assert not rule_mails(catcher, "maxi1.heartbeat")
+            assert not rule_mails(provider, "maxi1.heartbeat")
             stats = shim.ctl("stats")
             assert int(stats.split()[0].split("=")[1]) > 10, stats
             assert " exceptions=0 " in stats, "daemon caused exceptions: " + stats
@@ -120,7 +132,7 @@ def main():
             rc = daemon.stop()
             if rc not in (0, None):
                 print(daemon.logtext(), file=sys.stderr)
-        catcher.stop()
+        provider.stop()
     print("ok")
     return 0
 
