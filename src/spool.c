@@ -507,7 +507,8 @@ bad:
 	/* A damaged .meta only loses retry state: deliver to everyone. */
 	fclose(fp);
 	spool_strv_free(rcpts, nrcpt);
-	log_warnx("spool: id=%s unreadable metadata ignored", id);
+	log_warnx("spool: id=%s unreadable metadata removed", id);
+	unlinkat(sp->queuefd, name, 0);
 	return 0;
 }
 
