@@ -36,7 +36,8 @@
  * the target directory fsync'd, so a power cut leaves either the old or the
  * new version. spool_open() removes tmp/ leftovers of writers that are gone
  * (dead pid, or older than a day), .meta files whose message is gone, and
- * moves unreadable queue files to failed/.
+ * moves unreadable queue files to failed/; a damaged .meta is removed when
+ * read (the message is then retried to all its recipients).
  */
 #include <sys/stat.h>
 #include <sys/types.h>
