@@ -1072,7 +1072,7 @@ cfg_rule(struct ctx *c, yaml_node_t *n, struct config_rule *r)
 			cfg_error(c, thr_node, "rule %s: use either bit or a "
 			    "threshold", r->name);
 	} else if (!r->has_above && !r->has_below && !r->has_equals &&
-	    !r->has_not_equals && thr_node == NULL)
+	    !r->has_not_equals && thr_node == NULL && bit_node == NULL)
 		cfg_error(c, n, "rule %s: a register rule needs above, below, "
 		    "equals, not_equals or bit", r->name);
 	if (r->type >= VTYPE_UINT32 && r->address == 65535)

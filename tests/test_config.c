@@ -1,0 +1,906 @@
+/*
+ * Unit tests for config.c: the example files load with the right values
+ * and defaults; a table of broken configurations each gives exactly the
+ * expected "FILE:LINE:COL: error: MESSAGE" lines; value parsers.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "modbus2mail/config.h"
+
+static const char *srcdir;
+
+struct broken {
+	const char *name;
+	const char *yaml;
+	const char *errors;
+};
+
+static const struct broken broken[] = {
+	{ "unknown top key",
+	    "smtpp:\n"
+	    "  url: x\n",
+	    "t.yaml:1:1: error: unknown key 'smtpp' (did you mean 'smtp'?)\n"
+	    "t.yaml:1:1: error: missing 'smtp' section (the upstream relay)\n" },
+	{ "syntax error",
+	    "smtp: [\n",
+	    "t.yaml:2:1: error: did not find expected node content while parsing a flow node\n" },
+	{ "tab indentation",
+	    "smtp:\n"
+	    "\turl: x\n",
+	    "t.yaml:2:1: error: found character that cannot start any token while scanning for the next token\n" },
+	{ "not a mapping",
+	    "- a\n"
+	    "- b\n",
+	    "t.yaml:1:1: error: expected a mapping\n" },
+	{ "missing smtp",
+	    "hostname: gw\n",
+	    "t.yaml:1:1: error: missing 'smtp' section (the upstream relay)\n" },
+	{ "bad url scheme",
+	    "smtp:\n"
+	    "  url: http://x\n"
+	    "  from: a@b.c\n",
+	    "t.yaml:2:8: error: bad url 'http://x' (smtp://host:587 for STARTTLS or smtps://host:465)\n" },
+	{ "missing from",
+	    "smtp:\n"
+	    "  url: smtp://x:587\n",
+	    "t.yaml:2:3: error: smtp: missing 'from'\n" },
+	{ "bad from",
+	    "smtp:\n"
+	    "  url: smtp://x:587\n"
+	    "  from: nobody\n",
+	    "t.yaml:3:9: error: bad address 'nobody'\n" },
+	{ "bad tls",
+	    "smtp:\n"
+	    "  url: smtp://x:587\n"
+	    "  from: a@b.c\n"
+	    "  tls: maybe\n",
+	    "t.yaml:4:8: error: bad tls 'maybe' (required or none)\n" },
+	{ "bad verify_peer",
+	    "smtp:\n"
+	    "  url: smtp://x:587\n"
+	    "  from: a@b.c\n"
+	    "  verify_peer: perhaps\n",
+	    "t.yaml:4:16: error: expected true or false, not 'perhaps'\n" },
+	{ "bad timeout",
+	    "smtp:\n"
+	    "  url: smtp://x:587\n"
+	    "  from: a@b.c\n"
+	    "  timeout: 30x\n",
+	    "t.yaml:4:12: error: bad duration '30x' (use e.g. 250ms, 10s, 5m, 2h, 3d)\n" },
+	{ "bad retry key",
+	    "smtp:\n"
+	    "  url: smtp://x:587\n"
+	    "  from: a@b.c\n"
+	    "  retry: {initial: 30s, maxx: 5m}\n",
+	    "t.yaml:4:25: error: unknown key 'maxx' (did you mean 'max'?)\n" },
+	{ "username without password",
+	    "smtp:\n"
+	    "  url: smtp://x:587\n"
+	    "  from: a@b.c\n"
+	    "  username: u\n",
+	    "t.yaml:2:3: error: smtp: 'username' needs 'password_file'\n" },
+	{ "password file missing",
+	    "smtp:\n"
+	    "  url: smtp://x:587\n"
+	    "  from: a@b.c\n"
+	    "  username: u\n"
+	    "  password_file: /nonexistent/secret\n",
+	    "t.yaml:5:18: error: cannot read password file /nonexistent/secret: No such file or directory\n" },
+	{ "bad size",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "listener:\n"
+	    "  listen: [\"127.0.0.1:25\"]\n"
+	    "  max_message_size: 10MB\n",
+	    "t.yaml:13:21: error: bad size '10MB' (use e.g. 512, 64KiB, 10MiB)\n" },
+	{ "bad cidr",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "listener:\n"
+	    "  listen: [\"127.0.0.1:25\"]\n"
+	    "  allow: [192.168.1.0/33]\n",
+	    "t.yaml:13:10: error: bad CIDR '192.168.1.0/33' (use e.g. 192.168.1.0/24 or ::1/128)\n" },
+	{ "bad listen",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "listener:\n"
+	    "  listen: [\"127.0.0.1:0\"]\n",
+	    "t.yaml:12:11: error: bad listen address '127.0.0.1:0' (use host:port)\n" },
+	{ "listener tls half",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "listener:\n"
+	    "  listen: [\"127.0.0.1:25\"]\n"
+	    "  tls: {cert: /c.pem}\n",
+	    "t.yaml:13:8: error: listener tls needs both 'cert' and 'key'\n" },
+	{ "duplicate device",
+	    "smtp:\n"
+	    "  url: smtp://x:587\n"
+	    "  from: a@b.c\n"
+	    "devices:\n"
+	    "  - name: p\n"
+	    "    host: h\n"
+	    "  - name: p\n"
+	    "    host: h2\n",
+	    "t.yaml:7:5: error: duplicate device name 'p'\n" },
+	{ "device port range",
+	    "smtp:\n"
+	    "  url: smtp://x:587\n"
+	    "  from: a@b.c\n"
+	    "devices:\n"
+	    "  - name: p\n"
+	    "    host: h\n"
+	    "    port: 70000\n",
+	    "t.yaml:7:11: error: expected a whole number from 0 to 65535, not '70000'\n" },
+	{ "device bad name",
+	    "smtp:\n"
+	    "  url: smtp://x:587\n"
+	    "  from: a@b.c\n"
+	    "devices:\n"
+	    "  - name: \"my plc\"\n"
+	    "    host: h\n",
+	    "t.yaml:5:11: error: bad device name 'my plc' (use A-Z a-z 0-9 _ . -)\n" },
+	{ "devices not a list",
+	    "smtp:\n"
+	    "  url: smtp://x:587\n"
+	    "  from: a@b.c\n"
+	    "devices:\n"
+	    "  name: p\n",
+	    "t.yaml:5:3: error: expected a list of devices\n" },
+	{ "unknown device key near miss",
+	    "smtp:\n"
+	    "  url: smtp://x:587\n"
+	    "  from: a@b.c\n"
+	    "devices:\n"
+	    "  - name: p\n"
+	    "    host: h\n"
+	    "    unitid: 3\n",
+	    "t.yaml:7:5: error: unknown key 'unitid' (did you mean 'unit_id'?)\n" },
+	{ "rule unknown device",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc2\n"
+	    "    coil: 1\n",
+	    "t.yaml:13:13: error: rule r: unknown device 'plc2'\n" },
+	{ "rule no source",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n",
+	    "t.yaml:12:5: error: rule r: exactly one of coil, discrete_input, holding_register, input_register\n" },
+	{ "rule two sources",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    coil: 1\n"
+	    "    discrete_input: 2\n",
+	    "t.yaml:12:5: error: rule r: exactly one of coil, discrete_input, holding_register, input_register\n" },
+	{ "threshold on bit",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    coil: 1\n"
+	    "    above: 3\n",
+	    "t.yaml:15:12: error: rule r: thresholds apply to registers, not to a coil\n" },
+	{ "bit out of range",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    holding_register: 1\n"
+	    "    bit: 16\n",
+	    "t.yaml:15:10: error: bit must be 0..15, not '16'\n" },
+	{ "register out of range",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    holding_register: 65536\n"
+	    "    above: 1\n",
+	    "t.yaml:14:23: error: expected a whole number from 0 to 65535, not '65536'\n" },
+	{ "float32 with bit",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    holding_register: 1\n"
+	    "    type: float32\n"
+	    "    bit: 3\n",
+	    "t.yaml:16:10: error: rule r: bit needs a 16-bit type (uint16 or int16)\n" },
+	{ "order on 16-bit",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    holding_register: 1\n"
+	    "    order: CDAB\n"
+	    "    above: 1\n",
+	    "t.yaml:15:12: error: rule r: order applies to 32-bit types only\n" },
+	{ "bad order",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    holding_register: 1\n"
+	    "    type: int32\n"
+	    "    order: ACBD\n"
+	    "    above: 1\n",
+	    "t.yaml:16:12: error: bad order 'ACBD' (ABCD, CDAB, BADC or DCBA)\n" },
+	{ "bad type",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    holding_register: 1\n"
+	    "    type: float64\n"
+	    "    above: 1\n",
+	    "t.yaml:15:11: error: bad type 'float64' (uint16, int16, uint32, int32 or float32)\n" },
+	{ "unknown template field",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    coil: 1\n"
+	    "    subject: \"{nme} is {state}\"\n",
+	    "t.yaml:15:14: error: unknown template field '{nme}' (known: name device severity state value raw unit threshold since duration hostname time)\n" },
+	{ "unknown group",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    coil: 1\n"
+	    "    to: [opps]\n",
+	    "t.yaml:15:10: error: unknown recipient group 'opps'\n" },
+	{ "bad address",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    coil: 1\n"
+	    "    to: [\"a@b@c\"]\n",
+	    "t.yaml:15:10: error: bad address 'a@b@c'\n" },
+	{ "duplicate rule",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    coil: 1\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    coil: 2\n",
+	    "t.yaml:15:5: error: duplicate rule name 'r'\n" },
+	{ "bad rule name",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: \"pump 1\"\n"
+	    "    device: plc\n"
+	    "    coil: 1\n",
+	    "t.yaml:12:11: error: bad rule name 'pump 1' (use A-Z a-z 0-9 _ . -)\n" },
+	{ "bad severity",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    coil: 1\n"
+	    "    severity: high\n",
+	    "t.yaml:15:15: error: bad severity 'high' (info, warning or critical)\n" },
+	{ "negative deadband",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    holding_register: 1\n"
+	    "    above: 5\n"
+	    "    deadband: -1\n",
+	    "t.yaml:16:15: error: deadband must not be negative\n" },
+	{ "active_when 2",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    coil: 1\n"
+	    "    active_when: 2\n",
+	    "t.yaml:15:18: error: expected a whole number from 0 to 1, not '2'\n" },
+	{ "register without threshold",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    input_register: 4\n",
+	    "t.yaml:12:5: error: rule r: a register rule needs above, below, equals, not_equals or bit\n" },
+	{ "bad duration on_delay",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    coil: 1\n"
+	    "    on_delay: soon\n",
+	    "t.yaml:15:15: error: bad duration 'soon' (use e.g. 250ms, 10s, 5m, 2h, 3d)\n" },
+	{ "rule key near miss",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    coil: 1\n"
+	    "    offdelay: 5s\n",
+	    "t.yaml:15:5: error: unknown key 'offdelay' (did you mean 'off_delay'?)\n" },
+	{ "chatter incomplete",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    coil: 1\n"
+	    "    chatter: {raises: 3}\n",
+	    "t.yaml:15:14: error: chatter needs raises >= 2, within and shelve\n" },
+	{ "escalate without to",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    coil: 1\n"
+	    "    escalate: {after: 15m}\n",
+	    "t.yaml:15:15: error: escalate needs 'to'\n" },
+	{ "sign_of_life bad time",
+	    "smtp:\n"
+	    "  url: smtp://mail.example.com:587\n"
+	    "  from: \"GW <gw@example.com>\"\n"
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "defaults:\n"
+	    "  to: [ops]\n"
+	    "sign_of_life: {at: \"25:00\", to: [ops]}\n",
+	    "t.yaml:11:20: error: bad time '25:00' (use HH:MM)\n" },
+	{ "scalar where mapping",
+	    "smtp: smtp://x\n",
+	    "t.yaml:1:7: error: expected a mapping\n" },
+};
+
+/* Loads yaml as "t.yaml"; returns the config and the error text. */
+static struct config *
+load(const char *yaml, char **errs)
+{
+	struct config *cfg;
+	size_t len;
+	FILE *f;
+
+	*errs = NULL;
+	f = open_memstream(errs, &len);
+	assert_non_null(f);
+	cfg = config_load_buffer("t.yaml", yaml, strlen(yaml), f);
+	fclose(f);
+	return cfg;
+}
+
+static void
+test_broken_table(void **state)
+{
+	struct config *cfg;
+	char *errs;
+	size_t i;
+
+	(void)state;
+	assert_true(sizeof(broken) / sizeof(broken[0]) >= 30);
+	for (i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		cfg = load(broken[i].yaml, &errs);
+		if (cfg != NULL || strcmp(errs, broken[i].errors) != 0)
+			fail_msg("case '%s':\nexpected:\n%sgot:\n%s",
+			    broken[i].name, broken[i].errors, errs);
+		free(errs);
+	}
+}
+
+static void
+test_all_errors_at_once(void **state)
+{
+	static const char yaml[] =
+	    "smtp:\n"
+	    "  url: smtp://x:587\n"
+	    "  from: a@b.c\n"
+	    "  timout: 30s\n"
+	    "devices:\n"
+	    "  - name: p\n"
+	    "    host: h\n"
+	    "    port: 99999\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: q\n"
+	    "    coil: 1\n"
+	    "    to: [x@y.z]\n"
+	    "    severity: loud\n";
+	char *errs;
+
+	(void)state;
+	assert_null(load(yaml, &errs));
+	assert_string_equal(errs,
+	    "t.yaml:4:3: error: unknown key 'timout' (did you mean 'timeout'?)\n"
+	    "t.yaml:8:11: error: expected a whole number from 0 to 65535, not '99999'\n"
+	    "t.yaml:14:15: error: bad severity 'loud' (info, warning or critical)\n"
+	    "t.yaml:11:13: error: rule r: unknown device 'q'\n");
+	free(errs);
+}
+
+static void
+test_minimal_defaults(void **state)
+{
+	struct config *cfg;
+	char path[4096];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/config/minimal.yaml", srcdir);
+	cfg = config_load(path, stderr);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->spool_dir, CONFIG_DEFAULT_SPOOL);
+	assert_non_null(cfg->hostname);
+	assert_int_equal(cfg->smtp.verify_peer, 1);
+	assert_int_equal(cfg->smtp.tls_none, 0);
+	assert_int_equal(cfg->smtp.timeout_ms, 30000);
+	assert_int_equal(cfg->smtp.retry.initial_ms, 30000);
+	assert_int_equal(cfg->smtp.retry.max_ms, 1800000);
+	assert_int_equal(cfg->smtp.retry.give_up_ms, 3ULL * 86400000);
+	assert_string_equal(cfg->smtp.from_addr, "alarms@example.com");
+	assert_int_equal(cfg->listener.enabled, 0);
+	assert_int_equal(cfg->ndevices, 1);
+	assert_int_equal(cfg->devices[0].port, 502);
+	assert_int_equal(cfg->devices[0].unit_id, 1);
+	assert_int_equal(cfg->devices[0].poll_interval_ms, 1000);
+	assert_int_equal(cfg->devices[0].timeout_ms, 1000);
+	assert_int_equal(cfg->devices[0].link_alarm, 1);
+	assert_int_equal(cfg->devices[0].link_alarm_after_ms, 10000);
+	assert_int_equal(cfg->devices[0].group_wait_ms, 0);
+	assert_int_equal(cfg->devices[0].mail_ok_coil, -1);
+	assert_int_equal(cfg->devices[0].link_to.n, 1);
+	assert_int_equal(cfg->nrules, 1);
+	assert_int_equal(cfg->rules[0].source, SOURCE_COIL);
+	assert_int_equal(cfg->rules[0].active_when, 1);
+	assert_int_equal(cfg->rules[0].severity, SEVERITY_WARNING);
+	assert_int_equal(cfg->rules[0].notify_clear, 1);
+	assert_int_equal(cfg->rules[0].repeat_ms, 0);
+	assert_int_equal(cfg->rules[0].bit, -1);
+	assert_string_equal(cfg->rules[0].subject, CONFIG_DEFAULT_SUBJECT);
+	assert_string_equal(cfg->rules[0].to.v[0], "ops@example.com");
+	assert_int_equal(cfg->sign_of_life.enabled, 0);
+	config_free(cfg);
+}
+
+static void
+test_full_example(void **state)
+{
+	const struct config_rule *r;
+	struct config *cfg;
+	char path[4096];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/config/modbus2mail.yaml", srcdir);
+	cfg = config_load(path, stderr);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->hostname, "gw-line3");
+	assert_int_equal(cfg->smtp.fallback_urls.n, 1);
+	assert_string_equal(cfg->smtp.failure_notice, "admin@example.com");
+	assert_int_equal(cfg->listener.enabled, 1);
+	assert_int_equal(cfg->listener.nallow, 2);
+	assert_int_equal(cfg->listener.allow[0].prefix, 24);
+	assert_int_equal(cfg->listener.max_message_size, 10 * 1024 * 1024);
+	assert_int_equal(cfg->listener.timeout_ms, 300000);
+	assert_int_equal(cfg->ngroups, 2);
+	assert_int_equal(cfg->devices[0].poll_interval_ms, 500);
+	assert_int_equal(cfg->devices[0].heartbeat, 1);
+	assert_int_equal(cfg->devices[0].heartbeat_source, SOURCE_HOLDING_REGISTER);
+	assert_int_equal(cfg->devices[0].heartbeat_stale_ms, 10000);
+	assert_int_equal(cfg->devices[0].mail_ok_coil, 31);
+	assert_int_equal(cfg->nrules, 4);
+	r = &cfg->rules[0];
+	assert_int_equal(r->ack, 1);
+	assert_int_equal(r->ack_address, 16);
+	assert_int_equal(r->on_delay_ms, 2000);
+	/* [ops, maint] expands both groups */
+	assert_int_equal(r->to.n, 3);
+	assert_string_equal(r->to.v[1], "Night Shift <night@example.com>");
+	r = &cfg->rules[1];
+	assert_int_equal(r->type, VTYPE_FLOAT32);
+	assert_int_equal(r->order, ORDER_CDAB);
+	assert_true(r->has_above && r->above == 80.0);
+	assert_true(r->deadband == 2.0);
+	assert_int_equal(r->repeat_ms, 1800000);
+	assert_int_equal(r->escalate, 1);
+	assert_string_equal(r->escalate_to.v[0], "maint@example.com");
+	assert_int_equal(r->chatter_raises, 3);
+	assert_string_equal(r->unit, "°C");
+	r = &cfg->rules[2];
+	assert_int_equal(r->source, SOURCE_INPUT_REGISTER);
+	assert_true(r->scale == 0.1 && r->has_below);
+	r = &cfg->rules[3];
+	assert_int_equal(r->bit, 3);
+	assert_int_equal(r->notify_clear, 0);
+	assert_int_equal(cfg->sign_of_life.enabled, 1);
+	assert_int_equal(cfg->sign_of_life.at_minute, 7 * 60);
+	assert_int_equal(config_find_rule(cfg, "door_open"), 3);
+	assert_int_equal(config_find_rule(cfg, "nope"), -1);
+	config_free(cfg);
+}
+
+static void
+test_password_file_mode(void **state)
+{
+	char path[] = "/tmp/m2m-secret-XXXXXX", yaml[512], *errs, want[512];
+	struct config *cfg;
+	int fd;
+
+	(void)state;
+	unsetenv("CREDENTIALS_DIRECTORY");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "pw\n", 3), 3);
+	close(fd);
+	snprintf(yaml, sizeof(yaml), "smtp:\n  url: smtps://x:465\n  from: a@b.c\n"
+	    "  username: u\n  password_file: %s\n", path);
+	chmod(path, 0644);
+	assert_null(load(yaml, &errs));
+	snprintf(want, sizeof(want), "t.yaml:5:18: error: password file %s is "
+	    "readable by group or others (chmod 600 it)\n", path);
+	assert_string_equal(errs, want);
+	free(errs);
+	chmod(path, 0600);
+	cfg = load(yaml, &errs);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->smtp.password_file, path);
+	config_free(cfg);
+	free(errs);
+	unlink(path);
+}
+
+static void
+test_credentials_directory(void **state)
+{
+	char dir[] = "/tmp/m2m-creds-XXXXXX", file[256], *errs;
+	static const char yaml[] = "smtp:\n  url: smtps://x:465\n  from: a@b.c\n"
+	    "  username: u\n";
+	struct config *cfg;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/smtp-password", dir);
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fputs("pw\n", f);
+	fclose(f);
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	cfg = load(yaml, &errs);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->smtp.password_file, file);
+	config_free(cfg);
+	free(errs);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	unlink(file);
+	rmdir(dir);
+}
+
+static void
+test_parsers(void **state)
+{
+	static const struct {
+		const char *s;
+		int ok;
+		uint64_t ms;
+	} durs[] = { { "250ms", 0, 250 }, { "10s", 0, 10000 },
+		{ "5m", 0, 300000 }, { "2h", 0, 7200000 },
+		{ "3d", 0, 259200000 }, { "0", 0, 0 }, { "0s", 0, 0 },
+		{ "10", -1, 0 }, { "s", -1, 0 }, { "1.5s", -1, 0 },
+		{ "-1s", -1, 0 }, { "5 m", -1, 0 }, { "", -1, 0 },
+		{ "10sec", -1, 0 } };
+	static const struct {
+		const char *s;
+		int ok;
+		size_t bytes;
+	} sizes[] = { { "512", 0, 512 }, { "64KiB", 0, 65536 },
+		{ "10MiB", 0, 10485760 }, { "1GiB", 0, 1073741824 },
+		{ "10MB", -1, 0 }, { "KiB", -1, 0 }, { "-5", -1, 0 } };
+	static const struct {
+		const char *s;
+		const char *bare;
+	} addrs[] = { { "a@b.c", "a@b.c" }, { "Name <a@b.c>", "a@b.c" },
+		{ "\"Night Shift\" <night@example.com>", "night@example.com" },
+		{ "nobody", NULL }, { "a@", NULL }, { "@b", NULL },
+		{ "<a@b.c> trailing", NULL }, { "a b@c.d", NULL },
+		{ "a@b@c", NULL }, { "<>", NULL } };
+	char bare[320];
+	uint64_t ms;
+	size_t i, sz;
+
+	(void)state;
+	for (i = 0; i < sizeof(durs) / sizeof(durs[0]); i++) {
+		ms = 12345;
+		assert_int_equal(config_parse_duration(durs[i].s, &ms),
+		    durs[i].ok);
+		if (durs[i].ok == 0)
+			assert_int_equal(ms, durs[i].ms);
+	}
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		assert_int_equal(config_parse_size(sizes[i].s, &sz),
+		    sizes[i].ok);
+		if (sizes[i].ok == 0)
+			assert_int_equal(sz, sizes[i].bytes);
+	}
+	for (i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		if (addrs[i].bare == NULL) {
+			assert_int_equal(config_parse_address(addrs[i].s, bare,
+			    sizeof(bare)), -1);
+			continue;
+		}
+		assert_int_equal(config_parse_address(addrs[i].s, bare,
+		    sizeof(bare)), 0);
+		assert_string_equal(bare, addrs[i].bare);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_broken_table),
+		cmocka_unit_test(test_all_errors_at_once),
+		cmocka_unit_test(test_minimal_defaults),
+		cmocka_unit_test(test_full_example),
+		cmocka_unit_test(test_password_file_mode),
+		cmocka_unit_test(test_credentials_directory),
+		cmocka_unit_test(test_parsers),
+	};
+
+	srcdir = argc > 1 ? argv[1] : ".";
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
