@@ -8,6 +8,7 @@ usage: test_relay.py MODBUS2MAIL_EXE SPOOL_INJECT_EXE [unittest names...]
 """
 import email
 import email.policy
+import os
 import sys
 import unittest
 
@@ -30,7 +31,7 @@ class RelayTest(unittest.TestCase):
                 x.stop()
             except Exception as e:  # keep stopping the others
                 print("teardown: %s" % e, file=sys.stderr)
-        if self._outcome_ok():
+        if self._outcome_ok() and not os.environ.get("M2M_KEEP"):
             cleanup(self.dir)
         else:
             print("kept %s" % self.dir, file=sys.stderr)
