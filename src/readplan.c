@@ -1,60 +1,127 @@
 /*
  * readplan.c - minimal Modbus read requests for a device's addresses.
+ *
+ * Covering points with requests of at most L addresses: starting each
+ * request at the lowest address not yet covered and making it L long is
+ * optimal (any cover's first request can be moved to start there without
+ * covering less). The same holds when every 32-bit value must sit in one
+ * request, so both plans are computed and the unsplit one wins on a tie.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "modbus2mail/readplan.h"
 #include "modbus2mail/util.h"
+#include "modbus2mail/value.h"
 
 static int	readplan_cmp(const void *, const void *);
-static size_t	readplan_addrs(const struct config *, size_t,
-		    enum config_source, uint16_t *);
+static unsigned	readplan_limit(enum config_source);
+static int	readplan_is_bits(enum config_source);
+static size_t	readplan_greedy(enum config_source, const struct readplan_span *,
+		    size_t, int, struct readplan_req *);
+static void	readplan_span_add(struct readplan_span *, size_t *, uint16_t,
+		    unsigned);
+static size_t	readplan_spans(const struct config *, size_t,
+		    enum config_source, struct readplan_span *);
+static const struct readplan_req *readplan_find(const struct readplan *,
+		    enum config_source, uint16_t);
 
 static int
 readplan_cmp(const void *a, const void *b)
 {
-	uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
+	const struct readplan_span *x = a, *y = b;
 
-	return x < y ? -1 : x > y;
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return (x->len > y->len) - (x->len < y->len);
 }
 
-size_t
-readplan_coalesce(enum config_source table, const uint16_t *addrs, size_t n,
-    struct readplan_req *out)
+static int
+readplan_is_bits(enum config_source table)
 {
-	unsigned limit = table == SOURCE_COIL || table == SOURCE_DISCRETE_INPUT ?
-	    READPLAN_MAX_BITS : READPLAN_MAX_REGS;
-	uint16_t *sorted;
+	return table == SOURCE_COIL || table == SOURCE_DISCRETE_INPUT;
+}
+
+static unsigned
+readplan_limit(enum config_source table)
+{
+	return readplan_is_bits(table) ? READPLAN_MAX_BITS : READPLAN_MAX_REGS;
+}
+
+/*
+ * One greedy pass over sorted spans. split: the two registers of a span
+ * may land in different requests. out may be NULL to only count.
+ */
+static size_t
+readplan_greedy(enum config_source table, const struct readplan_span *s,
+    size_t n, int split, struct readplan_req *out)
+{
+	unsigned limit = readplan_limit(table), start = 0, end = 0, p, last;
 	size_t i, nreq = 0;
 
-	if (n == 0)
-		return 0;
-	sorted = xcalloc(n, sizeof(*sorted));
-	memcpy(sorted, addrs, n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), readplan_cmp);
 	for (i = 0; i < n; i++) {
-		struct readplan_req *last = nreq ? &out[nreq - 1] : NULL;
-
-		/* Gaps cost nothing on the wire compared to a round trip. */
-		if (last != NULL && (unsigned)sorted[i] - last->addr < limit) {
-			last->count = (uint16_t)(sorted[i] - last->addr + 1);
-			continue;
+		last = (unsigned)s[i].addr + s[i].len - 1;
+		for (p = s[i].addr; p <= last; p = split ? p + 1 : last + 1) {
+			if (nreq > 0 && (split ? p : last) < start + limit) {
+				if ((split ? p : last) > end)
+					end = split ? p : last;
+				if (out != NULL)
+					out[nreq - 1].count =
+					    (uint16_t)(end - start + 1);
+				continue;
+			}
+			start = p;
+			end = split ? p : last;
+			if (out != NULL) {
+				memset(&out[nreq], 0, sizeof(out[nreq]));
+				out[nreq].table = table;
+				out[nreq].addr = (uint16_t)start;
+				out[nreq].count = (uint16_t)(end - start + 1);
+			}
+			nreq++;
 		}
-		memset(&out[nreq], 0, sizeof(out[nreq]));
-		out[nreq].table = table;
-		out[nreq].addr = sorted[i];
-		out[nreq].count = 1;
-		nreq++;
 	}
-	free(sorted);
 	return nreq;
 }
 
-/* Addresses of one table a device needs; out has room for 2 * nrules + 2. */
+size_t
+readplan_coalesce(enum config_source table, const struct readplan_span *spans,
+    size_t n, struct readplan_req *out)
+{
+	struct readplan_span *s;
+	size_t i, whole, split;
+
+	if (n == 0)
+		return 0;
+	s = xcalloc(n, sizeof(*s));
+	memcpy(s, spans, n * sizeof(*s));
+	for (i = 0; i < n; i++) {
+		if (s[i].len == 0 || readplan_is_bits(table))
+			s[i].len = 1;
+		if (s[i].len > 2 || (unsigned)s[i].addr + s[i].len > 65536)
+			s[i].len = (uint16_t)(s[i].addr == 65535 ? 1 : 2);
+	}
+	qsort(s, n, sizeof(*s), readplan_cmp);
+	whole = readplan_greedy(table, s, n, 0, NULL);
+	split = readplan_greedy(table, s, n, 1, NULL);
+	readplan_greedy(table, s, n, whole > split, out);
+	free(s);
+	return whole > split ? split : whole;
+}
+
+static void
+readplan_span_add(struct readplan_span *v, size_t *n, uint16_t addr,
+    unsigned len)
+{
+	v[*n].addr = addr;
+	v[*n].len = (uint16_t)len;
+	(*n)++;
+}
+
+/* Spans of one table a device needs; out has room for nrules * 2 + 1. */
 static size_t
-readplan_addrs(const struct config *cfg, size_t device,
-    enum config_source table, uint16_t *out)
+readplan_spans(const struct config *cfg, size_t device,
+    enum config_source table, struct readplan_span *out)
 {
 	const struct config_device *d = &cfg->devices[device];
 	size_t i, n = 0;
@@ -64,16 +131,15 @@ readplan_addrs(const struct config *cfg, size_t device,
 
 		if (r->device != device)
 			continue;
-		if (r->source == table) {
-			out[n++] = r->address;
-			if (r->type >= VTYPE_UINT32 && r->address < 65535)
-				out[n++] = (uint16_t)(r->address + 1);
-		}
+		if (r->source == table)
+			readplan_span_add(out, &n, r->address,
+			    readplan_is_bits(table) || r->bit >= 0 ? 1 :
+			    value_nregs(r->type));
 		if (r->ack && r->ack_source == table)
-			out[n++] = r->ack_address;
+			readplan_span_add(out, &n, r->ack_address, 1);
 	}
 	if (d->heartbeat && d->heartbeat_source == table)
-		out[n++] = d->heartbeat_address;
+		readplan_span_add(out, &n, d->heartbeat_address, 1);
 	return n;
 }
 
@@ -83,23 +149,22 @@ readplan_build(const struct config *cfg, size_t device, struct readplan *p)
 	static const enum config_source tables[] = { SOURCE_COIL,
 		SOURCE_DISCRETE_INPUT, SOURCE_HOLDING_REGISTER,
 		SOURCE_INPUT_REGISTER };
-	uint16_t *addrs;
-	size_t t, n, i, cap = 2 * cfg->nrules + 2;
+	struct readplan_span *spans;
+	size_t t, n, i, cap = 2 * cfg->nrules + 1;
 
 	memset(p, 0, sizeof(*p));
-	addrs = xcalloc(cap, sizeof(*addrs));
+	spans = xcalloc(cap, sizeof(*spans));
 	p->req = xcalloc(4 * cap, sizeof(*p->req));
-	for (t = 0; t < 4; t++) {
-		n = readplan_addrs(cfg, device, tables[t], addrs);
-		p->nreq += readplan_coalesce(tables[t], addrs, n,
+	for (t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		n = readplan_spans(cfg, device, tables[t], spans);
+		p->nreq += readplan_coalesce(tables[t], spans, n,
 		    p->req + p->nreq);
 	}
-	free(addrs);
+	free(spans);
 	for (i = 0; i < p->nreq; i++) {
 		struct readplan_req *rq = &p->req[i];
 
-		if (rq->table == SOURCE_COIL ||
-		    rq->table == SOURCE_DISCRETE_INPUT)
+		if (readplan_is_bits(rq->table))
 			rq->bits = xcalloc(rq->count, sizeof(*rq->bits));
 		else
 			rq->regs = xcalloc(rq->count, sizeof(*rq->regs));
@@ -129,6 +194,17 @@ readplan_invalidate(struct readplan *p)
 		p->req[i].ok = 0;
 }
 
+size_t
+readplan_count(const struct readplan *p, enum config_source table)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < p->nreq; i++)
+		n += p->req[i].table == table;
+	return n;
+}
+
+/* The successful request holding addr, or NULL. */
 static const struct readplan_req *
 readplan_find(const struct readplan *p, enum config_source table,
     uint16_t addr)
@@ -138,9 +214,9 @@ readplan_find(const struct readplan *p, enum config_source table,
 	for (i = 0; i < p->nreq; i++) {
 		const struct readplan_req *rq = &p->req[i];
 
-		if (rq->table == table && addr >= rq->addr &&
+		if (rq->table == table && rq->ok && addr >= rq->addr &&
 		    (unsigned)addr - rq->addr < rq->count)
-			return rq->ok ? rq : NULL;
+			return rq;
 	}
 	return NULL;
 }
@@ -166,5 +242,18 @@ readplan_reg(const struct readplan *p, enum config_source table,
 	if (rq == NULL || rq->regs == NULL)
 		return -1;
 	*out = rq->regs[addr - rq->addr];
+	return 0;
+}
+
+int
+readplan_regs(const struct readplan *p, enum config_source table,
+    uint16_t addr, unsigned n, uint16_t *out)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned)addr + i > 65535 ||
+		    readplan_reg(p, table, (uint16_t)(addr + i), &out[i]) == -1)
+			return -1;
 	return 0;
 }

@@ -32,6 +32,7 @@ value_decode(enum config_vtype type, enum config_order order,
 	w[1] = (uint8_t)regs[0];
 	w[2] = (uint8_t)(regs[1] >> 8);
 	w[3] = (uint8_t)regs[1];
+	/* b[0] = A (most significant) ... b[3] = D */
 	switch (order) {
 	case ORDER_ABCD:
 		b[0] = w[0]; b[1] = w[1]; b[2] = w[2]; b[3] = w[3];
@@ -73,16 +74,23 @@ value_scale(const struct config_rule *r, double raw)
 int
 value_bit(uint16_t word, int bit)
 {
+	if (bit < 0 || bit > 15)
+		return 0;
 	return (word >> bit) & 1;
 }
 
 void
 value_format(char *buf, size_t len, double v)
 {
-	if (isnan(v)) {
-		snprintf(buf, len, "NaN");
+	if (len == 0)
 		return;
-	}
-	/* %g with enough digits for a float, without float noise */
-	snprintf(buf, len, "%.7g", v);
+	if (isnan(v))
+		snprintf(buf, len, "NaN");
+	else if (isinf(v))
+		snprintf(buf, len, "%s", v < 0 ? "-Inf" : "Inf");
+	else if (v == floor(v) && fabs(v) < 1e15)
+		snprintf(buf, len, "%.0f", v == 0 ? 0.0 : v);	/* no "-0" */
+	else
+		/* a float32 carries ~7 digits: more would print noise */
+		snprintf(buf, len, "%.7g", v);
 }

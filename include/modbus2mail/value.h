@@ -1,5 +1,11 @@
 /*
  * value.h - raw Modbus registers to typed, scaled values (pure).
+ *
+ * Registers are given in address order as the poller read them. For the
+ * 32-bit types the order names where the bytes of the value (A = most
+ * significant) sit on the wire: ABCD = big-endian words in big-endian
+ * order (Modbus default), CDAB = word swapped (most PLCs), BADC = bytes
+ * swapped in each word, DCBA = fully little-endian.
  */
 #ifndef MODBUS2MAIL_VALUE_H
 #define MODBUS2MAIL_VALUE_H
@@ -13,16 +19,20 @@
 unsigned value_nregs(enum config_vtype);
 /*
  * Decodes regs (value_nregs() of them, in address order) as type in order
- * (32-bit only; A = most significant byte). *raw gets the integer value
- * (the float's own value for float32), the result is unscaled.
+ * (ignored for 16-bit types). Returns the unscaled value and stores it in
+ * *raw too (the float's own value for float32; NaN stays NaN).
  */
 double	value_decode(enum config_vtype, enum config_order,
 	    const uint16_t *regs, double *raw);
 /* raw * scale + offset. */
 double	value_scale(const struct config_rule *, double raw);
-/* Bit 0..15 of a 16-bit word. */
+/* Bit 0..15 of a 16-bit word: 0 or 1 (0 for a bit out of range). */
 int	value_bit(uint16_t word, int bit);
-/* Shortest round-trip-ish text for templates ("81.5", "100", "-3"). */
+/*
+ * Text for {value}/{raw}: integers without a fraction ("100", "-3",
+ * "4294967295"), others with up to 7 significant digits and no float
+ * noise ("81.5", "0.3"), "NaN", "Inf", "-Inf". Always NUL-terminated.
+ */
 void	value_format(char *buf, size_t len, double v);
 
 #endif
