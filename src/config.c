@@ -677,8 +677,10 @@ cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
 	d->link_severity = SEVERITY_CRITICAL;
 	d->heartbeat_stale_ms = 10000;
 	d->mail_ok_coil = -1;
-	if (!cfg_is_mapping(c, n))
+	if (!cfg_is_mapping(c, n)) {
+		d->name = xstrdup("");
 		return;
+	}
 	FOREACH_PAIR(c, n, k, v) {
 		if (KEY_IS(k, "name")) {
 			if (cfg_str(c, v, &d->name) == 0 &&
@@ -861,8 +863,13 @@ cfg_rule(struct ctx *c, yaml_node_t *n, struct config_rule *r)
 	r->notify_clear = c->def_notify_clear;
 	r->repeat_ms = c->def_repeat_ms;
 	r->scale = 1.0;
-	if (!cfg_is_mapping(c, n))
+	if (!cfg_is_mapping(c, n)) {
+		r->name = xstrdup("");
+		r->unit = xstrdup("");
+		r->subject = xstrdup(CONFIG_DEFAULT_SUBJECT);
+		r->body = xstrdup(CONFIG_DEFAULT_BODY);
 		return;
+	}
 	FOREACH_PAIR(c, n, k, v) {
 		if (cfg_source_key(k, &src)) {
 			nsrc++;
