@@ -33,7 +33,7 @@ for t in $built; do
 	log=$(mktemp)
 	rc=0
 	"$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-		-print_final_stats=1 "$corpus" >"$log" 2>&1 || rc=$?
+		-print_final_stats=1 -artifact_prefix="$build/" "$corpus" >"$log" 2>&1 || rc=$?
 	if [ "$rc" -ne 0 ] || grep -q "runtime error:" "$log"; then
 		grep -A30 -E "ERROR|runtime error" "$log" | head -60
 		echo "fuzz: $t found a problem (exit $rc)" >&2
