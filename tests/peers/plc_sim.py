@@ -8,7 +8,8 @@ CLI:  plc_sim.py [--host 127.0.0.1] [--port 0] [--size 10000]
 Control requests (one JSON object per line, one JSON reply per line):
   {"cmd": "set", "table": "co|di|hr|ir", "addr": N, "values": [..]}
   {"cmd": "get", "table": ..., "addr": N, "count": N}
-  {"cmd": "log"}      -> {"requests": [[fc, addr, count], ...]} and clears it
+  {"cmd": "log"}      -> {"requests": [[fc, addr, count, t], ...]} and clears
+                         it (t = time.monotonic() when served)
   {"cmd": "down"}     -> closes the Modbus listener and every connection
   {"cmd": "up"}       -> listens again on the same port
 """
@@ -37,11 +38,11 @@ class LoggingSlave(ModbusSlaveContext):
         self.requests = []
 
     def getValues(self, fc_as_hex, address, count=1):  # noqa: N802 (pymodbus API)
-        self.requests.append([fc_as_hex, address, count])
+        self.requests.append([fc_as_hex, address, count, time.monotonic()])
         return super().getValues(fc_as_hex, address, count)
 
     def setValues(self, fc_as_hex, address, values):  # noqa: N802
-        self.requests.append([fc_as_hex, address, len(values)])
+        self.requests.append([fc_as_hex, address, len(values), time.monotonic()])
         return super().setValues(fc_as_hex, address, values)
 
 
