@@ -1,13 +1,18 @@
 /*
  * alarm.c - per-rule state machines of one device (SPEC §4).
  *
- *   NORMAL --cond--> PENDING --held on_delay--> ACTIVE (mail)
- *   ACTIVE --normal--> CLEARING --normal off_delay--> NORMAL (CLEARED mail)
+ *   NORMAL --cond--> PENDING --held on_delay--> ACTIVE (ACTIVE mail)
+ *   ACTIVE --normal (and acked if latch)--> CLEARING
+ *   CLEARING --normal off_delay--> NORMAL (CLEARED mail if notify_clear)
+ *   CLEARING --cond--> ACTIVE (silently: deadband/off_delay absorb flapping)
  *
- * A latched or unacknowledged-latch alarm stays ACTIVE until acknowledged.
- * Events of one cycle are grouped by kind: a burst of raises is one mail
- * (held for the device's group_wait when it is set), a burst of clears too.
+ * Mails are events queued during a cycle and turned into notifications at
+ * its end: all raises of the cycle (or of the group_wait window the first
+ * one opened) make one ACTIVE notification, a "group"; follow-ups of the
+ * same kind and group make one notification each, threaded to that
+ * group's Message-ID when they are taken.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,30 +46,37 @@ struct slot {
 	const struct config_strlist *to;
 	enum slot_state state;
 	uint64_t t0;				/* PENDING/CLEARING start */
-	uint64_t active_at;			/* monotonic, for escalation */
+	int unseen;				/* a cycle went unevaluated */
+	uint64_t escalate_at;			/* monotonic, when unacked */
 	time_t since;				/* wall clock of the raise */
-	int acked, escalated, notified;
+	int acked, escalated;
+	int notified;				/* ACTIVE mail handed out */
+	int held;				/* ACTIVE in the group window */
 	uint64_t next_reminder;
 	uint64_t shelved_until;			/* monotonic, 0 = not */
 	time_t shelved_until_wall;
-	char reason[128];
-	uint64_t *raises;			/* chatter ring */
+	char reason[ALARM_REASON_MAX];
+	uint64_t *raises;			/* chatter: recent raise times */
 	size_t nraises;
 	int ack_prev;				/* -1 unknown */
 	int has_value;
 	double value, raw;
-	char msgid[ALARM_MSGID_MAX];
+	unsigned long group;			/* ACTIVE mail of the episode */
+	char msgid[ALARM_MSGID_MAX];		/* ... and its Message-ID */
 };
 
-/* Events of one kind collected during a cycle (or a group_wait window). */
-struct batch {
-	struct alarm_event *ev;
-	size_t *slot;
-	size_t n;
+/* An event waiting for the end of the cycle. */
+struct pend {
+	enum alarm_kind kind;
+	size_t slot;
+	uint64_t shelve_ms;
 };
 
+/* A notification ready to be taken; slot/group resolve the thread. */
 struct queued {
 	struct alarm_notification *n;
+	size_t *slot;
+	unsigned long *group;
 	struct queued *next;
 };
 
@@ -75,37 +87,61 @@ struct alarm_engine {
 	struct slot *slots;
 	size_t nslots;
 	long link_slot, hb_slot;		/* -1 when not configured */
-	uint64_t link_fail_since;		/* 0 = link fine */
-	int hb_have;
+	uint64_t link_fail_since;		/* first failed cycle */
+	int link_failing;
+	int hb_have;				/* hb_last is a sample */
 	uint16_t hb_last;
-	uint64_t hb_changed;
-	struct batch batch[ALARM_NKINDS];
-	uint64_t group_deadline;		/* 0 = no window open */
+	uint64_t hb_ref;			/* last change (or first sample) */
+	struct pend *pend;
+	size_t npend;
+	uint64_t group_deadline;		/* ACTIVE window end, if held */
+	int group_open;
+	int force_flush;			/* a follow-up needs the ACTIVE */
+	unsigned long next_group;
 	struct queued *queue, **tail;
 };
 
-static void	slot_enter_state(struct alarm_engine *, struct slot *,
-		    enum slot_state);
 static const char *slot_strstate(enum slot_state);
+static void	slot_enter_state(struct slot *, enum slot_state);
 static int	slot_shelved(const struct slot *, uint64_t);
+static int	slot_on(const struct slot *);
+static long	slot_find(const struct alarm_engine *, const char *);
 static void	emit(struct alarm_engine *, size_t, enum alarm_kind, uint64_t);
-static void	flush_batch(struct alarm_engine *, enum alarm_kind);
 static void	raise_alarm(struct alarm_engine *, size_t, uint64_t, time_t);
 static void	clear_alarm(struct alarm_engine *, size_t, uint64_t);
 static void	step(struct alarm_engine *, size_t, int, uint64_t, time_t);
 static void	timers(struct alarm_engine *, size_t, uint64_t);
+static void	eval_link(struct alarm_engine *, int, uint64_t, time_t);
+static void	eval_heartbeat(struct alarm_engine *, const struct readplan *,
+		    int, uint64_t, time_t);
+static void	eval_rule(struct alarm_engine *, size_t, const struct readplan *,
+		    int, uint64_t, time_t);
+static void	flush(struct alarm_engine *, uint64_t);
+static void	flush_active(struct alarm_engine *, uint64_t);
+static void	flush_followups(struct alarm_engine *);
+static void	enqueue(struct alarm_engine *, enum alarm_kind,
+		    const struct pend *, size_t);
+static void	fill_event(const struct slot *, struct alarm_event *,
+		    uint64_t);
 static void	addr_add(char ***, size_t *, const struct config_strlist *);
-static long	slot_find(const struct alarm_engine *, const char *);
+static int	near_equal(double, double);
+static void	fmt_time(char *, size_t, time_t);
+static const char *save_field(const char *, const char *, size_t *);
+static void	load_line(struct alarm_engine *, const char *, uint64_t,
+		    time_t);
 
-#define CASE(x) case x: return #x
 static const char *
 slot_strstate(enum slot_state s)
 {
 	switch (s) {
-	CASE(STATE_NORMAL);
-	CASE(STATE_PENDING);
-	CASE(STATE_ACTIVE);
-	CASE(STATE_CLEARING);
+	case STATE_NORMAL:
+		return "NORMAL";
+	case STATE_PENDING:
+		return "PENDING";
+	case STATE_ACTIVE:
+		return "ACTIVE";
+	case STATE_CLEARING:
+		return "CLEARING";
 	}
 	return "?";
 }
@@ -120,12 +156,11 @@ alarm_kind_name(enum alarm_kind k)
 }
 
 static void
-slot_enter_state(struct alarm_engine *e, struct slot *s, enum slot_state ns)
+slot_enter_state(struct slot *s, enum slot_state ns)
 {
-	log_debug("alarm: %s: %s -> %s", s->name, slot_strstate(s->state),
+	log_debug("alarm: rule=%s %s -> %s", s->name, slot_strstate(s->state),
 	    slot_strstate(ns));
 	s->state = ns;
-	(void)e;
 }
 
 static int
@@ -134,11 +169,29 @@ slot_shelved(const struct slot *s, uint64_t now)
 	return s->shelved_until != 0 && now < s->shelved_until;
 }
 
+/* An alarm is on: ACTIVE, or normal again but off_delay not yet over. */
+static int
+slot_on(const struct slot *s)
+{
+	return s->state == STATE_ACTIVE || s->state == STATE_CLEARING;
+}
+
+static long
+slot_find(const struct alarm_engine *e, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < e->nslots; i++)
+		if (strcmp(e->slots[i].name, name) == 0)
+			return (long)i;
+	return -1;
+}
+
 struct alarm_engine *
 alarm_engine_new(const struct config *cfg, size_t device)
 {
-	struct alarm_engine *e;
 	const struct config_device *d = &cfg->devices[device];
+	struct alarm_engine *e;
 	struct slot *s;
 	size_t i, n = 2;
 
@@ -148,6 +201,7 @@ alarm_engine_new(const struct config *cfg, size_t device)
 	e->device = device;
 	e->tail = &e->queue;
 	e->link_slot = e->hb_slot = -1;
+	e->next_group = 1;
 	for (i = 0; i < cfg->nrules; i++)
 		n += cfg->rules[i].device == device;
 	e->slots = xcalloc(n, sizeof(*e->slots));
@@ -163,8 +217,9 @@ alarm_engine_new(const struct config *cfg, size_t device)
 		strlcpy(s->name, r->name, sizeof(s->name));
 		s->severity = r->severity;
 		s->to = &r->to;
-		if (r->chatter)
-			s->raises = xcalloc(r->chatter_raises, sizeof(uint64_t));
+		if (r->chatter && r->chatter_raises > 0)
+			s->raises = xcalloc(r->chatter_raises,
+			    sizeof(*s->raises));
 	}
 	if (d->link_alarm) {
 		e->link_slot = (long)e->nslots;
@@ -200,13 +255,10 @@ alarm_engine_free(struct alarm_engine *e)
 		return;
 	while ((n = alarm_engine_take(e)) != NULL)
 		alarm_notification_free(n);
-	for (i = 0; i < ALARM_NKINDS; i++) {
-		free(e->batch[i].ev);
-		free(e->batch[i].slot);
-	}
 	for (i = 0; i < e->nslots; i++)
 		free(e->slots[i].raises);
 	free(e->slots);
+	free(e->pend);
 	free(e);
 }
 
@@ -215,6 +267,8 @@ alarm_notification_free(struct alarm_notification *n)
 {
 	size_t i;
 
+	if (n == NULL)
+		return;
 	for (i = 0; i < n->nto; i++)
 		free(n->to[i]);
 	free(n->to);
@@ -222,30 +276,309 @@ alarm_notification_free(struct alarm_notification *n)
 	free(n);
 }
 
+/* Queues an event of slot idx for the end of the cycle. */
 static void
 emit(struct alarm_engine *e, size_t idx, enum alarm_kind kind, uint64_t ms)
 {
-	struct batch *b = &e->batch[kind];
-	struct slot *s = &e->slots[idx];
-	struct alarm_event *ev;
+	struct pend *p;
 
-	b->ev = xreallocarray(b->ev, b->n + 1, sizeof(*b->ev));
-	b->slot = xreallocarray(b->slot, b->n + 1, sizeof(*b->slot));
-	ev = &b->ev[b->n];
-	memset(ev, 0, sizeof(*ev));
-	ev->name = s->r != NULL ? s->r->name : s->name;
-	ev->rule = s->rule;
-	ev->severity = s->severity;
-	ev->has_value = s->has_value;
-	ev->value = s->value;
-	ev->raw = s->raw;
-	ev->since = s->since;
-	ev->shelve_ms = ms;
-	strlcpy(ev->thread, s->msgid, sizeof(ev->thread));
-	b->slot[b->n++] = idx;
+	log_debug("alarm: rule=%s event=%s", e->slots[idx].name,
+	    alarm_kind_name(kind));
+	if (kind != ALARM_ACTIVE && e->slots[idx].held)
+		e->force_flush = 1;	/* the ACTIVE mail must go first */
+	e->pend = xreallocarray(e->pend, e->npend + 1, sizeof(*e->pend));
+	p = &e->pend[e->npend++];
+	p->kind = kind;
+	p->slot = idx;
+	p->shelve_ms = ms;
 }
 
-/* Adds the addresses of l not yet in the list (case-sensitive compare). */
+static void
+raise_alarm(struct alarm_engine *e, size_t idx, uint64_t now, time_t wall)
+{
+	struct slot *s = &e->slots[idx];
+	const struct config_rule *r = s->r;
+	size_t i, recent = 0;
+
+	slot_enter_state(s, STATE_ACTIVE);
+	s->since = wall;
+	s->escalate_at = r != NULL ? now + r->escalate_after_ms : 0;
+	s->acked = s->escalated = s->notified = s->held = 0;
+	s->group = 0;
+	s->msgid[0] = '\0';
+	if (r != NULL && r->chatter && s->raises != NULL &&
+	    !slot_shelved(s, now)) {
+		memmove(s->raises + 1, s->raises,
+		    (r->chatter_raises - 1) * sizeof(*s->raises));
+		s->raises[0] = now;
+		if (s->nraises < r->chatter_raises)
+			s->nraises++;
+		for (i = 0; i < s->nraises; i++)
+			recent += now - s->raises[i] <= r->chatter_within_ms;
+		if (recent >= r->chatter_raises) {
+			/* flapping: one mail says so, then silence */
+			s->shelved_until = now + r->chatter_shelve_ms;
+			s->shelved_until_wall = wall +
+			    (time_t)(r->chatter_shelve_ms / 1000);
+			snprintf(s->reason, sizeof(s->reason), "chatter: %zu "
+			    "raises within %llus", recent,
+			    (unsigned long long)(r->chatter_within_ms / 1000));
+			s->nraises = 0;
+			emit(e, idx, ALARM_SHELVED, r->chatter_shelve_ms);
+			return;
+		}
+	}
+	if (!slot_shelved(s, now)) {
+		s->held = 1;
+		emit(e, idx, ALARM_ACTIVE, 0);
+	}
+}
+
+static void
+clear_alarm(struct alarm_engine *e, size_t idx, uint64_t now)
+{
+	struct slot *s = &e->slots[idx];
+	int notify_clear = s->r == NULL || s->r->notify_clear;
+
+	slot_enter_state(s, STATE_NORMAL);
+	if ((s->notified || s->held) && notify_clear && !slot_shelved(s, now))
+		emit(e, idx, ALARM_CLEARED, 0);
+	s->notified = s->acked = 0;
+}
+
+/* Feeds one evaluated condition to the state machine of a slot. */
+static void
+step(struct alarm_engine *e, size_t idx, int cond, uint64_t now, time_t wall)
+{
+	struct slot *s = &e->slots[idx];
+	uint64_t on = s->r ? s->r->on_delay_ms : 0;
+	uint64_t off = s->r ? s->r->off_delay_ms : 0;
+	int latch = s->r ? s->r->latch : 0;
+
+	/* a delay only counts time the condition was actually seen */
+	if (s->unseen && (s->state == STATE_PENDING ||
+	    s->state == STATE_CLEARING))
+		s->t0 = now;
+	s->unseen = 0;
+	switch (s->state) {
+	case STATE_NORMAL:
+		if (!cond)
+			break;
+		slot_enter_state(s, STATE_PENDING);
+		s->t0 = now;
+		/* FALLTHROUGH */
+	case STATE_PENDING:
+		if (!cond)
+			slot_enter_state(s, STATE_NORMAL);
+		else if (now - s->t0 >= on)
+			raise_alarm(e, idx, now, wall);
+		break;
+	case STATE_ACTIVE:
+		if (cond || (latch && !s->acked))
+			break;
+		slot_enter_state(s, STATE_CLEARING);
+		s->t0 = now;
+		/* FALLTHROUGH */
+	case STATE_CLEARING:
+		if (cond)
+			slot_enter_state(s, STATE_ACTIVE);
+		else if (now - s->t0 >= off)
+			clear_alarm(e, idx, now);
+		break;
+	}
+}
+
+/* Reminders, escalation, and the ACTIVE mail held back by a shelf. */
+static void
+timers(struct alarm_engine *e, size_t idx, uint64_t now)
+{
+	struct slot *s = &e->slots[idx];
+	const struct config_rule *r = s->r;
+
+	if (s->shelved_until != 0 && !slot_shelved(s, now)) {
+		log_info("alarm: rule=%s shelf over", s->name);
+		s->shelved_until = 0;
+		s->shelved_until_wall = 0;
+		s->reason[0] = '\0';
+	}
+	if (!slot_on(s) || slot_shelved(s, now) || s->held)
+		return;
+	if (!s->notified) {
+		/* raised while shelved and still on: say it now */
+		s->held = 1;
+		emit(e, idx, ALARM_ACTIVE, 0);
+		return;
+	}
+	if (r == NULL || s->acked)
+		return;
+	if (r->repeat_ms && now >= s->next_reminder) {
+		emit(e, idx, ALARM_REMINDER, 0);
+		s->next_reminder = now + r->repeat_ms;
+	}
+	if (r->escalate && !s->escalated &&
+	    now >= s->escalate_at) {
+		s->escalated = 1;
+		emit(e, idx, ALARM_ESCALATION, 0);
+	}
+}
+
+/* Relative tolerance: 0.1 * 3 must equal 0.3. */
+static int
+near_equal(double a, double b)
+{
+	return fabs(a - b) <= 1e-9 * fmax(1.0, fmax(fabs(a), fabs(b)));
+}
+
+int
+alarm_rule_condition(const struct config_rule *r, const struct readplan *p,
+    int active, double *value, double *raw)
+{
+	uint16_t regs[2];
+	int bit, hi, lo;
+	double v, w;
+
+	if (p == NULL)
+		return -1;
+	if (r->source == SOURCE_COIL || r->source == SOURCE_DISCRETE_INPUT) {
+		if (readplan_bit(p, r->source, r->address, &bit) == -1)
+			return -1;
+		*value = *raw = bit;
+		return bit == (r->active_when != 0);
+	}
+	if (r->bit >= 0) {
+		if (readplan_reg(p, r->source, r->address, &regs[0]) == -1)
+			return -1;
+		bit = value_bit(regs[0], r->bit);
+		*raw = regs[0];
+		*value = bit;
+		return bit == (r->active_when != 0);
+	}
+	if (readplan_regs(p, r->source, r->address, value_nregs(r->type),
+	    regs) == -1)
+		return -1;
+	v = value_scale(r, value_decode(r->type, r->order, regs, &w));
+	if (isnan(v))
+		return -1;	/* not a measurement: keep the state */
+	*raw = w;
+	*value = v;
+	/* Deadband: once active, clearing needs the value back past it. */
+	hi = r->has_above && (active ? v > r->above - r->deadband :
+	    v > r->above);
+	lo = r->has_below && (active ? v < r->below + r->deadband :
+	    v < r->below);
+	return hi || lo || (r->has_equals && near_equal(v, r->equals)) ||
+	    (r->has_not_equals && !near_equal(v, r->not_equals));
+}
+
+static void
+eval_link(struct alarm_engine *e, int link_up, uint64_t now, time_t wall)
+{
+	struct slot *s;
+	int cond;
+
+	if (!link_up && !e->link_failing) {
+		e->link_failing = 1;
+		e->link_fail_since = now;
+	}
+	if (link_up)
+		e->link_failing = 0;
+	if (e->link_slot < 0)
+		return;
+	s = &e->slots[e->link_slot];
+	/* raised after `after` of failures; once raised, down = still on */
+	cond = !link_up && (slot_on(s) ||
+	    now - e->link_fail_since >= e->dev->link_alarm_after_ms);
+	step(e, (size_t)e->link_slot, cond, now, wall);
+}
+
+static void
+eval_heartbeat(struct alarm_engine *e, const struct readplan *p, int link_up,
+    uint64_t now, time_t wall)
+{
+	const struct config_device *d = e->dev;
+	struct slot *s;
+	uint16_t hb;
+
+	if (e->hb_slot < 0)
+		return;
+	s = &e->slots[e->hb_slot];
+	if (!link_up || p == NULL ||
+	    readplan_reg(p, d->heartbeat_source, d->heartbeat_address,
+	    &hb) == -1) {
+		/* a new connection starts a new comparison */
+		if (!link_up)
+			e->hb_have = 0;
+		s->unseen = 1;
+		return;
+	}
+	if (!e->hb_have) {
+		e->hb_have = 1;
+		e->hb_last = hb;
+		/* staleness is timed from here, unless already alarmed:
+		 * then only a real change clears it */
+		if (!slot_on(s))
+			e->hb_ref = now;
+	} else if (hb != e->hb_last) {
+		e->hb_last = hb;
+		e->hb_ref = now;
+	}
+	s->has_value = 1;
+	s->value = s->raw = hb;
+	step(e, (size_t)e->hb_slot, now - e->hb_ref >= d->heartbeat_stale_ms,
+	    now, wall);
+}
+
+static void
+eval_rule(struct alarm_engine *e, size_t idx, const struct readplan *p,
+    int link_up, uint64_t now, time_t wall)
+{
+	struct slot *s = &e->slots[idx];
+	const struct config_rule *r = s->r;
+	double value, raw;
+	int cond, ackbit;
+
+	if (!link_up || p == NULL) {
+		s->unseen = 1;
+		return;
+	}
+	if (r->ack && readplan_bit(p, r->ack_source, r->ack_address,
+	    &ackbit) == 0) {
+		if (s->ack_prev == 0 && ackbit == 1 && slot_on(s)) {
+			log_info("alarm: rule=%s acknowledged by=ack_bit",
+			    s->name);
+			alarm_engine_ack(e, s->name, now, NULL, 0);
+		}
+		s->ack_prev = ackbit;
+	}
+	/* A failed read is never a value: the state is kept. */
+	cond = alarm_rule_condition(r, p, slot_on(s), &value, &raw);
+	if (cond == -1) {
+		s->unseen = 1;
+		return;
+	}
+	s->has_value = 1;
+	s->value = value;
+	s->raw = raw;
+	step(e, idx, cond, now, wall);
+}
+
+void
+alarm_engine_cycle(struct alarm_engine *e, const struct readplan *p,
+    int link_up, uint64_t now, time_t wall)
+{
+	size_t i;
+
+	eval_link(e, link_up, now, wall);
+	eval_heartbeat(e, p, link_up, now, wall);
+	for (i = 0; i < e->nslots; i++)
+		if (e->slots[i].type == SLOT_RULE)
+			eval_rule(e, i, p, link_up, now, wall);
+	for (i = 0; i < e->nslots; i++)
+		timers(e, i, now);
+	flush(e, now);
+}
+
+/* Adds the addresses of l not yet in the list. */
 static void
 addr_add(char ***v, size_t *n, const struct config_strlist *l)
 {
@@ -263,34 +596,137 @@ addr_add(char ***v, size_t *n, const struct config_strlist *l)
 }
 
 static void
-flush_batch(struct alarm_engine *e, enum alarm_kind kind)
+fill_event(const struct slot *s, struct alarm_event *ev, uint64_t shelve_ms)
 {
-	struct batch *b = &e->batch[kind];
-	struct alarm_notification *n;
+	memset(ev, 0, sizeof(*ev));
+	ev->name = s->r != NULL ? s->r->name : s->name;
+	ev->rule = s->rule;
+	ev->severity = s->severity;
+	ev->has_value = s->has_value;
+	ev->value = s->value;
+	ev->raw = s->raw;
+	ev->since = s->since;
+	ev->shelve_ms = shelve_ms;
+	if (shelve_ms != 0)
+		strlcpy(ev->reason, s->reason, sizeof(ev->reason));
+}
+
+/* One notification of kind from the n events of p. */
+static void
+enqueue(struct alarm_engine *e, enum alarm_kind kind, const struct pend *p,
+    size_t n)
+{
+	struct alarm_notification *an;
 	struct queued *q;
+	const struct slot *s;
 	size_t i;
 
-	if (b->n == 0)
-		return;
-	n = xcalloc(1, sizeof(*n));
-	n->kind = kind;
-	n->device = e->device;
-	n->ev = b->ev;
-	n->nev = b->n;
-	for (i = 0; i < b->n; i++) {
-		const struct slot *s = &e->slots[b->slot[i]];
-
-		if (kind == ALARM_ESCALATION)
-			addr_add(&n->to, &n->nto, &s->r->escalate_to);
-		else
-			addr_add(&n->to, &n->nto, s->to);
-	}
-	free(b->slot);
-	memset(b, 0, sizeof(*b));
+	an = xcalloc(1, sizeof(*an));
 	q = xcalloc(1, sizeof(*q));
-	q->n = n;
+	an->kind = kind;
+	an->device = e->device;
+	an->ev = xcalloc(n, sizeof(*an->ev));
+	q->slot = xcalloc(n, sizeof(*q->slot));
+	q->group = xcalloc(n, sizeof(*q->group));
+	for (i = 0; i < n; i++) {
+		s = &e->slots[p[i].slot];
+		fill_event(s, &an->ev[an->nev++], p[i].shelve_ms);
+		q->slot[i] = p[i].slot;
+		q->group[i] = s->group;
+		addr_add(&an->to, &an->nto, kind == ALARM_ESCALATION ?
+		    &s->r->escalate_to : s->to);
+	}
+	an->group = kind == ALARM_ACTIVE ? q->group[0] : 0;
+	q->n = an;
 	*e->tail = q;
 	e->tail = &q->next;
+}
+
+/* The raises of the window as one notification (SPEC §4 burst grouping). */
+static void
+flush_active(struct alarm_engine *e, uint64_t now)
+{
+	struct pend *act;
+	struct slot *s;
+	size_t i, j, n = 0;
+	unsigned long group = e->next_group++;
+
+	act = xcalloc(e->npend, sizeof(*act));
+	for (i = j = 0; i < e->npend; i++) {
+		if (e->pend[i].kind != ALARM_ACTIVE) {
+			e->pend[j++] = e->pend[i];
+			continue;
+		}
+		s = &e->slots[e->pend[i].slot];
+		s->held = 0;
+		if (slot_shelved(s, now))
+			continue;	/* shelved meanwhile: sends nothing */
+		/* also when it cleared in the window: ACTIVE, then CLEARED */
+		s->notified = slot_on(s);
+		s->group = group;
+		s->msgid[0] = '\0';
+		if (s->r != NULL)
+			s->next_reminder = now + s->r->repeat_ms;
+		act[n++] = e->pend[i];
+	}
+	e->npend = j;
+	if (n > 0)
+		enqueue(e, ALARM_ACTIVE, act, n);
+	free(act);
+	e->group_open = 0;
+	e->force_flush = 0;
+}
+
+/* Follow-ups: one notification per kind and ACTIVE group, in order. */
+static void
+flush_followups(struct alarm_engine *e)
+{
+	struct pend *grp;
+	char *done;
+	unsigned long g;
+	size_t i, j, n;
+	enum alarm_kind k;
+
+	grp = xcalloc(e->npend + 1, sizeof(*grp));
+	done = xcalloc(e->npend + 1, 1);
+	for (i = 0; i < e->npend; i++) {
+		if (done[i] || e->pend[i].kind == ALARM_ACTIVE)
+			continue;
+		k = e->pend[i].kind;
+		g = e->slots[e->pend[i].slot].group;
+		for (j = i, n = 0; j < e->npend; j++) {
+			if (done[j] || e->pend[j].kind != k ||
+			    e->slots[e->pend[j].slot].group != g)
+				continue;
+			grp[n++] = e->pend[j];
+			done[j] = 1;
+		}
+		enqueue(e, k, grp, n);
+	}
+	/* only raises held for the group window remain */
+	for (i = j = 0; i < e->npend; i++)
+		if (!done[i])
+			e->pend[j++] = e->pend[i];
+	e->npend = j;
+	free(done);
+	free(grp);
+}
+
+static void
+flush(struct alarm_engine *e, uint64_t now)
+{
+	size_t i;
+	int any = 0;
+
+	for (i = 0; i < e->npend; i++)
+		any |= e->pend[i].kind == ALARM_ACTIVE;
+	if (any && !e->group_open) {
+		e->group_open = 1;
+		e->group_deadline = now + e->dev->group_wait_ms;
+	}
+	if (any && (e->force_flush || now >= e->group_deadline))
+		flush_active(e, now);
+	flush_followups(e);
 }
 
 struct alarm_notification *
@@ -298,6 +734,8 @@ alarm_engine_take(struct alarm_engine *e)
 {
 	struct queued *q = e->queue;
 	struct alarm_notification *n;
+	const struct slot *s;
+	size_t i;
 
 	if (q == NULL)
 		return NULL;
@@ -305,6 +743,14 @@ alarm_engine_take(struct alarm_engine *e)
 	if (e->queue == NULL)
 		e->tail = &e->queue;
 	n = q->n;
+	for (i = 0; n->kind != ALARM_ACTIVE && i < n->nev; i++) {
+		s = &e->slots[q->slot[i]];
+		if (q->group[i] != 0 && s->group == q->group[i])
+			strlcpy(n->ev[i].thread, s->msgid,
+			    sizeof(n->ev[i].thread));
+	}
+	free(q->slot);
+	free(q->group);
 	free(q);
 	return n;
 }
@@ -314,242 +760,48 @@ alarm_engine_set_message_id(struct alarm_engine *e,
     const struct alarm_notification *n, const char *msgid)
 {
 	size_t i;
-	long idx;
 
-	if (n->kind != ALARM_ACTIVE)
+	if (n->kind != ALARM_ACTIVE || n->group == 0)
 		return;
-	for (i = 0; i < n->nev; i++)
-		if ((idx = slot_find(e, n->ev[i].name)) != -1)
-			strlcpy(e->slots[idx].msgid, msgid,
-			    sizeof(e->slots[idx].msgid));
-}
-
-static long
-slot_find(const struct alarm_engine *e, const char *name)
-{
-	size_t i;
-
 	for (i = 0; i < e->nslots; i++)
-		if (strcmp(e->slots[i].name, name) == 0)
-			return (long)i;
-	return -1;
+		if (e->slots[i].group == n->group)
+			strlcpy(e->slots[i].msgid, msgid,
+			    sizeof(e->slots[i].msgid));
 }
 
-static void
-raise_alarm(struct alarm_engine *e, size_t idx, uint64_t now, time_t wall)
+uint64_t
+alarm_engine_next_deadline(const struct alarm_engine *e)
 {
-	struct slot *s = &e->slots[idx];
-	const struct config_rule *r = s->r;
-	size_t i, recent = 0;
-
-	slot_enter_state(e, s, STATE_ACTIVE);
-	s->since = wall;
-	s->active_at = now;
-	s->acked = s->escalated = s->notified = 0;
-	s->msgid[0] = '\0';
-	s->next_reminder = r != NULL && r->repeat_ms ? now + r->repeat_ms : 0;
-	if (r != NULL && r->chatter && !slot_shelved(s, now)) {
-		memmove(s->raises + 1, s->raises,
-		    (r->chatter_raises - 1) * sizeof(*s->raises));
-		s->raises[0] = now;
-		s->nraises += s->nraises < r->chatter_raises;
-		for (i = 0; i < s->nraises; i++)
-			recent += now - s->raises[i] <= r->chatter_within_ms;
-		if (recent >= r->chatter_raises) {
-			s->shelved_until = now + r->chatter_shelve_ms;
-			s->shelved_until_wall = wall +
-			    (time_t)(r->chatter_shelve_ms / 1000);
-			snprintf(s->reason, sizeof(s->reason), "chatter: %zu "
-			    "raises within %llus", recent,
-			    (unsigned long long)(r->chatter_within_ms / 1000));
-			s->nraises = 0;
-			emit(e, idx, ALARM_SHELVED, r->chatter_shelve_ms);
-			return;
-		}
-	}
-	if (!slot_shelved(s, now)) {
-		s->notified = 1;
-		emit(e, idx, ALARM_ACTIVE, 0);
-	}
-}
-
-static void
-clear_alarm(struct alarm_engine *e, size_t idx, uint64_t now)
-{
-	struct slot *s = &e->slots[idx];
-	int notify_clear = s->r == NULL || s->r->notify_clear;
-
-	slot_enter_state(e, s, STATE_NORMAL);
-	if (s->notified && notify_clear && !slot_shelved(s, now))
-		emit(e, idx, ALARM_CLEARED, 0);
-	s->notified = s->acked = 0;
-}
-
-/* Feeds one evaluated condition to the state machine of a slot. */
-static void
-step(struct alarm_engine *e, size_t idx, int cond, uint64_t now, time_t wall)
-{
-	struct slot *s = &e->slots[idx];
-	uint64_t on = s->r ? s->r->on_delay_ms : 0;
-	uint64_t off = s->r ? s->r->off_delay_ms : 0;
-	int latch = s->r ? s->r->latch : 0;
-
-	switch (s->state) {
-	case STATE_NORMAL:
-		if (!cond)
-			break;
-		slot_enter_state(e, s, STATE_PENDING);
-		s->t0 = now;
-		/* FALLTHROUGH */
-	case STATE_PENDING:
-		if (!cond)
-			slot_enter_state(e, s, STATE_NORMAL);
-		else if (now - s->t0 >= on)
-			raise_alarm(e, idx, now, wall);
-		break;
-	case STATE_ACTIVE:
-		if (cond || (latch && !s->acked))
-			break;
-		slot_enter_state(e, s, STATE_CLEARING);
-		s->t0 = now;
-		/* FALLTHROUGH */
-	case STATE_CLEARING:
-		if (cond)
-			slot_enter_state(e, s, STATE_ACTIVE);
-		else if (now - s->t0 >= off)
-			clear_alarm(e, idx, now);
-		break;
-	}
-}
-
-/* Reminders, escalation, and the mail held back while shelved. */
-static void
-timers(struct alarm_engine *e, size_t idx, uint64_t now)
-{
-	struct slot *s = &e->slots[idx];
-	const struct config_rule *r = s->r;
-
-	if (s->state != STATE_ACTIVE && s->state != STATE_CLEARING)
-		return;
-	if (slot_shelved(s, now))
-		return;
-	if (!s->notified) {
-		/* shelf expired or lifted while active: say it now */
-		s->notified = 1;
-		emit(e, idx, ALARM_ACTIVE, 0);
-		return;
-	}
-	if (r == NULL || s->acked)
-		return;
-	if (r->repeat_ms && s->next_reminder && now >= s->next_reminder) {
-		emit(e, idx, ALARM_REMINDER, 0);
-		s->next_reminder = now + r->repeat_ms;
-	}
-	if (r->escalate && !s->escalated &&
-	    now - s->active_at >= r->escalate_after_ms) {
-		s->escalated = 1;
-		emit(e, idx, ALARM_ESCALATION, 0);
-	}
-}
-
-int
-alarm_rule_condition(const struct config_rule *r, const struct readplan *p,
-    int active, double *value, double *raw)
-{
-	uint16_t regs[2];
-	unsigned i, n;
-	int bit, hi, lo;
-	double v;
-
-	if (r->source == SOURCE_COIL || r->source == SOURCE_DISCRETE_INPUT) {
-		if (readplan_bit(p, r->source, r->address, &bit) == -1)
-			return -1;
-		*value = *raw = bit;
-		return bit == r->active_when;
-	}
-	n = value_nregs(r->type);
-	for (i = 0; i < n; i++)
-		if (readplan_reg(p, r->source, (uint16_t)(r->address + i),
-		    &regs[i]) == -1)
-			return -1;
-	if (r->bit >= 0) {
-		*raw = regs[0];
-		*value = value_bit(regs[0], r->bit);
-		return value_bit(regs[0], r->bit) == r->active_when;
-	}
-	v = value_scale(r, value_decode(r->type, r->order, regs, raw));
-	*value = v;
-	/* Deadband: once active, clearing needs the value back past it. */
-	hi = r->has_above && (active ? v > r->above - r->deadband :
-	    v > r->above);
-	lo = r->has_below && (active ? v < r->below + r->deadband :
-	    v < r->below);
-	return hi || lo || (r->has_equals && v == r->equals) ||
-	    (r->has_not_equals && v != r->not_equals);
-}
-
-void
-alarm_engine_cycle(struct alarm_engine *e, const struct readplan *p,
-    int link_up, uint64_t now, time_t wall)
-{
-	const struct config_device *d = e->dev;
-	struct slot *s;
+	const struct slot *s;
+	uint64_t t, best = UINT64_MAX;
 	size_t i;
-	uint16_t hb;
-	int cond, ackbit;
 
-	if (e->link_slot >= 0) {
-		i = (size_t)e->link_slot;
-		if (!link_up && e->link_fail_since == 0)
-			e->link_fail_since = now;
-		if (link_up)
-			e->link_fail_since = 0;
-		step(e, i, !link_up && now - e->link_fail_since >=
-		    d->link_alarm_after_ms, now, wall);
-	}
-	if (e->hb_slot >= 0 && link_up &&
-	    readplan_reg(p, d->heartbeat_source, d->heartbeat_address,
-	    &hb) == 0) {
-		if (!e->hb_have || hb != e->hb_last) {
-			e->hb_have = 1;
-			e->hb_last = hb;
-			e->hb_changed = now;
-		}
-		s = &e->slots[e->hb_slot];
-		s->has_value = 1;
-		s->value = s->raw = hb;
-		step(e, (size_t)e->hb_slot, now - e->hb_changed >=
-		    d->heartbeat_stale_ms, now, wall);
-	}
+#define CAND(x) do { t = (x); if (t < best) best = t; } while (0)
+	if (e->group_open)
+		CAND(e->group_deadline);
+	if (e->link_slot >= 0 && e->link_failing &&
+	    !slot_on(&e->slots[e->link_slot]))
+		CAND(e->link_fail_since + e->dev->link_alarm_after_ms);
+	if (e->hb_slot >= 0 && e->hb_have &&
+	    !slot_on(&e->slots[e->hb_slot]))
+		CAND(e->hb_ref + e->dev->heartbeat_stale_ms);
 	for (i = 0; i < e->nslots; i++) {
 		s = &e->slots[i];
-		if (s->r == NULL || !link_up)
+		if (s->shelved_until != 0)
+			CAND(s->shelved_until);
+		if (s->state == STATE_PENDING)
+			CAND(s->t0 + (s->r ? s->r->on_delay_ms : 0));
+		if (s->state == STATE_CLEARING)
+			CAND(s->t0 + (s->r ? s->r->off_delay_ms : 0));
+		if (!slot_on(s) || !s->notified || s->acked || s->r == NULL)
 			continue;
-		/* A failed read is never a value: the state is kept. */
-		cond = alarm_rule_condition(s->r, p, s->state == STATE_ACTIVE ||
-		    s->state == STATE_CLEARING, &s->value, &s->raw);
-		if (cond == -1)
-			continue;
-		s->has_value = 1;
-		if (s->r->ack && readplan_bit(p, s->r->ack_source,
-		    s->r->ack_address, &ackbit) == 0) {
-			if (s->ack_prev == 0 && ackbit == 1)
-				alarm_engine_ack(e, s->name, now, NULL, 0);
-			s->ack_prev = ackbit;
-		}
-		step(e, i, cond, now, wall);
+		if (s->r->repeat_ms)
+			CAND(s->next_reminder);
+		if (s->r->escalate && !s->escalated)
+			CAND(s->escalate_at);
 	}
-	for (i = 0; i < e->nslots; i++)
-		timers(e, i, now);
-	for (i = ALARM_CLEARED; i < ALARM_NKINDS; i++)
-		flush_batch(e, (enum alarm_kind)i);
-	/* Raises: now, or when the group_wait window opened by the first ends. */
-	if (e->batch[ALARM_ACTIVE].n > 0 && e->group_deadline == 0)
-		e->group_deadline = now + d->group_wait_ms;
-	if (e->group_deadline != 0 && now >= e->group_deadline) {
-		flush_batch(e, ALARM_ACTIVE);
-		e->group_deadline = 0;
-	}
+#undef CAND
+	return best;
 }
 
 int
@@ -562,7 +814,7 @@ alarm_engine_ack(struct alarm_engine *e, const char *rule, uint64_t now,
 	if (idx == -1)
 		return 1;
 	s = &e->slots[idx];
-	if (s->state != STATE_ACTIVE && s->state != STATE_CLEARING) {
+	if (!slot_on(s)) {
 		if (err != NULL)
 			snprintf(err, errlen, "alarm %s is not active", rule);
 		return -1;
@@ -570,7 +822,7 @@ alarm_engine_ack(struct alarm_engine *e, const char *rule, uint64_t now,
 	if (s->acked)
 		return 0;
 	s->acked = 1;
-	if (s->notified && !slot_shelved(s, now))
+	if ((s->notified || s->held) && !slot_shelved(s, now))
 		emit(e, (size_t)idx, ALARM_ACKNOWLEDGED, 0);
 	return 0;
 }
@@ -582,25 +834,54 @@ alarm_engine_shelve(struct alarm_engine *e, const char *rule, uint64_t ms,
 	long idx = slot_find(e, rule);
 	struct slot *s;
 
-	(void)err;
-	(void)errlen;
 	if (idx == -1)
 		return 1;
 	s = &e->slots[idx];
 	if (ms == 0) {
+		/* the next cycle's timers() mails a still-active alarm */
 		s->shelved_until = 0;
 		s->shelved_until_wall = 0;
 		s->reason[0] = '\0';
 		return 0;
 	}
+	if (now + ms < now) {
+		if (err != NULL)
+			snprintf(err, errlen, "shelve duration too long");
+		return -1;
+	}
 	s->shelved_until = now + ms;
-	s->shelved_until_wall = wall + (time_t)(ms / 1000);
-	strlcpy(s->reason, reason, sizeof(s->reason));
+	s->shelved_until_wall = wall + (time_t)((ms + 999) / 1000);
+	strlcpy(s->reason, reason != NULL ? reason : "", sizeof(s->reason));
 	return 0;
 }
 
+size_t
+alarm_engine_count(const struct alarm_engine *e)
+{
+	return e->nslots;
+}
+
+void
+alarm_engine_get(const struct alarm_engine *e, size_t i, uint64_t now,
+    struct alarm_status *st)
+{
+	const struct slot *s = &e->slots[i];
+
+	memset(st, 0, sizeof(*st));
+	st->name = s->name;
+	st->state = slot_strstate(s->state);
+	st->active = slot_on(s);
+	st->since = st->active ? s->since : 0;
+	st->acknowledged = st->active && s->acked;
+	st->shelved = slot_shelved(s, now);
+	st->shelved_until = st->shelved ? s->shelved_until_wall : 0;
+	st->reason = st->shelved ? s->reason : "";
+	st->has_value = s->has_value;
+	st->value = s->value;
+}
+
 static void
-alarm_fmt_time(char *buf, size_t len, time_t t)
+fmt_time(char *buf, size_t len, time_t t)
 {
 	struct tm tm;
 
@@ -612,27 +893,24 @@ void
 alarm_engine_status(const struct alarm_engine *e, FILE *out, uint64_t now,
     time_t wall)
 {
-	const struct slot *s;
+	struct alarm_status st;
 	char since[32], until[32];
 	size_t i;
-	int active;
 
 	(void)wall;
 	for (i = 0; i < e->nslots; i++) {
-		s = &e->slots[i];
-		active = s->state == STATE_ACTIVE || s->state == STATE_CLEARING;
-		if (!active && !slot_shelved(s, now))
+		alarm_engine_get(e, i, now, &st);
+		if (!st.active && !st.shelved)
 			continue;
-		alarm_fmt_time(since, sizeof(since), s->since);
+		fmt_time(since, sizeof(since), st.since);
 		fprintf(out, "  %s state=%s since=%s acknowledged=%s "
-		    "shelved=%s", s->name, active ? "ACTIVE" : "NORMAL",
-		    active ? since : "-", s->acked ? "yes" : "no",
-		    slot_shelved(s, now) ? "yes" : "no");
-		if (slot_shelved(s, now)) {
-			alarm_fmt_time(until, sizeof(until),
-			    s->shelved_until_wall);
+		    "shelved=%s", st.name, st.active ? "ACTIVE" : "NORMAL",
+		    st.active ? since : "-", st.acknowledged ? "yes" : "no",
+		    st.shelved ? "yes" : "no");
+		if (st.shelved) {
+			fmt_time(until, sizeof(until), st.shelved_until);
 			fprintf(out, " shelved_until=%s reason=\"%s\"", until,
-			    s->reason);
+			    st.reason);
 		}
 		fputc('\n', out);
 	}
@@ -644,15 +922,16 @@ alarm_engine_active(const struct alarm_engine *e)
 	size_t i, n = 0;
 
 	for (i = 0; i < e->nslots; i++)
-		n += e->slots[i].state == STATE_ACTIVE ||
-		    e->slots[i].state == STATE_CLEARING;
+		n += slot_on(&e->slots[i]);
 	return n;
 }
 
 /*
- * One line per slot worth keeping:
- *   NAME ACKED ESCALATED NOTIFIED SINCE SHELVED_UNTIL MSGID REASON...
- * times are wall-clock seconds; "-" for an empty Message-ID.
+ * Format, one line per slot that is on or shelved (wall-clock seconds):
+ *   NAME on=0|1 acked=0|1 escalated=0|1 notified=0|1 since=T
+ *       shelved_until=T msgid=<id>|- reason=TEXT TO END OF LINE
+ * An ACTIVE mail still waiting in the group window counts as not
+ * notified, so a restart sends it instead of losing it.
  */
 char *
 alarm_engine_save(const struct alarm_engine *e, uint64_t now, time_t wall)
@@ -661,22 +940,23 @@ alarm_engine_save(const struct alarm_engine *e, uint64_t now, time_t wall)
 	char *buf = NULL;
 	size_t len = 0, i;
 	FILE *f;
+	int shelved;
 
 	(void)wall;
 	if ((f = open_memstream(&buf, &len)) == NULL)
 		return NULL;
-	fprintf(f, "# modbus2mail alarm state v1\n");
+	fprintf(f, "# modbus2mail alarm state v2\n");
 	for (i = 0; i < e->nslots; i++) {
 		s = &e->slots[i];
-		if (s->state != STATE_ACTIVE && s->state != STATE_CLEARING &&
-		    !slot_shelved(s, now))
+		shelved = slot_shelved(s, now);
+		if (!slot_on(s) && !shelved)
 			continue;
-		fprintf(f, "%s %d %d %d %lld %lld %s %s\n", s->name,
-		    s->state == STATE_ACTIVE || s->state == STATE_CLEARING ?
-		    1 + s->acked : 0, s->escalated, s->notified,
-		    (long long)s->since, slot_shelved(s, now) ?
-		    (long long)s->shelved_until_wall : 0LL,
-		    s->msgid[0] ? s->msgid : "-", s->reason);
+		fprintf(f, "%s on=%d acked=%d escalated=%d notified=%d "
+		    "since=%lld shelved_until=%lld msgid=%s reason=%s\n",
+		    s->name, slot_on(s), s->acked, s->escalated, s->notified,
+		    (long long)s->since,
+		    shelved ? (long long)s->shelved_until_wall : 0LL,
+		    s->msgid[0] != '\0' ? s->msgid : "-", s->reason);
 	}
 	if (fclose(f) != 0) {
 		free(buf);
@@ -685,49 +965,113 @@ alarm_engine_save(const struct alarm_engine *e, uint64_t now, time_t wall)
 	return buf;
 }
 
+/*
+ * Value of " key=" in line (up to the next space, or the end of the line
+ * for the last key "reason"); NULL when absent. *len gets its length.
+ */
+static const char *
+save_field(const char *line, const char *key, size_t *len)
+{
+	size_t klen = strlen(key);
+	const char *p = line, *v, *end;
+
+	while ((p = strchr(p, ' ')) != NULL) {
+		p++;
+		if (strncmp(p, key, klen) != 0 || p[klen] != '=')
+			continue;
+		v = p + klen + 1;
+		if (strcmp(key, "reason") == 0)
+			end = v + strlen(v);
+		else if ((end = strchr(v, ' ')) == NULL)
+			end = v + strlen(v);
+		*len = (size_t)(end - v);
+		return v;
+	}
+	return NULL;
+}
+
+static void
+load_line(struct alarm_engine *e, const char *line, uint64_t now,
+    time_t wall)
+{
+	static const char *const keys[] = { "on", "acked", "escalated",
+		"notified", "since", "shelved_until" };
+	unsigned long num[6];
+	uint64_t elapsed;
+	char name[128], tok[ALARM_MSGID_MAX];
+	const char *v, *sp;
+	struct slot *s;
+	size_t i, len;
+	long idx, j;
+
+	if ((sp = strchr(line, ' ')) == NULL || line[0] == '#')
+		return;
+	snprintf(name, sizeof(name), "%.*s", (int)(sp - line), line);
+	if ((idx = slot_find(e, name)) == -1)
+		return;		/* rule removed from the config */
+	for (i = 0; i < 6; i++) {
+		if ((v = save_field(line, keys[i], &len)) == NULL ||
+		    len >= sizeof(tok))
+			return;
+		snprintf(tok, sizeof(tok), "%.*s", (int)len, v);
+		if (util_parse_ulong(tok, (unsigned long)-1, &num[i]) == -1)
+			return;
+	}
+	s = &e->slots[idx];
+	if (num[0]) {
+		s->state = STATE_ACTIVE;
+		s->acked = num[1] != 0;
+		s->escalated = num[2] != 0;
+		s->notified = num[3] != 0;
+		s->since = (time_t)num[4];
+		/* escalation keeps counting from the real raise */
+		elapsed = wall > s->since ? (uint64_t)(wall - s->since) * 1000 :
+		    0;
+		if (s->r != NULL)
+			s->escalate_at = now + (elapsed < s->r->escalate_after_ms ?
+			    s->r->escalate_after_ms - elapsed : 0);
+		if (s->r != NULL)
+			s->next_reminder = now + s->r->repeat_ms;
+		if ((v = save_field(line, "msgid", &len)) != NULL &&
+		    len < sizeof(s->msgid) && !(len == 1 && v[0] == '-')) {
+			snprintf(s->msgid, sizeof(s->msgid), "%.*s", (int)len,
+			    v);
+			/* slots of one burst share its thread again */
+			s->group = 0;
+			for (j = 0; j < (long)e->nslots; j++)
+				if (j != idx && e->slots[j].group != 0 &&
+				    strcmp(e->slots[j].msgid, s->msgid) == 0)
+					s->group = e->slots[j].group;
+			if (s->group == 0)
+				s->group = e->next_group++;
+		}
+	}
+	if ((time_t)num[5] > wall) {
+		s->shelved_until = now + (uint64_t)((time_t)num[5] - wall) *
+		    1000;
+		s->shelved_until_wall = (time_t)num[5];
+		if ((v = save_field(line, "reason", &len)) != NULL)
+			snprintf(s->reason, sizeof(s->reason), "%.*s",
+			    (int)len, v);
+	}
+}
+
 void
 alarm_engine_load(struct alarm_engine *e, const char *text, uint64_t now,
     time_t wall)
 {
-	char line[512], name[128], msgid[ALARM_MSGID_MAX], *nl;
-	const char *p = text;
-	long long since, until;
-	int st, esc, notified, off;
-	struct slot *s;
-	long idx;
+	char line[1024];
+	const char *p = text, *nl;
+	size_t len;
 
-	while (*p != '\0') {
+	while (p != NULL && *p != '\0') {
 		nl = strchr(p, '\n');
-		snprintf(line, sizeof(line), "%.*s", nl ? (int)(nl - p) :
-		    (int)strlen(p), p);
-		p = nl ? nl + 1 : p + strlen(p);
-		off = 0;
-		if (line[0] == '#' || sscanf(line, "%127s %d %d %d %lld %lld "
-		    "%159s %n", name, &st, &esc, &notified, &since, &until,
-		    msgid, &off) < 7 || off == 0)
-			continue;
-		if ((idx = slot_find(e, name)) == -1)
-			continue;	/* rule removed from the config */
-		s = &e->slots[idx];
-		if (st > 0) {
-			s->state = STATE_ACTIVE;
-			s->acked = st == 2;
-			s->escalated = esc;
-			s->notified = notified;
-			s->since = (time_t)since;
-			s->active_at = now - (wall > since ?
-			    (uint64_t)(wall - since) * 1000 : 0);
-			if (s->active_at > now)
-				s->active_at = now;
-			if (s->r != NULL && s->r->repeat_ms)
-				s->next_reminder = now + s->r->repeat_ms;
-			if (strcmp(msgid, "-") != 0)
-				strlcpy(s->msgid, msgid, sizeof(s->msgid));
+		len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+		if (len < sizeof(line)) {
+			memcpy(line, p, len);
+			line[len] = '\0';
+			load_line(e, line, now, wall);
 		}
-		if (until > wall) {
-			s->shelved_until = now + (uint64_t)(until - wall) * 1000;
-			s->shelved_until_wall = (time_t)until;
-			strlcpy(s->reason, line + off, sizeof(s->reason));
-		}
+		p = nl != NULL ? nl + 1 : NULL;
 	}
 }

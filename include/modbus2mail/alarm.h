@@ -2,12 +2,27 @@
  * alarm.h - the alarm state machines of one device (SPEC §4): its rules
  * plus the pseudo-rules DEVICE.link and DEVICE.heartbeat. Pure: samples
  * come from a read plan, time is an argument (monotonic ms for timers,
- * wall clock for texts and persistence), notifications are taken out.
+ * wall clock only for texts and persistence), notifications are taken out.
+ * Not thread-safe: the caller serialises calls on one engine.
  *
- * Each poll cycle: alarm_engine_cycle(), then alarm_engine_take() until
- * NULL; each notification is one mail. After composing an ACTIVE mail the
- * caller gives its Message-ID back with alarm_engine_set_message_id() so
- * REMINDER/ACKNOWLEDGED/CLEARED mails thread to it.
+ * Per poll cycle:
+ *	alarm_engine_cycle(eng, &plan, link_up, now_ms, time(NULL));
+ *	while ((n = alarm_engine_take(eng)) != NULL) {
+ *		compose and spool one mail for n;
+ *		alarm_engine_set_message_id(eng, n, its Message-ID);
+ *		alarm_notification_free(n);
+ *	}
+ *	then persist alarm_engine_save() (the spooled mails are remembered
+ *	as sent: a restart neither re-sends nor forgets).
+ *
+ * Calling set_message_id before taking the next notification lets
+ * follow-ups queued in the same cycle (CLEARED right after ACTIVE) thread
+ * to it: the thread of an event is resolved when it is taken.
+ *
+ * Rule states: NORMAL -> PENDING (condition seen, on_delay running) ->
+ * ACTIVE (mail) -> CLEARING (normal again, off_delay running) -> NORMAL
+ * (CLEARED mail if notify_clear). CLEARING returns to ACTIVE silently when
+ * the condition comes back. A latched rule stays ACTIVE until acknowledged.
  */
 #ifndef MODBUS2MAIL_ALARM_H
 #define MODBUS2MAIL_ALARM_H
@@ -21,26 +36,29 @@
 #include "modbus2mail/readplan.h"
 
 #define ALARM_MSGID_MAX 160
+#define ALARM_REASON_MAX 128
 
 enum alarm_kind {
-	ALARM_ACTIVE,		/* raised (a burst group is one notification) */
-	ALARM_CLEARED,
-	ALARM_REMINDER,
-	ALARM_ACKNOWLEDGED,
+	ALARM_ACTIVE,		/* raised; a burst group is one notification */
+	ALARM_CLEARED,		/* back to normal (rules with notify_clear) */
+	ALARM_REMINDER,		/* repeat: still active, unacknowledged */
+	ALARM_ACKNOWLEDGED,	/* ack bit rising edge or `modbus2mail ack` */
 	ALARM_ESCALATION,	/* still unacknowledged: to escalate.to */
-	ALARM_SHELVED,		/* chatter: auto-shelved */
+	ALARM_SHELVED,		/* chatter: auto-shelved (once per shelf) */
 };
 
 /* One rule's part of a notification, with what the templates need. */
 struct alarm_event {
-	const char *name;		/* rule or "DEVICE.link" */
+	const char *name;		/* rule or "DEVICE.link"; lives as long
+					 * as the config and the engine */
 	long rule;			/* config index, -1 for pseudo-rules */
 	enum config_severity severity;
-	int has_value;
-	double value;			/* scaled */
-	double raw;
+	int has_value;			/* value/raw were read at least once */
+	double value;			/* scaled (bit rules: 0/1) */
+	double raw;			/* unscaled register value or bit */
 	time_t since;			/* wall clock when it went ACTIVE */
 	uint64_t shelve_ms;		/* ALARM_SHELVED: for how long */
+	char reason[ALARM_REASON_MAX];	/* ALARM_SHELVED: why */
 	char thread[ALARM_MSGID_MAX];	/* ACTIVE mail's Message-ID or "" */
 };
 
@@ -49,49 +67,91 @@ struct alarm_notification {
 	size_t device;
 	struct alarm_event *ev;		/* owned */
 	size_t nev;
-	char **to;			/* addresses (deduplicated), owned */
+	char **to;			/* addresses as configured, deduplicated,
+					 * owned */
 	size_t nto;
+	unsigned long group;		/* engine's id of an ACTIVE burst */
+};
+
+/* One slot (rule or pseudo-rule) for `status`. */
+struct alarm_status {
+	const char *name;
+	const char *state;		/* NORMAL PENDING ACTIVE CLEARING */
+	int active;			/* ACTIVE or CLEARING: an alarm is on */
+	time_t since;			/* went ACTIVE (wall), when active */
+	int acknowledged;
+	int shelved;
+	time_t shelved_until;		/* wall, when shelved */
+	const char *reason;		/* "" when not shelved */
+	int has_value;
+	double value;
 };
 
 struct alarm_engine;
 
+/* Engine for the rules of cfg->devices[device]; cfg must outlive it. */
 struct alarm_engine *alarm_engine_new(const struct config *, size_t device);
 void	alarm_engine_free(struct alarm_engine *);
 /*
- * One poll cycle. link_up says whether the plan's reads succeeded; a
- * request whose ok flag is 0 leaves its rules unevaluated (a failed read
- * is never a value) while their timers (reminders, escalation) still run.
+ * One poll cycle. link_up says whether the device answered (plan may be
+ * NULL when it did not). An address whose request's ok flag is 0 leaves
+ * its rules unevaluated (a failed read is never a value) and their state
+ * untouched, while timers (reminders, escalation, shelves) still run.
  */
 void	alarm_engine_cycle(struct alarm_engine *, const struct readplan *,
 	    int link_up, uint64_t now, time_t wall);
-/* Next notification, or NULL. Free with alarm_notification_free(). */
+/* Next notification in order, or NULL. Free with alarm_notification_free. */
 struct alarm_notification *alarm_engine_take(struct alarm_engine *);
 void	alarm_notification_free(struct alarm_notification *);
 /* Records the Message-ID of an ACTIVE mail for its rules' episodes. */
 void	alarm_engine_set_message_id(struct alarm_engine *,
 	    const struct alarm_notification *, const char *msgid);
 /*
- * Operator commands. 0 ok; -1 not possible (message in err); 1 the rule is
- * not on this device.
+ * Monotonic time at which a timer (on/off delay, reminder, escalation,
+ * shelf end, group window, link or heartbeat limit) would change something
+ * if the samples stayed as they are; UINT64_MAX when none.
+ */
+uint64_t alarm_engine_next_deadline(const struct alarm_engine *);
+/*
+ * Operator commands; their mails go out with the next cycle. 0 ok; -1 not
+ * possible (message in err, may be NULL); 1 the rule is not on this device.
+ * shelve with ms 0 unshelves; a rule still active when its shelf ends
+ * (or is lifted) then sends its ACTIVE mail.
  */
 int	alarm_engine_ack(struct alarm_engine *, const char *rule, uint64_t now,
 	    char *err, size_t errlen);
 int	alarm_engine_shelve(struct alarm_engine *, const char *rule,
 	    uint64_t ms, const char *reason, uint64_t now, time_t wall,
 	    char *err, size_t errlen);
-/* One line per alarm that is not NORMAL or is shelved (SPEC §2 status). */
+/* Slots (rules, then DEVICE.link, DEVICE.heartbeat) and their state. */
+size_t	alarm_engine_count(const struct alarm_engine *);
+void	alarm_engine_get(const struct alarm_engine *, size_t i, uint64_t now,
+	    struct alarm_status *);
+/*
+ * One line per alarm that is active or shelved (SPEC §2 status):
+ * "  NAME state=ACTIVE since=T acknowledged=no shelved=no" and, when
+ * shelved, " shelved_until=T reason="..."".
+ */
 void	alarm_engine_status(const struct alarm_engine *, FILE *, uint64_t now,
 	    time_t wall);
+/* Alarms currently ACTIVE (or CLEARING). */
 size_t	alarm_engine_active(const struct alarm_engine *);
-/* Whether the condition of rule holds for the plan's values: 1, 0, or -1
- * unavailable; value/raw filled when available (for `poll`). */
+/*
+ * Whether the condition of rule holds for the plan's values: 1, 0, or -1
+ * unavailable (a failed read, or a NaN float). active selects the deadband
+ * side (an active alarm clears only past threshold -/+ deadband).
+ * value/raw are filled when available (also used by `poll`).
+ */
 int	alarm_rule_condition(const struct config_rule *, const struct readplan *,
 	    int active, double *value, double *raw);
 
-/* Persistence: text of the state that must survive a restart (malloc'd). */
+/*
+ * Persistence: text of the state that must survive a restart (malloc'd,
+ * NULL on ENOMEM). load() restores it into a fresh engine before its first
+ * cycle; lines of unknown or removed rules and bad lines are ignored.
+ */
 char	*alarm_engine_save(const struct alarm_engine *, uint64_t now,
 	    time_t wall);
-/* Restores what alarm_engine_save() wrote; unknown rules are ignored. */
 void	alarm_engine_load(struct alarm_engine *, const char *text,
 	    uint64_t now, time_t wall);
 
