@@ -106,13 +106,28 @@ static int
 cfg_is_mapping(struct ctx *c, yaml_node_t *n)
 {
 	if (n->type == YAML_MAPPING_NODE) {
-		yaml_node_t *k, *v;
+		yaml_node_pair_t *p, *q;
+		yaml_node_t *k, *v, *k2;
 
 		/* keys must be scalars for KEY_IS */
 		FOREACH_PAIR(c, n, k, v)
 			if (k->type != YAML_SCALAR_NODE) {
 				cfg_error(c, k, "expected a plain key");
 				return 0;
+			}
+		/* libyaml keeps both; YAML says a key appears once */
+		for (p = n->data.mapping.pairs.start;
+		    p < n->data.mapping.pairs.top; p++)
+			for (q = n->data.mapping.pairs.start; q < p; q++) {
+				k = cfg_node(c, p->key);
+				k2 = cfg_node(c, q->key);
+				if (k != NULL && k2 != NULL && strcmp(
+				    (const char *)k->data.scalar.value,
+				    (const char *)k2->data.scalar.value) == 0) {
+					cfg_error(c, k, "duplicate key '%s'",
+					    (const char *)k->data.scalar.value);
+					break;
+				}
 			}
 		return 1;
 	}
@@ -345,7 +360,7 @@ cfg_addrlist(struct ctx *c, yaml_node_t *n, struct config_strlist *out)
 	char bare[CFG_ADDR_MAX];
 	const char *s;
 	size_t g, count;
-	int found;
+	int found, nerr = c->nerr;
 
 	strlist_free(out);
 	if (n->type == YAML_SCALAR_NODE) {
@@ -378,7 +393,8 @@ cfg_addrlist(struct ctx *c, yaml_node_t *n, struct config_strlist *out)
 		else
 			strlist_add(out, s);
 	}
-	if (out->n == 0 && c->nerr == 0)
+	/* only when no entry was reported already */
+	if (out->n == 0 && c->nerr == nerr)
 		cfg_error(c, n, "empty recipient list");
 }
 
@@ -667,6 +683,7 @@ cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
 		"input_register", "stale_after", NULL };
 	yaml_node_t *k, *v, *sk, *sv, *link_to = NULL;
 	unsigned long ul;
+	int nhb;
 
 	d->port = 502;
 	d->unit_id = 1;
@@ -727,9 +744,11 @@ cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
 				continue;
 			d->heartbeat = 1;
 			d->heartbeat_source = SOURCE_HOLDING_REGISTER;
+			nhb = 0;
 			FOREACH_PAIR(c, v, sk, sv) {
 				if (KEY_IS(sk, "holding_register") ||
 				    KEY_IS(sk, "input_register")) {
+					nhb++;
 					if (KEY_IS(sk, "input_register"))
 						d->heartbeat_source =
 						    SOURCE_INPUT_REGISTER;
@@ -742,6 +761,9 @@ cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
 				else
 					cfg_unknown_key(c, sk, hkeys);
 			}
+			if (nhb != 1)
+				cfg_error(c, v, "heartbeat needs exactly one of "
+				    "holding_register, input_register");
 		} else
 			cfg_unknown_key(c, k, keys);
 	}
@@ -758,8 +780,12 @@ cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
 		cfg_error(c, n, "device %s: timeout must be above 0", d->name);
 	if (link_to != NULL)
 		cfg_addrlist(c, link_to, &d->link_to);
-	else
+	else if (c->def_to_set)
 		strlist_copy(&d->link_to, &c->def_to);
+	else if (d->link_alarm || d->heartbeat)
+		/* an alarm nobody receives is worse than an error now */
+		cfg_error(c, n, "device %s: no recipients for its link and "
+		    "heartbeat alarms (link_alarm.to or defaults.to)", d->name);
 }
 
 static void
@@ -900,7 +926,7 @@ cfg_rule(struct ctx *c, yaml_node_t *n, struct config_rule *r)
 			FOREACH_PAIR(c, v, sk, sv) {
 				if (KEY_IS(sk, "coil") ||
 				    KEY_IS(sk, "discrete_input")) {
-					r->ack = 1;
+					r->ack++;
 					r->ack_source = KEY_IS(sk, "coil") ?
 					    SOURCE_COIL : SOURCE_DISCRETE_INPUT;
 					if (cfg_uint(c, sv, 65535, &ul) == 0)
@@ -908,9 +934,10 @@ cfg_rule(struct ctx *c, yaml_node_t *n, struct config_rule *r)
 				} else
 					cfg_unknown_key(c, sk, akeys);
 			}
-			if (!r->ack)
-				cfg_error(c, v, "ack needs 'coil' or "
-				    "'discrete_input'");
+			if (r->ack != 1)
+				cfg_error(c, v, "ack needs exactly one of coil, "
+				    "discrete_input");
+			r->ack = r->ack > 0;
 		} else if (KEY_IS(k, "to"))
 			to = v;
 		else if (KEY_IS(k, "subject"))
@@ -1149,8 +1176,11 @@ cfg_sign_of_life(struct ctx *c, yaml_node_t *n)
 	}
 	if (to != NULL)
 		cfg_addrlist(c, to, &sol->to);
-	else
+	else if (c->def_to_set)
 		strlist_copy(&sol->to, &c->def_to);
+	else
+		cfg_error(c, n, "sign_of_life: no recipients ('to' here or in "
+		    "defaults)");
 }
 
 static void
@@ -1173,9 +1203,6 @@ cfg_top(struct ctx *c, yaml_node_t *root)
 	FOREACH_PAIR(c, root, k, v) {
 		for (i = 0; keys[i] != NULL; i++)
 			if (KEY_IS(k, keys[i])) {
-				if (sect[i] != NULL)
-					cfg_error(c, k, "duplicate key '%s'",
-					    keys[i]);
 				sect[i] = v;
 				break;
 			}

@@ -25,6 +25,22 @@ struct broken {
 	const char *errors;
 };
 
+/* Lines 1-3: a valid smtp block. */
+#define SMTP "smtp:\n  url: smtp://x:587\n  from: a@b.c\n"
+/* Lines 1-10: a valid file with device 'plc' and group 'ops'; cases go on
+ * from line 11. */
+#define BASE                                                                   \
+	"smtp:\n"                                                              \
+	"  url: smtp://mail.example.com:587\n"                                 \
+	"  from: \"GW <gw@example.com>\"\n"                                    \
+	"recipients:\n"                                                        \
+	"  ops: [ops@example.com]\n"                                           \
+	"devices:\n"                                                           \
+	"  - name: plc\n"                                                      \
+	"    host: 127.0.0.1\n"                                                \
+	"defaults:\n"                                                          \
+	"  to: [ops]\n"
+
 static const struct broken broken[] = {
 	{ "unknown top key",
 	    "smtpp:\n"
@@ -60,186 +76,106 @@ static const struct broken broken[] = {
 	    "  from: nobody\n",
 	    "t.yaml:3:9: error: bad address 'nobody'\n" },
 	{ "bad tls",
-	    "smtp:\n"
-	    "  url: smtp://x:587\n"
-	    "  from: a@b.c\n"
+	    SMTP
 	    "  tls: maybe\n",
 	    "t.yaml:4:8: error: bad tls 'maybe' (required or none)\n" },
 	{ "bad verify_peer",
-	    "smtp:\n"
-	    "  url: smtp://x:587\n"
-	    "  from: a@b.c\n"
+	    SMTP
 	    "  verify_peer: perhaps\n",
 	    "t.yaml:4:16: error: expected true or false, not 'perhaps'\n" },
 	{ "bad timeout",
-	    "smtp:\n"
-	    "  url: smtp://x:587\n"
-	    "  from: a@b.c\n"
+	    SMTP
 	    "  timeout: 30x\n",
 	    "t.yaml:4:12: error: bad duration '30x' (use e.g. 250ms, 10s, 5m, 2h, 3d)\n" },
 	{ "bad retry key",
-	    "smtp:\n"
-	    "  url: smtp://x:587\n"
-	    "  from: a@b.c\n"
+	    SMTP
 	    "  retry: {initial: 30s, maxx: 5m}\n",
 	    "t.yaml:4:25: error: unknown key 'maxx' (did you mean 'max'?)\n" },
 	{ "username without password",
-	    "smtp:\n"
-	    "  url: smtp://x:587\n"
-	    "  from: a@b.c\n"
+	    SMTP
 	    "  username: u\n",
 	    "t.yaml:2:3: error: smtp: 'username' needs 'password_file'\n" },
 	{ "password file missing",
-	    "smtp:\n"
-	    "  url: smtp://x:587\n"
-	    "  from: a@b.c\n"
+	    SMTP
 	    "  username: u\n"
 	    "  password_file: /nonexistent/secret\n",
 	    "t.yaml:5:18: error: cannot read password file /nonexistent/secret: No such file or directory\n" },
 	{ "bad size",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "listener:\n"
 	    "  listen: [\"127.0.0.1:25\"]\n"
 	    "  max_message_size: 10MB\n",
 	    "t.yaml:13:21: error: bad size '10MB' (use e.g. 512, 64KiB, 10MiB)\n" },
 	{ "bad cidr",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "listener:\n"
 	    "  listen: [\"127.0.0.1:25\"]\n"
 	    "  allow: [192.168.1.0/33]\n",
 	    "t.yaml:13:10: error: bad CIDR '192.168.1.0/33' (use e.g. 192.168.1.0/24 or ::1/128)\n" },
 	{ "bad listen",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "listener:\n"
 	    "  listen: [\"127.0.0.1:0\"]\n",
 	    "t.yaml:12:11: error: bad listen address '127.0.0.1:0' (use host:port)\n" },
 	{ "listener tls half",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "listener:\n"
 	    "  listen: [\"127.0.0.1:25\"]\n"
 	    "  tls: {cert: /c.pem}\n",
 	    "t.yaml:13:8: error: listener tls needs both 'cert' and 'key'\n" },
 	{ "duplicate device",
-	    "smtp:\n"
-	    "  url: smtp://x:587\n"
-	    "  from: a@b.c\n"
+	    SMTP
+	    "defaults:\n"
+	    "  to: [o@b.c]\n"
 	    "devices:\n"
 	    "  - name: p\n"
 	    "    host: h\n"
 	    "  - name: p\n"
 	    "    host: h2\n",
-	    "t.yaml:7:5: error: duplicate device name 'p'\n" },
+	    "t.yaml:9:5: error: duplicate device name 'p'\n" },
 	{ "device port range",
-	    "smtp:\n"
-	    "  url: smtp://x:587\n"
-	    "  from: a@b.c\n"
+	    SMTP
 	    "devices:\n"
 	    "  - name: p\n"
 	    "    host: h\n"
-	    "    port: 70000\n",
+	    "    port: 70000\n"
+	    "    link_alarm: false\n",
 	    "t.yaml:7:11: error: expected a whole number from 0 to 65535, not '70000'\n" },
 	{ "device bad name",
-	    "smtp:\n"
-	    "  url: smtp://x:587\n"
-	    "  from: a@b.c\n"
+	    SMTP
 	    "devices:\n"
 	    "  - name: \"my plc\"\n"
-	    "    host: h\n",
+	    "    host: h\n"
+	    "    link_alarm: false\n",
 	    "t.yaml:5:11: error: bad device name 'my plc' (use A-Z a-z 0-9 _ . -)\n" },
 	{ "devices not a list",
-	    "smtp:\n"
-	    "  url: smtp://x:587\n"
-	    "  from: a@b.c\n"
+	    SMTP
 	    "devices:\n"
 	    "  name: p\n",
 	    "t.yaml:5:3: error: expected a list of devices\n" },
 	{ "unknown device key near miss",
-	    "smtp:\n"
-	    "  url: smtp://x:587\n"
-	    "  from: a@b.c\n"
+	    SMTP
 	    "devices:\n"
 	    "  - name: p\n"
 	    "    host: h\n"
-	    "    unitid: 3\n",
+	    "    unitid: 3\n"
+	    "    link_alarm: false\n",
 	    "t.yaml:7:5: error: unknown key 'unitid' (did you mean 'unit_id'?)\n" },
 	{ "rule unknown device",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc2\n"
 	    "    coil: 1\n",
 	    "t.yaml:13:13: error: rule r: unknown device 'plc2'\n" },
 	{ "rule no source",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n",
 	    "t.yaml:12:5: error: rule r: exactly one of coil, discrete_input, holding_register, input_register\n" },
 	{ "rule two sources",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -247,16 +183,7 @@ static const struct broken broken[] = {
 	    "    discrete_input: 2\n",
 	    "t.yaml:12:5: error: rule r: exactly one of coil, discrete_input, holding_register, input_register\n" },
 	{ "threshold on bit",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -264,16 +191,7 @@ static const struct broken broken[] = {
 	    "    above: 3\n",
 	    "t.yaml:15:12: error: rule r: thresholds apply to registers, not to a coil\n" },
 	{ "bit out of range",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -281,16 +199,7 @@ static const struct broken broken[] = {
 	    "    bit: 16\n",
 	    "t.yaml:15:10: error: bit must be 0..15, not '16'\n" },
 	{ "register out of range",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -298,16 +207,7 @@ static const struct broken broken[] = {
 	    "    above: 1\n",
 	    "t.yaml:14:23: error: expected a whole number from 0 to 65535, not '65536'\n" },
 	{ "float32 with bit",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -316,16 +216,7 @@ static const struct broken broken[] = {
 	    "    bit: 3\n",
 	    "t.yaml:16:10: error: rule r: bit needs a 16-bit type (uint16 or int16)\n" },
 	{ "order on 16-bit",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -334,16 +225,7 @@ static const struct broken broken[] = {
 	    "    above: 1\n",
 	    "t.yaml:15:12: error: rule r: order applies to 32-bit types only\n" },
 	{ "bad order",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -353,16 +235,7 @@ static const struct broken broken[] = {
 	    "    above: 1\n",
 	    "t.yaml:16:12: error: bad order 'ACBD' (ABCD, CDAB, BADC or DCBA)\n" },
 	{ "bad type",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -371,16 +244,7 @@ static const struct broken broken[] = {
 	    "    above: 1\n",
 	    "t.yaml:15:11: error: bad type 'float64' (uint16, int16, uint32, int32 or float32)\n" },
 	{ "unknown template field",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -388,16 +252,7 @@ static const struct broken broken[] = {
 	    "    subject: \"{nme} is {state}\"\n",
 	    "t.yaml:15:14: error: unknown template field '{nme}' (known: name device severity state value raw unit threshold since duration hostname time)\n" },
 	{ "unknown group",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -405,16 +260,7 @@ static const struct broken broken[] = {
 	    "    to: [opps]\n",
 	    "t.yaml:15:10: error: unknown recipient group 'opps'\n" },
 	{ "bad address",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -422,16 +268,7 @@ static const struct broken broken[] = {
 	    "    to: [\"a@b@c\"]\n",
 	    "t.yaml:15:10: error: bad address 'a@b@c'\n" },
 	{ "duplicate rule",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -441,32 +278,14 @@ static const struct broken broken[] = {
 	    "    coil: 2\n",
 	    "t.yaml:15:5: error: duplicate rule name 'r'\n" },
 	{ "bad rule name",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: \"pump 1\"\n"
 	    "    device: plc\n"
 	    "    coil: 1\n",
 	    "t.yaml:12:11: error: bad rule name 'pump 1' (use A-Z a-z 0-9 _ . -)\n" },
 	{ "bad severity",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -474,16 +293,7 @@ static const struct broken broken[] = {
 	    "    severity: high\n",
 	    "t.yaml:15:15: error: bad severity 'high' (info, warning or critical)\n" },
 	{ "negative deadband",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -492,16 +302,7 @@ static const struct broken broken[] = {
 	    "    deadband: -1\n",
 	    "t.yaml:16:15: error: deadband must not be negative\n" },
 	{ "active_when 2",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -509,32 +310,14 @@ static const struct broken broken[] = {
 	    "    active_when: 2\n",
 	    "t.yaml:15:18: error: expected a whole number from 0 to 1, not '2'\n" },
 	{ "register without threshold",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
 	    "    input_register: 4\n",
 	    "t.yaml:12:5: error: rule r: a register rule needs above, below, equals, not_equals or bit\n" },
 	{ "bad duration on_delay",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -542,16 +325,7 @@ static const struct broken broken[] = {
 	    "    on_delay: soon\n",
 	    "t.yaml:15:15: error: bad duration 'soon' (use e.g. 250ms, 10s, 5m, 2h, 3d)\n" },
 	{ "rule key near miss",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -559,16 +333,7 @@ static const struct broken broken[] = {
 	    "    offdelay: 5s\n",
 	    "t.yaml:15:5: error: unknown key 'offdelay' (did you mean 'off_delay'?)\n" },
 	{ "chatter incomplete",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -576,16 +341,7 @@ static const struct broken broken[] = {
 	    "    chatter: {raises: 3}\n",
 	    "t.yaml:15:14: error: chatter needs raises >= 2, within and shelve\n" },
 	{ "escalate without to",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: plc\n"
@@ -593,18 +349,64 @@ static const struct broken broken[] = {
 	    "    escalate: {after: 15m}\n",
 	    "t.yaml:15:15: error: escalate needs 'to'\n" },
 	{ "sign_of_life bad time",
-	    "smtp:\n"
-	    "  url: smtp://mail.example.com:587\n"
-	    "  from: \"GW <gw@example.com>\"\n"
-	    "recipients:\n"
-	    "  ops: [ops@example.com]\n"
-	    "devices:\n"
-	    "  - name: plc\n"
-	    "    host: 127.0.0.1\n"
-	    "defaults:\n"
-	    "  to: [ops]\n"
+	    BASE
 	    "sign_of_life: {at: \"25:00\", to: [ops]}\n",
 	    "t.yaml:11:20: error: bad time '25:00' (use HH:MM)\n" },
+	{ "heartbeat without register",
+	    SMTP
+	    "defaults:\n"
+	    "  to: [ops@b.c]\n"
+	    "devices:\n"
+	    "  - name: p\n"
+	    "    host: h\n"
+	    "    heartbeat: {stale_after: 10s}\n",
+	    "t.yaml:9:16: error: heartbeat needs exactly one of holding_register, input_register\n" },
+	{ "heartbeat two registers",
+	    SMTP
+	    "defaults:\n"
+	    "  to: [ops@b.c]\n"
+	    "devices:\n"
+	    "  - name: p\n"
+	    "    host: h\n"
+	    "    heartbeat: {holding_register: 1, input_register: 2}\n",
+	    "t.yaml:9:16: error: heartbeat needs exactly one of holding_register, input_register\n" },
+	{ "link alarm without recipients",
+	    SMTP
+	    "devices:\n"
+	    "  - name: p\n"
+	    "    host: h\n",
+	    "t.yaml:5:5: error: device p: no recipients for its link and heartbeat alarms (link_alarm.to or defaults.to)\n" },
+	{ "ack two bits",
+	    BASE
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: plc\n"
+	    "    coil: 1\n"
+	    "    ack: {coil: 2, discrete_input: 3}\n",
+	    "t.yaml:15:10: error: ack needs exactly one of coil, discrete_input\n" },
+	{ "sign_of_life without recipients",
+	    SMTP
+	    "sign_of_life: {at: \"07:00\"}\n",
+	    "t.yaml:4:15: error: sign_of_life: no recipients ('to' here or in defaults)\n" },
+	{ "wrong type list for number",
+	    SMTP
+	    "  retry: {initial: [1s]}\n",
+	    "t.yaml:4:20: error: expected a duration\n" },
+	{ "duplicate key",
+	    SMTP
+	    "  url: smtp://y:587\n",
+	    "t.yaml:4:3: error: duplicate key 'url'\n" },
+	{ "duplicate top key",
+	    SMTP
+	    "smtp: {}\n",
+	    "t.yaml:4:1: error: duplicate key 'smtp'\n"
+	    "t.yaml:4:7: error: smtp: missing 'url'\n"
+	    "t.yaml:4:7: error: smtp: missing 'from'\n" },
+	{ "empty recipient list",
+	    SMTP
+	    "defaults:\n"
+	    "  to: []\n",
+	    "t.yaml:5:7: error: empty recipient list\n" },
 	{ "scalar where mapping",
 	    "smtp: smtp://x\n",
 	    "t.yaml:1:7: error: expected a mapping\n" },
@@ -631,26 +433,29 @@ test_broken_table(void **state)
 {
 	struct config *cfg;
 	char *errs;
-	size_t i;
+	size_t i, nfail = 0;
 
 	(void)state;
 	assert_true(sizeof(broken) / sizeof(broken[0]) >= 30);
+	/* every mismatch is printed, then the test fails once */
 	for (i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
 		cfg = load(broken[i].yaml, &errs);
-		if (cfg != NULL || strcmp(errs, broken[i].errors) != 0)
-			fail_msg("case '%s':\nexpected:\n%sgot:\n%s",
+		if (cfg != NULL || strcmp(errs, broken[i].errors) != 0) {
+			print_error("case '%s':\nexpected:\n%sgot:\n%s\n",
 			    broken[i].name, broken[i].errors, errs);
+			nfail++;
+		}
+		config_free(cfg);
 		free(errs);
 	}
+	assert_int_equal(nfail, 0);
 }
 
 static void
 test_all_errors_at_once(void **state)
 {
 	static const char yaml[] =
-	    "smtp:\n"
-	    "  url: smtp://x:587\n"
-	    "  from: a@b.c\n"
+	    SMTP
 	    "  timout: 30s\n"
 	    "devices:\n"
 	    "  - name: p\n"
@@ -661,7 +466,8 @@ test_all_errors_at_once(void **state)
 	    "    device: q\n"
 	    "    coil: 1\n"
 	    "    to: [x@y.z]\n"
-	    "    severity: loud\n";
+	    "    severity: loud\n"
+	    "defaults: {to: [x@y.z]}\n";
 	char *errs;
 
 	(void)state;
