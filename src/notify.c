@@ -24,6 +24,20 @@ static void	notify_time(char *, size_t, time_t);
 static void	notify_duration(char *, size_t, time_t);
 static void	notify_threshold(char *, size_t, const struct config_rule *);
 static int	notify_rcpts(struct notify_mail *, char *const *, size_t);
+static enum config_severity notify_worst(const struct alarm_notification *);
+
+/* The most severe severity of a group. */
+static enum config_severity
+notify_worst(const struct alarm_notification *n)
+{
+	enum config_severity s = SEVERITY_INFO;
+	size_t i;
+
+	for (i = 0; i < n->nev; i++)
+		if (n->ev[i].severity > s)
+			s = n->ev[i].severity;
+	return s;
+}
 
 static void
 notify_time(char *buf, size_t len, time_t t)
@@ -34,22 +48,25 @@ notify_time(char *buf, size_t len, time_t t)
 	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
+/* "45s", "12m 5s", "2h", "3d 4h": the two largest units, zeros left out. */
 static void
 notify_duration(char *buf, size_t len, time_t secs)
 {
-	if (secs < 0)
-		secs = 0;
-	if (secs >= 86400)
-		snprintf(buf, len, "%lldd %lldh", (long long)secs / 86400,
-		    (long long)(secs % 86400) / 3600);
-	else if (secs >= 3600)
-		snprintf(buf, len, "%lldh %lldm", (long long)secs / 3600,
-		    (long long)(secs % 3600) / 60);
-	else if (secs >= 60)
-		snprintf(buf, len, "%lldm %llds", (long long)secs / 60,
-		    (long long)secs % 60);
+	static const struct {
+		long long div;
+		char unit;
+	} u[] = { { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' } };
+	long long v = secs < 0 ? 0 : (long long)secs, rest;
+	size_t i;
+
+	for (i = 0; i < 3 && v < u[i].div; i++)
+		;
+	rest = i < 3 ? (v % u[i].div) / u[i + 1].div : 0;
+	if (rest != 0)
+		snprintf(buf, len, "%lld%c %lld%c", v / u[i].div, u[i].unit,
+		    rest, u[i + 1].unit);
 	else
-		snprintf(buf, len, "%llds", (long long)secs);
+		snprintf(buf, len, "%lld%c", v / u[i].div, u[i].unit);
 }
 
 static void
@@ -106,13 +123,14 @@ notify_build(const struct config *cfg, const struct alarm_notification *n,
 	struct compose_mail cm;
 	const struct alarm_event *ev;
 	const struct config_rule *r;
-	char subject[256];
+	char subject[512], shelf[NOTIFY_FIELD];
 	size_t i;
 	int rv = -1;
 
 	memset(m, 0, sizeof(*m));
+	/* escalation recipients see the alarm as it is: ACTIVE */
 	m->state = n->kind == ALARM_ESCALATION ? "ACTIVE" :
-	    n->kind == ALARM_SHELVED ? "SHELVED" : alarm_kind_name(n->kind);
+	    alarm_kind_name(n->kind);
 	items = xcalloc(n->nev, sizeof(*items));
 	f = xcalloc(n->nev, sizeof(*f));
 	for (i = 0; i < n->nev; i++) {
@@ -151,8 +169,9 @@ notify_build(const struct config *cfg, const struct alarm_notification *n,
 	}
 	if (n->nev > 4)
 		strlcat(m->rules, ",...", sizeof(m->rules));
+	/* each poller counts on its own: the device keeps ids apart */
 	compose_message_id(m->message_id, sizeof(m->message_id), cfg->hostname,
-	    now, seq);
+	    now, seq * (cfg->ndevices > 0 ? cfg->ndevices : 1) + n->device);
 	memset(&cm, 0, sizeof(cm));
 	cm.from = cfg->smtp.from;
 	cm.to = n->to;
@@ -165,16 +184,25 @@ notify_build(const struct config *cfg, const struct alarm_notification *n,
 	if (n->kind != ALARM_ACTIVE && n->ev[0].thread[0] != '\0')
 		cm.in_reply_to = n->ev[0].thread;
 	if (n->kind == ALARM_SHELVED) {
-		snprintf(subject, sizeof(subject), "[%s] %s shelved for %llum "
-		    "on %s (chattering)",
-		    config_severity_name(n->ev[0].severity), n->ev[0].name,
-		    (unsigned long long)(n->ev[0].shelve_ms / 60000), d->name);
+		notify_duration(shelf, sizeof(shelf),
+		    (time_t)(n->ev[0].shelve_ms / 1000));
+		snprintf(subject, sizeof(subject), "[%s] %s%s on %s shelved for "
+		    "%s (%s)", config_severity_name(n->ev[0].severity),
+		    n->ev[0].name, n->nev > 1 ? " and others" : "", d->name,
+		    shelf, n->ev[0].reason[0] != '\0' ?
+		    n->ev[0].reason : "chattering");
 		cm.subject = subject;
 	} else if (n->kind == ALARM_ESCALATION) {
 		snprintf(subject, sizeof(subject), "[%s] ESCALATED: %s%s on "
 		    "%s, not acknowledged",
 		    config_severity_name(n->ev[0].severity), n->ev[0].name,
 		    n->nev > 1 ? " and others" : "", d->name);
+		cm.subject = subject;
+	} else if (n->nev > 1) {
+		/* a burst: "[critical] 40 alarms ACTIVE on maxi1" */
+		snprintf(subject, sizeof(subject), "[%s] %zu alarms %s on %s",
+		    config_severity_name(notify_worst(n)), n->nev, m->state,
+		    d->name);
 		cm.subject = subject;
 	}
 	if (notify_rcpts(m, n->to, n->nto) == -1)

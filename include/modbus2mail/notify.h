@@ -2,6 +2,16 @@
  * notify.h - alarm notifications and the daily sign of life as complete
  * messages (via compose.c) with their envelope recipients. Pure: time and
  * a sequence number for the Message-ID are arguments.
+ *
+ * Template fields (SPEC §3): {state} is ACTIVE, CLEARED, REMINDER,
+ * ACKNOWLEDGED, SHELVED (chatter) or ACTIVE again for the escalation mail;
+ * {value}/{raw} are empty until the source was read once; {threshold}
+ * reads "> 80", "< 5", "outside 5..80", "= 3", "!= 0" or the active bit;
+ * {since} and {time} are local "YYYY-MM-DD HH:MM:SS"; {duration} is how
+ * long the alarm has been on ("12m 5s"). Follow-ups carry In-Reply-To and
+ * References to the ACTIVE mail of their episode. Subjects: the rule's
+ * template for one event; "[worst severity] N alarms STATE on DEVICE" for
+ * a group; fixed texts for ESCALATION and SHELVED.
  */
 #ifndef MODBUS2MAIL_NOTIFY_H
 #define MODBUS2MAIL_NOTIFY_H
@@ -13,16 +23,21 @@
 #include "modbus2mail/config.h"
 
 struct notify_mail {
-	char *data;		/* RFC 5322 text, owned */
+	char *data;		/* RFC 5322 text, CRLF lines, owned */
 	size_t len;
 	char **rcpts;		/* bare envelope addresses, owned */
 	size_t nrcpt;
 	char message_id[ALARM_MSGID_MAX];
-	char rules[256];	/* for the log line */
-	const char *state;	/* ACTIVE, CLEARED, ... */
+	char rules[256];	/* for the log line: "a,b,c,d,..." */
+	const char *state;	/* ACTIVE, CLEARED, ... (static) */
 };
 
-/* The mail for one notification of cfg->devices[n->device]. 0 or -1. */
+/*
+ * The mail for one notification of cfg->devices[n->device]. seq is the
+ * caller's counter for that device (the device index is mixed into the
+ * Message-ID, so per-device counters never collide). 0, or -1 (bad
+ * recipient address, ENOMEM) with m cleared.
+ */
 int	notify_build(const struct config *, const struct alarm_notification *,
 	    time_t now, unsigned long long seq, struct notify_mail *);
 /* Gateway summary for the daily sign-of-life mail. */
@@ -32,6 +47,7 @@ struct notify_gateway {
 	size_t queue_len;
 	time_t queue_oldest;	/* 0 = empty */
 };
+/* The sign-of-life mail to sign_of_life.to. 0 or -1. */
 int	notify_sign_of_life(const struct config *, const struct notify_gateway *,
 	    time_t now, unsigned long long seq, struct notify_mail *);
 /* Releases what notify_build() allocated. */

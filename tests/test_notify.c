@@ -1,0 +1,341 @@
+/*
+ * Unit tests for notify.c: template fields, subjects per kind, recipients,
+ * Message-ID and thread headers, the sign-of-life mail. Times in UTC.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "modbus2mail/alarm.h"
+#include "modbus2mail/config.h"
+#include "modbus2mail/notify.h"
+#include "modbus2mail/util.h"
+
+#define T0 1795417200 /* Mon, 23 Nov 2026 07:00:00 UTC */
+
+static const char yaml[] =
+    "hostname: gw-test\n"
+    "smtp: {url: \"smtp://127.0.0.1:25\", "
+    "from: \"Line 3 <alarms@example.com>\", tls: none}\n"
+    "recipients:\n"
+    "  ops: [\"Ops Team <ops@example.com>\", night@example.com]\n"
+    "defaults: {to: [ops]}\n"
+    "devices:\n"
+    "  - {name: maxi1, host: 127.0.0.1}\n"
+    "  - {name: maxi2, host: 127.0.0.2}\n"
+    "rules:\n"
+    "  - name: tank\n"
+    "    device: maxi1\n"
+    "    holding_register: 10\n"
+    "    scale: 0.1\n"
+    "    unit: \"C\"\n"
+    "    above: 80\n"
+    "    deadband: 2\n"
+    "    subject: \"{severity}: {name} {state} {value}{unit}\"\n"
+    "    body: \"v={value} raw={raw} thr={threshold} since={since} "
+    "dur={duration} host={hostname} time={time} dev={device}\"\n"
+    "  - {name: pump, device: maxi1, coil: 3, severity: critical}\n"
+    "  - {name: band, device: maxi1, input_register: 1, above: 9, "
+    "below: 2}\n"
+    "sign_of_life: {at: \"07:00\", to: [ops]}\n";
+
+static struct config *
+load(void)
+{
+	struct config *cfg;
+
+	cfg = config_load_buffer("n.yaml", yaml, strlen(yaml), stderr);
+	assert_non_null(cfg);
+	return cfg;
+}
+
+/* The value of header h (first line only), or NULL. */
+static char *
+header(const char *msg, const char *h)
+{
+	static char buf[1024];
+	const char *p = msg, *end;
+	size_t hl = strlen(h);
+
+	while (p != NULL && strncmp(p, "\r\n", 2) != 0) {
+		if (strncmp(p, h, hl) == 0 && p[hl] == ':') {
+			end = strstr(p, "\r\n");
+			snprintf(buf, sizeof(buf), "%.*s",
+			    (int)(end - p - hl - 2), p + hl + 2);
+			return buf;
+		}
+		p = strstr(p, "\r\n");
+		if (p != NULL)
+			p += 2;
+	}
+	return NULL;
+}
+
+static void
+one(struct alarm_notification *n, struct alarm_event *ev,
+    const struct config *cfg, const char *rule, enum alarm_kind kind)
+{
+	long idx = config_find_rule(cfg, rule);
+
+	assert_true(idx >= 0);
+	memset(n, 0, sizeof(*n));
+	memset(ev, 0, sizeof(*ev));
+	ev->name = cfg->rules[idx].name;
+	ev->rule = idx;
+	ev->severity = cfg->rules[idx].severity;
+	ev->since = T0;
+	n->kind = kind;
+	n->device = cfg->rules[idx].device;
+	n->ev = ev;
+	n->nev = 1;
+	n->to = cfg->rules[idx].to.v;
+	n->nto = cfg->rules[idx].to.n;
+}
+
+static void
+test_active_fields(void **state)
+{
+	struct config *cfg = load();
+	struct alarm_notification n;
+	struct alarm_event ev;
+	struct notify_mail m;
+
+	(void)state;
+	one(&n, &ev, cfg, "tank", ALARM_ACTIVE);
+	ev.has_value = 1;
+	ev.value = 81.5;
+	ev.raw = 815;
+	assert_int_equal(notify_build(cfg, &n, T0 + 125, 7, &m), 0);
+	assert_string_equal(header(m.data, "Subject"),
+	    "warning: tank ACTIVE 81.5C");
+	assert_string_equal(header(m.data, "X-Modbus2mail-Rule"), "tank");
+	assert_string_equal(header(m.data, "From"),
+	    "Line 3 <alarms@example.com>");
+	assert_string_equal(header(m.data, "Message-ID"), m.message_id);
+	/* seq 7 of device 0 with 2 devices: 14 = 0xe */
+	assert_non_null(strstr(m.message_id, ".e.m2m@gw-test>"));
+	assert_null(header(m.data, "In-Reply-To"));
+	assert_non_null(strstr(m.data, "\r\n\r\nv=81.5 raw=815 thr=> 80 "
+	    "since=2026-11-23 07:00:00 dur=2m 5s host=gw-test "
+	    "time=2026-11-23 07:02:05 dev=maxi1"));
+	assert_int_equal(m.nrcpt, 2);
+	assert_string_equal(m.rcpts[0], "ops@example.com");
+	assert_string_equal(m.rcpts[1], "night@example.com");
+	assert_string_equal(m.state, "ACTIVE");
+	assert_string_equal(m.rules, "tank");
+	notify_mail_clear(&m);
+	assert_null(m.data);
+	config_free(cfg);
+}
+
+static void
+test_followup_threaded(void **state)
+{
+	struct config *cfg = load();
+	struct alarm_notification n;
+	struct alarm_event ev;
+	struct notify_mail m;
+
+	(void)state;
+	one(&n, &ev, cfg, "pump", ALARM_CLEARED);
+	ev.has_value = 1;
+	strlcpy(ev.thread, "<abc.1.m2m@gw-test>", sizeof(ev.thread));
+	assert_int_equal(notify_build(cfg, &n, T0 + 3 * 3600 + 60, 2, &m), 0);
+	assert_string_equal(header(m.data, "Subject"),
+	    "[critical] pump CLEARED on maxi1");
+	assert_string_equal(header(m.data, "In-Reply-To"),
+	    "<abc.1.m2m@gw-test>");
+	assert_string_equal(header(m.data, "References"),
+	    "<abc.1.m2m@gw-test>");
+	assert_non_null(strstr(m.data, "Value: 0  (threshold 1)"));
+	assert_non_null(strstr(m.data, "(3h 1m)"));
+	notify_mail_clear(&m);
+	n.kind = ALARM_REMINDER;
+	assert_int_equal(notify_build(cfg, &n, T0, 3, &m), 0);
+	assert_string_equal(header(m.data, "Subject"),
+	    "[critical] pump REMINDER on maxi1");
+	notify_mail_clear(&m);
+	n.kind = ALARM_ACKNOWLEDGED;
+	assert_int_equal(notify_build(cfg, &n, T0, 4, &m), 0);
+	assert_string_equal(header(m.data, "Subject"),
+	    "[critical] pump ACKNOWLEDGED on maxi1");
+	notify_mail_clear(&m);
+	n.kind = ALARM_ESCALATION;
+	assert_int_equal(notify_build(cfg, &n, T0, 5, &m), 0);
+	assert_string_equal(header(m.data, "Subject"),
+	    "[critical] ESCALATED: pump on maxi1, not acknowledged");
+	assert_non_null(strstr(m.data, "is ACTIVE."));
+	notify_mail_clear(&m);
+	n.kind = ALARM_SHELVED;
+	ev.shelve_ms = 30 * 60000;
+	strlcpy(ev.reason, "chatter: 3 raises within 60s", sizeof(ev.reason));
+	ev.thread[0] = '\0';
+	assert_int_equal(notify_build(cfg, &n, T0, 6, &m), 0);
+	assert_string_equal(header(m.data, "Subject"),
+	    "[critical] pump on maxi1 shelved for 30m "
+	    "(chatter: 3 raises within 60s)");
+	assert_null(header(m.data, "In-Reply-To"));
+	assert_string_equal(m.state, "SHELVED");
+	notify_mail_clear(&m);
+	config_free(cfg);
+}
+
+static void
+test_group_and_pseudo_rule(void **state)
+{
+	struct config *cfg = load();
+	struct alarm_notification n;
+	struct alarm_event ev[3];
+	struct notify_mail m;
+
+	(void)state;
+	one(&n, &ev[0], cfg, "tank", ALARM_ACTIVE);
+	one(&n, &ev[1], cfg, "pump", ALARM_ACTIVE);
+	one(&n, &ev[2], cfg, "band", ALARM_ACTIVE);
+	n.ev = ev;
+	n.nev = 3;
+	assert_int_equal(notify_build(cfg, &n, T0, 1, &m), 0);
+	assert_string_equal(header(m.data, "Subject"),
+	    "[critical] 3 alarms ACTIVE on maxi1");
+	assert_non_null(strstr(m.data, "X-Modbus2mail-Rule: tank, pump, band"));
+	assert_non_null(strstr(m.data, "(threshold outside 2..9)"));
+	assert_string_equal(m.rules, "tank,pump,band");
+	notify_mail_clear(&m);
+	/* DEVICE.link: default templates, no value, no unit */
+	memset(&ev[0], 0, sizeof(ev[0]));
+	ev[0].name = "maxi2.link";
+	ev[0].rule = -1;
+	ev[0].severity = SEVERITY_CRITICAL;
+	ev[0].since = T0;
+	n.ev = ev;
+	n.nev = 1;
+	n.device = 1;
+	n.kind = ALARM_ACTIVE;
+	n.to = cfg->devices[1].link_to.v;
+	n.nto = cfg->devices[1].link_to.n;
+	assert_int_equal(notify_build(cfg, &n, T0 + 10, 1, &m), 0);
+	assert_string_equal(header(m.data, "Subject"),
+	    "[critical] maxi2.link ACTIVE on maxi2");
+	/* device 1's seq 1 differs from device 0's seq 1 */
+	assert_non_null(strstr(m.message_id, ".3.m2m@gw-test>"));
+	notify_mail_clear(&m);
+	config_free(cfg);
+}
+
+static void
+test_with_engine(void **state)
+{
+	struct config *cfg = load();
+	struct alarm_engine *e;
+	struct alarm_notification *n;
+	struct readplan p;
+	struct notify_mail m;
+	char first[ALARM_MSGID_MAX];
+	size_t i;
+
+	(void)state;
+	e = alarm_engine_new(cfg, 0);
+	assert_int_equal(readplan_build(cfg, 0, &p), 0);
+	for (i = 0; i < p.nreq; i++) {
+		p.req[i].ok = 1;
+		if (p.req[i].table == SOURCE_COIL)
+			p.req[i].bits[3 - p.req[i].addr] = 1;
+		if (p.req[i].table == SOURCE_INPUT_REGISTER)
+			p.req[i].regs[0] = 5;	/* band: inside 2..9 */
+	}
+	alarm_engine_cycle(e, &p, 1, 0, T0);
+	n = alarm_engine_take(e);
+	assert_non_null(n);
+	assert_int_equal(notify_build(cfg, n, T0, 1, &m), 0);
+	alarm_engine_set_message_id(e, n, m.message_id);
+	strlcpy(first, m.message_id, sizeof(first));
+	assert_string_equal(header(m.data, "Subject"),
+	    "[critical] pump ACTIVE on maxi1");
+	notify_mail_clear(&m);
+	alarm_notification_free(n);
+	assert_null(alarm_engine_take(e));
+	for (i = 0; i < p.nreq; i++)
+		if (p.req[i].table == SOURCE_COIL)
+			p.req[i].bits[3 - p.req[i].addr] = 0;
+	alarm_engine_cycle(e, &p, 1, 1000, T0 + 1);
+	n = alarm_engine_take(e);
+	assert_non_null(n);
+	assert_int_equal(notify_build(cfg, n, T0 + 1, 2, &m), 0);
+	assert_string_equal(header(m.data, "In-Reply-To"), first);
+	assert_string_not_equal(m.message_id, first);
+	notify_mail_clear(&m);
+	alarm_notification_free(n);
+	alarm_engine_free(e);
+	readplan_free(&p);
+	config_free(cfg);
+}
+
+static void
+test_bad_address(void **state)
+{
+	struct config *cfg = load();
+	struct alarm_notification n;
+	struct alarm_event ev;
+	struct notify_mail m;
+	char *bad[] = { "not an address" };
+
+	(void)state;
+	one(&n, &ev, cfg, "pump", ALARM_ACTIVE);
+	n.to = bad;
+	n.nto = 1;
+	assert_int_equal(notify_build(cfg, &n, T0, 1, &m), -1);
+	assert_null(m.data);
+	assert_int_equal(m.nrcpt, 0);
+	config_free(cfg);
+}
+
+static void
+test_sign_of_life(void **state)
+{
+	struct config *cfg = load();
+	struct notify_gateway gw = { .devices = "  maxi1 link=up\n",
+	    .alarms = "", .queue_len = 0 };
+	struct notify_mail m;
+
+	(void)state;
+	assert_int_equal(notify_sign_of_life(cfg, &gw, T0, 99, &m), 0);
+	assert_string_equal(header(m.data, "Subject"),
+	    "[info] gw-test: daily sign of life");
+	assert_non_null(strstr(m.data, "maxi1 link=up"));
+	assert_non_null(strstr(m.data, "Active alarms:\r\n  none"));
+	assert_non_null(strstr(m.data, "Queue: 0 message(s)\r\n"));
+	assert_int_equal(m.nrcpt, 2);
+	notify_mail_clear(&m);
+	gw.alarms = "  pump state=ACTIVE\n";
+	gw.queue_len = 3;
+	gw.queue_oldest = T0 - 7200;
+	assert_int_equal(notify_sign_of_life(cfg, &gw, T0, 100, &m), 0);
+	assert_non_null(strstr(m.data, "pump state=ACTIVE"));
+	assert_non_null(strstr(m.data, "Queue: 3 message(s), oldest 2h"));
+	notify_mail_clear(&m);
+	config_free(cfg);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_active_fields),
+		cmocka_unit_test(test_followup_threaded),
+		cmocka_unit_test(test_group_and_pseudo_rule),
+		cmocka_unit_test(test_with_engine),
+		cmocka_unit_test(test_bad_address),
+		cmocka_unit_test(test_sign_of_life),
+	};
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
