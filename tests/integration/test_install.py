@@ -1,0 +1,145 @@
+#!/usr/bin/python3
+"""`meson install` into a DESTDIR (SPEC §8): binary, unit, man pages, example
+config, /etc/modbus2mail/modbus2mail.yaml created once and never overwritten;
+and the unit's sandbox score from `systemd-analyze security`.
+
+usage: test_install.py BUILD_DIR SOURCE_ROOT [unittest names...]
+"""
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BUILD = None
+SRC = None
+
+
+def run(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kw)
+    if r.returncode != 0:
+        raise AssertionError("%s failed (%d):\n%s%s" % (" ".join(cmd), r.returncode,
+                                                         r.stdout, r.stderr))
+    return r
+
+
+def exposure(unit_path):
+    """The "Overall exposure level" systemd-analyze gives a unit file."""
+    r = subprocess.run(["systemd-analyze", "security", "--offline=yes", unit_path],
+                       capture_output=True, text=True, timeout=60)
+    m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", r.stdout)
+    if m is None:
+        raise AssertionError("no exposure level (rc %d):\n%s%s" % (r.returncode,
+                                                                   r.stdout, r.stderr))
+    return float(m.group(1)), r.stdout
+
+
+class Install(unittest.TestCase):
+    def setUp(self):
+        self.dest = tempfile.mkdtemp(prefix="m2m-destdir-")
+        self.addCleanup(shutil.rmtree, self.dest, True)
+
+    def install(self):
+        env = dict(os.environ)
+        env.pop("DESTDIR", None)
+        return run(["meson", "install", "-C", BUILD, "--no-rebuild",
+                    "--destdir", self.dest], env=env)
+
+    def under_dest(self, path):
+        return os.path.join(self.dest, path.lstrip("/"))
+
+    def installed_map(self):
+        """Install locations meson itself reports, keyed by file name."""
+        out = run(["meson", "introspect", BUILD, "--installed"]).stdout
+        return {os.path.basename(v): v for v in json.loads(out).values()}
+
+    def test_tree_and_config_kept(self):
+        self.install()
+        where = self.installed_map()
+        for name, suffix in (("modbus2mail", "/bin/modbus2mail"),
+                             ("modbus2mail.service", "/systemd/system/modbus2mail.service"),
+                             ("modbus2mail.8", "/man/man8/modbus2mail.8"),
+                             ("modbus2mail.yaml.5", "/man/man5/modbus2mail.yaml.5"),
+                             ("modbus2mail.yaml", "/share/doc/modbus2mail/modbus2mail.yaml"),
+                             ("minimal.yaml", "/share/doc/modbus2mail/minimal.yaml")):
+            self.assertIn(name, where, "meson does not install %s" % name)
+            self.assertTrue(where[name].endswith(suffix), where[name])
+            self.assertTrue(os.path.isfile(self.under_dest(where[name])),
+                            "%s missing in DESTDIR" % where[name])
+
+        exe = self.under_dest(where["modbus2mail"])
+        self.assertTrue(os.access(exe, os.X_OK))
+        self.assertRegex(run([exe, "--version"]).stdout, r"^modbus2mail \d+\.\d+")
+
+        # The unit names the installed binary and the real protocol.
+        with open(self.under_dest(where["modbus2mail.service"])) as f:
+            unit = f.read()
+        bindir = os.path.dirname(where["modbus2mail"])
+        self.assertIn("ExecStart=%s/modbus2mail run -c /etc/modbus2mail/modbus2mail.yaml"
+                      % bindir, unit)
+        self.assertIn("ExecStartPre=%s/modbus2mail check -c " % bindir, unit)
+        for line in ("Type=notify", "WatchdogSec=60", "ExecReload=/bin/kill -HUP $MAINPID",
+                     "Restart=on-failure", "DynamicUser=yes", "StateDirectory=modbus2mail",
+                     "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+                     "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+                     "LoadCredential=smtp-password:/etc/modbus2mail/smtp.secret"):
+            self.assertIn("\n" + line + "\n", unit)
+        level, report = exposure(self.under_dest(where["modbus2mail.service"]))
+        self.assertLessEqual(level, 1.5, report)
+
+        # Man pages render without groff warnings.
+        if shutil.which("groff"):
+            for page in ("modbus2mail.8", "modbus2mail.yaml.5"):
+                r = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z",
+                                    self.under_dest(where[page])],
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual((r.returncode, r.stderr), (0, ""), page)
+
+        # First install: /etc gets the example (readable by the dynamic
+        # service user) and an empty 0600 credential source.
+        etc = os.path.join(self.dest, "etc", "modbus2mail")
+        conf = os.path.join(etc, "modbus2mail.yaml")
+        secret = os.path.join(etc, "smtp.secret")
+        with open(os.path.join(SRC, "config", "modbus2mail.yaml")) as f:
+            example = f.read()
+        with open(conf) as f:
+            self.assertEqual(f.read(), example)
+        self.assertEqual(stat.S_IMODE(os.stat(conf).st_mode), 0o644)
+        self.assertEqual(stat.S_IMODE(os.stat(secret).st_mode), 0o600)
+        self.assertEqual(os.path.getsize(secret), 0)
+        r = run([exe, "check", "-c", conf])
+        self.assertRegex(r.stdout, r": ok \(1 devices, 4 rules\)")
+
+        # The operator edits both; a second install (an upgrade) keeps them.
+        with open(conf, "a") as f:
+            f.write("# edited by the operator\n")
+        with open(secret, "w") as f:
+            f.write("s3cret\n")
+        self.install()
+        with open(conf) as f:
+            self.assertEqual(f.read(), example + "# edited by the operator\n")
+        with open(secret) as f:
+            self.assertEqual(f.read(), "s3cret\n")
+        self.assertEqual(stat.S_IMODE(os.stat(secret).st_mode), 0o600)
+        with open(self.under_dest(where["modbus2mail.yaml"])) as f:
+            self.assertEqual(f.read(), example, "the doc copy follows the source")
+
+
+class UnitSecurity(unittest.TestCase):
+    def test_source_unit_exposure(self):
+        level, report = exposure(os.path.join(SRC, "systemd", "modbus2mail.service"))
+        self.assertLessEqual(level, 1.5, report)
+        # What the service needs stays allowed: networks, spool, port 25.
+        self.assertRegex(report, r"✗ RestrictAddressFamilies=~AF_\(INET\|INET6\)")
+        self.assertRegex(report, r"✗ CapabilityBoundingSet=~CAP_NET_\(BIND_SERVICE")
+        self.assertRegex(report, r"✗ PrivateNetwork=")
+
+
+if __name__ == "__main__":
+    BUILD = os.path.abspath(sys.argv[1])
+    SRC = os.path.abspath(sys.argv[2])
+    unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)
