@@ -63,6 +63,8 @@ static void	cfg_smtp(struct ctx *, yaml_node_t *);
 static void	cfg_retry(struct ctx *, yaml_node_t *);
 static void	cfg_listener(struct ctx *, yaml_node_t *);
 static void	cfg_recipients(struct ctx *, yaml_node_t *);
+static yaml_node_item_t *cfg_items(struct ctx *, yaml_node_t *, const char *,
+		    size_t *);
 static void	cfg_devices(struct ctx *, yaml_node_t *);
 static void	cfg_device(struct ctx *, yaml_node_t *, struct config_device *);
 static void	cfg_defaults(struct ctx *, yaml_node_t *);
@@ -788,32 +790,40 @@ cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
 		    "heartbeat alarms (link_alarm.to or defaults.to)", d->name);
 }
 
+/* Items of a list section; NULL (with an error unless empty) otherwise. */
+static yaml_node_item_t *
+cfg_items(struct ctx *c, yaml_node_t *n, const char *what, size_t *count)
+{
+	*count = 0;
+	if (n->type == YAML_SCALAR_NODE && n->data.scalar.length == 0)
+		return NULL;
+	if (n->type != YAML_SEQUENCE_NODE) {
+		cfg_error(c, n, "expected a list of %s", what);
+		return NULL;
+	}
+	*count = (size_t)(n->data.sequence.items.top -
+	    n->data.sequence.items.start);
+	return n->data.sequence.items.start;
+}
+
 static void
 cfg_devices(struct ctx *c, yaml_node_t *n)
 {
 	struct config *cfg = c->cfg;
+	struct config_device *d;
 	yaml_node_item_t *it;
-	size_t i;
+	yaml_node_t *dn;
+	size_t count;
 
-	if (n->type == YAML_SCALAR_NODE && n->data.scalar.length == 0)
+	if ((it = cfg_items(c, n, "devices", &count)) == NULL)
 		return;
-	if (n->type != YAML_SEQUENCE_NODE) {
-		cfg_error(c, n, "expected a list of devices");
-		return;
-	}
-	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
-	    it++) {
-		yaml_node_t *dn = cfg_node(c, *it);
-
-		cfg->devices = xreallocarray(cfg->devices, cfg->ndevices + 1,
-		    sizeof(*cfg->devices));
-		memset(&cfg->devices[cfg->ndevices], 0, sizeof(*cfg->devices));
-		cfg_device(c, dn, &cfg->devices[cfg->ndevices]);
-		for (i = 0; i < cfg->ndevices; i++)
-			if (strcmp(cfg->devices[i].name,
-			    cfg->devices[cfg->ndevices].name) == 0)
-				cfg_error(c, dn, "duplicate device name '%s'",
-				    cfg->devices[i].name);
+	cfg->devices = xcalloc(count, sizeof(*cfg->devices));
+	for (; count > 0; count--, it++) {
+		dn = cfg_node(c, *it);
+		d = &cfg->devices[cfg->ndevices];
+		cfg_device(c, dn, d);
+		if (config_find_device(cfg, d->name) != -1)
+			cfg_error(c, dn, "duplicate device name '%s'", d->name);
 		cfg->ndevices++;
 	}
 }
@@ -1118,29 +1128,20 @@ static void
 cfg_rules(struct ctx *c, yaml_node_t *n)
 {
 	struct config *cfg = c->cfg;
+	struct config_rule *r;
 	yaml_node_item_t *it;
-	size_t i;
+	yaml_node_t *rn;
+	size_t count;
 
-	if (n->type == YAML_SCALAR_NODE && n->data.scalar.length == 0)
+	if ((it = cfg_items(c, n, "rules", &count)) == NULL)
 		return;
-	if (n->type != YAML_SEQUENCE_NODE) {
-		cfg_error(c, n, "expected a list of rules");
-		return;
-	}
-	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
-	    it++) {
-		yaml_node_t *rn = cfg_node(c, *it);
-		struct config_rule *r;
-
-		cfg->rules = xreallocarray(cfg->rules, cfg->nrules + 1,
-		    sizeof(*cfg->rules));
+	cfg->rules = xcalloc(count, sizeof(*cfg->rules));
+	for (; count > 0; count--, it++) {
+		rn = cfg_node(c, *it);
 		r = &cfg->rules[cfg->nrules];
-		memset(r, 0, sizeof(*r));
 		cfg_rule(c, rn, r);
-		for (i = 0; i < cfg->nrules; i++)
-			if (strcmp(cfg->rules[i].name, r->name) == 0)
-				cfg_error(c, rn, "duplicate rule name '%s'",
-				    r->name);
+		if (config_find_rule(cfg, r->name) != -1)
+			cfg_error(c, rn, "duplicate rule name '%s'", r->name);
 		cfg->nrules++;
 	}
 }
