@@ -718,6 +718,8 @@ flush(struct alarm_engine *e, uint64_t now)
 	size_t i;
 	int any = 0;
 
+	if (e->npend == 0)
+		return;
 	for (i = 0; i < e->npend; i++)
 		any |= e->pend[i].kind == ALARM_ACTIVE;
 	if (any && !e->group_open) {

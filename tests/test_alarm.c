@@ -875,6 +875,128 @@ test_next_deadline_and_status(void **state)
 	fx_close(&f);
 }
 
+/* The timeline of docs/alarms.md, minute by minute (t in s after 08:00). */
+static void
+test_docs_timeline(void **state)
+{
+	struct fx f;
+	const struct alarm_notification *n;
+
+	(void)state;
+	fx_open(&f, "hostname: gw\n"
+	    "smtp: {url: \"smtp://127.0.0.1:25\", from: a@example.com, "
+	    "tls: none}\n"
+	    "recipients: {ops: [ops@example.com], maint: [maint@example.com]}\n"
+	    "defaults: {to: [ops]}\n"
+	    "devices:\n"
+	    "  - {name: maxi1, host: 127.0.0.1}\n"
+	    "rules:\n"
+	    "  - {name: pump1_fault, device: maxi1, coil: 12, "
+	    "severity: critical, on_delay: 2s, off_delay: 5s, latch: true, "
+	    "ack: {coil: 100}, repeat: 30m, "
+	    "escalate: {after: 15m, to: [maint]}}\n");
+	fx_cycle(&f, 0);
+	fx_coil(&f, 12, 1);
+	assert_int_equal(fx_run(&f, 0, 1999, 500), 0);
+	assert_int_equal(fx_cycle(&f, 2000), 1);
+	last(&f, ALARM_ACTIVE, 1, "pump1_fault");
+	assert_int_equal(fx_run(&f, 3000, 901999, 1000), 0);
+	assert_int_equal(fx_cycle(&f, 902000), 1);
+	n = last(&f, ALARM_ESCALATION, 1, "pump1_fault");
+	assert_true(has_rcpt(n, "maint@example.com") && n->nto == 1);
+	assert_int_equal(fx_run(&f, 903000, 1199000, 1000), 0);
+	fx_coil(&f, 12, 0);			/* 08:20: latched */
+	assert_int_equal(fx_run(&f, 1200000, 1801999, 1000), 0);
+	assert_int_equal(fx_cycle(&f, 1802000), 1);
+	last(&f, ALARM_REMINDER, 1, "pump1_fault");
+	assert_int_equal(fx_run(&f, 1803000, 1859000, 1000), 0);
+	fx_coil(&f, 100, 1);			/* 08:31:00 */
+	assert_int_equal(fx_cycle(&f, 1860000), 1);
+	last(&f, ALARM_ACKNOWLEDGED, 1, "pump1_fault");
+	assert_int_equal(fx_run(&f, 1861000, 1864000, 1000), 0);
+	assert_int_equal(fx_cycle(&f, 1865000), 1);
+	last(&f, ALARM_CLEARED, 1, "pump1_fault");
+	assert_int_equal(f.nn, 5);
+	fx_close(&f);
+}
+
+static void
+test_window_interactions(void **state)
+{
+	struct fx f;
+	const struct alarm_notification *n;
+
+	(void)state;
+	fx_open(&f, HDR "    group_wait: 10s\n" "rules:\n"
+	    "  - {name: a, device: d1, coil: 1}\n"
+	    "  - {name: b, device: d1, coil: 2}\n"
+	    "  - {name: c, device: d1, coil: 3}\n");
+	/* acknowledged inside the window: ACTIVE goes out first */
+	fx_coil(&f, 1, 1);
+	fx_coil(&f, 2, 1);
+	assert_int_equal(fx_cycle(&f, 0), 0);
+	assert_int_equal(alarm_engine_ack(f.e, "a", 1000, NULL, 0), 0);
+	assert_int_equal(fx_cycle(&f, 1000), 2);
+	assert_int_equal(f.n[0]->kind, ALARM_ACTIVE);
+	assert_int_equal(f.n[0]->nev, 2);
+	n = last(&f, ALARM_ACKNOWLEDGED, 1, "a");
+	assert_string_equal(n->ev[0].thread, "<a1@gw>");
+	/* shelved inside the window: dropped, sent when unshelved */
+	fx_coil(&f, 3, 1);
+	assert_int_equal(fx_cycle(&f, 2000), 0);
+	alarm_engine_shelve(f.e, "c", 60000, "test", 3000, T0 + 3, NULL, 0);
+	assert_int_equal(fx_run(&f, 3000, 20000, 1000), 0);
+	alarm_engine_shelve(f.e, "c", 0, NULL, 21000, T0 + 21, NULL, 0);
+	assert_int_equal(fx_run(&f, 21000, 30000, 1000), 0);	/* window */
+	assert_int_equal(fx_cycle(&f, 31000), 1);
+	last(&f, ALARM_ACTIVE, 1, "c");
+	/* clears of two episodes in one cycle: two threads, two mails */
+	fx_coil(&f, 1, 0);
+	fx_coil(&f, 2, 0);
+	fx_coil(&f, 3, 0);
+	assert_int_equal(fx_cycle(&f, 32000), 2);
+	n = f.n[f.nn - 2];
+	assert_int_equal(n->kind, ALARM_CLEARED);
+	assert_int_equal(n->nev, 2);
+	assert_string_equal(n->ev[1].thread, "<a1@gw>");
+	n = last(&f, ALARM_CLEARED, 1, "c");
+	assert_string_equal(n->ev[0].thread, "<a2@gw>");
+	fx_close(&f);
+}
+
+static void
+test_restart_while_link_down(void **state)
+{
+	struct fx f;
+	struct alarm_engine *e2;
+	char *text;
+
+	(void)state;
+	fx_open(&f, HDR "rules:\n"
+	    "  - {name: a, device: d1, coil: 1, repeat: 10m}\n");
+	fx_coil(&f, 1, 1);
+	fx_cycle(&f, 0);
+	alarm_engine_ack(f.e, "a", 500, NULL, 0);
+	fx_link(&f, 0);
+	fx_run(&f, 1000, 11000, 1000);
+	last(&f, ALARM_ACTIVE, 1, "d1.link");
+	text = alarm_engine_save(f.e, 11000, T0 + 11);
+	e2 = alarm_engine_new(f.cfg, 0);
+	alarm_engine_load(e2, text, 0, T0 + 20);
+	free(text);
+	alarm_engine_free(f.e);
+	f.e = e2;
+	fx_clear(&f);
+	/* still down after the restart: neither CLEARED nor a new raise,
+	 * and the acknowledged alarm sends no reminders */
+	assert_int_equal(fx_run(&f, 1000, 3600000, 1000), 0);
+	fx_link(&f, 1);
+	assert_int_equal(fx_cycle(&f, 3601000), 1);
+	last(&f, ALARM_CLEARED, 1, "d1.link");
+	assert_int_equal(fx_run(&f, 3602000, 5000000, 10000), 0);
+	fx_close(&f);
+}
+
 int
 main(void)
 {
@@ -897,6 +1019,9 @@ main(void)
 		cmocka_unit_test(test_persistence),
 		cmocka_unit_test(test_persistence_held_raise_not_lost),
 		cmocka_unit_test(test_next_deadline_and_status),
+		cmocka_unit_test(test_docs_timeline),
+		cmocka_unit_test(test_window_interactions),
+		cmocka_unit_test(test_restart_while_link_down),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
