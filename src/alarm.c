@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "modbus2mail/alarm.h"
 #include "modbus2mail/log.h"
@@ -123,6 +124,7 @@ static void	enqueue(struct alarm_engine *, enum alarm_kind,
 		    const struct pend *, size_t);
 static void	fill_event(const struct slot *, struct alarm_event *,
 		    uint64_t);
+static void	addr_bare(const char *, char *, size_t);
 static void	addr_add(char ***, size_t *, const struct config_strlist *);
 static int	near_equal(double, double);
 static void	fmt_time(char *, size_t, time_t);
@@ -578,16 +580,31 @@ alarm_engine_cycle(struct alarm_engine *e, const struct readplan *p,
 	flush(e, now);
 }
 
-/* Adds the addresses of l not yet in the list. */
+/* Bare address of a configured one, for comparisons. */
+static void
+addr_bare(const char *a, char *buf, size_t len)
+{
+	if (config_parse_address(a, buf, len) == -1)
+		strlcpy(buf, a, len);
+}
+
+/*
+ * Adds the addresses of l not yet in the list: "Ops <ops@x>" and "ops@x"
+ * are one recipient (compared bare, without case).
+ */
 static void
 addr_add(char ***v, size_t *n, const struct config_strlist *l)
 {
+	char a[320], b[320];
 	size_t i, j;
 
 	for (i = 0; i < l->n; i++) {
-		for (j = 0; j < *n; j++)
-			if (strcmp((*v)[j], l->v[i]) == 0)
+		addr_bare(l->v[i], a, sizeof(a));
+		for (j = 0; j < *n; j++) {
+			addr_bare((*v)[j], b, sizeof(b));
+			if (strcasecmp(a, b) == 0)
 				break;
+		}
 		if (j < *n)
 			continue;
 		*v = xreallocarray(*v, *n + 1, sizeof(**v));

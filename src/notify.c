@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "modbus2mail/compose.h"
 #include "modbus2mail/notify.h"
@@ -98,17 +99,22 @@ notify_threshold(char *buf, size_t len, const struct config_rule *r)
 		snprintf(buf, len, "%d", r->active_when);
 }
 
+/* Bare envelope addresses of to, each once. */
 static int
 notify_rcpts(struct notify_mail *m, char *const *to, size_t n)
 {
 	char bare[320];
-	size_t i;
+	size_t i, j;
 
 	m->rcpts = xcalloc(n, sizeof(*m->rcpts));
 	for (i = 0; i < n; i++) {
 		if (config_parse_address(to[i], bare, sizeof(bare)) == -1)
 			return -1;
-		m->rcpts[m->nrcpt++] = xstrdup(bare);
+		for (j = 0; j < m->nrcpt; j++)
+			if (strcasecmp(m->rcpts[j], bare) == 0)
+				break;
+		if (j == m->nrcpt)
+			m->rcpts[m->nrcpt++] = xstrdup(bare);
 	}
 	return 0;
 }

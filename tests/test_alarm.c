@@ -997,6 +997,29 @@ test_restart_while_link_down(void **state)
 	fx_close(&f);
 }
 
+static void
+test_recipients_deduplicated(void **state)
+{
+	struct fx f;
+	const struct alarm_notification *n;
+
+	(void)state;
+	fx_open(&f, HDR "rules:\n"
+	    "  - {name: a, device: d1, coil: 1, "
+	    "to: [\"Ops <ops@example.com>\", x@example.com]}\n"
+	    "  - {name: b, device: d1, coil: 2, "
+	    "to: [OPS@example.com, y@example.com]}\n");
+	fx_coil(&f, 1, 1);
+	fx_coil(&f, 2, 1);
+	assert_int_equal(fx_cycle(&f, 0), 1);
+	n = last(&f, ALARM_ACTIVE, 2, "a");
+	assert_int_equal(n->nto, 3);
+	assert_string_equal(n->to[0], "Ops <ops@example.com>");
+	assert_string_equal(n->to[1], "x@example.com");
+	assert_string_equal(n->to[2], "y@example.com");
+	fx_close(&f);
+}
+
 int
 main(void)
 {
@@ -1022,6 +1045,7 @@ main(void)
 		cmocka_unit_test(test_docs_timeline),
 		cmocka_unit_test(test_window_interactions),
 		cmocka_unit_test(test_restart_while_link_down),
+		cmocka_unit_test(test_recipients_deduplicated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -296,6 +296,29 @@ test_bad_address(void **state)
 	config_free(cfg);
 }
 
+/* One envelope recipient per address, however it is spelled. */
+static void
+test_rcpts_once(void **state)
+{
+	struct config *cfg = load();
+	struct alarm_notification n;
+	struct alarm_event ev;
+	struct notify_mail m;
+	char *to[] = { "Ops Team <ops@example.com>", "night@example.com",
+	    "Ops <OPS@example.com>", "ops@example.com" };
+
+	(void)state;
+	one(&n, &ev, cfg, "pump", ALARM_ACTIVE);
+	n.to = to;
+	n.nto = 4;
+	assert_int_equal(notify_build(cfg, &n, T0, 1, &m), 0);
+	assert_int_equal(m.nrcpt, 2);
+	assert_string_equal(m.rcpts[0], "ops@example.com");
+	assert_string_equal(m.rcpts[1], "night@example.com");
+	notify_mail_clear(&m);
+	config_free(cfg);
+}
+
 static void
 test_sign_of_life(void **state)
 {
@@ -332,6 +355,7 @@ main(void)
 		cmocka_unit_test(test_group_and_pseudo_rule),
 		cmocka_unit_test(test_with_engine),
 		cmocka_unit_test(test_bad_address),
+		cmocka_unit_test(test_rcpts_once),
 		cmocka_unit_test(test_sign_of_life),
 	};
 
