@@ -179,6 +179,26 @@ class NotifyTest(unittest.TestCase):
         self.daemon.start(wait_ready=False)
         return self.notify.wait_for(lambda s: s == "READY=1", what="READY=1")
 
+    def sighup_reload(self, what):
+        """SIGHUP: RELOADING=1 arrives, then READY=1 after it."""
+        mark = time.monotonic()
+        self.daemon.signal(signal.SIGHUP)
+        self.notify.wait_for(lambda s: s == "RELOADING=1", since=mark,
+                             what="RELOADING=1 (%s)" % what)
+        t_rel = self.notify.times("RELOADING=1", mark)[0]
+        self.notify.wait_for(lambda s: s == "READY=1", since=t_rel,
+                             what="READY=1 after the reload (%s)" % what)
+
+    def sigterm_stopping(self):
+        """SIGTERM: STOPPING=1, a clean exit, no ping after STOPPING=1."""
+        mark = time.monotonic()
+        self.daemon.signal(signal.SIGTERM)
+        self.notify.wait_for(lambda s: s == "STOPPING=1", since=mark,
+                             what="STOPPING=1")
+        self.assertEqual(self.daemon.proc.wait(timeout=20), 0)
+        self.assertNotIn("WATCHDOG=1", self.notify.lines(
+            self.notify.times("STOPPING=1", mark)[0]))
+
     def status_lines(self, since=0.0):
         return [s for s in self.notify.lines(since) if s.startswith("STATUS=")]
 
@@ -231,26 +251,13 @@ class Lifecycle(NotifyTest):
             self.assertRegex(s, r"^STATUS=devices \d+/1 up, \d+ active alarms, "
                                 r"\d+ queued$")
 
-        # SIGTERM: STOPPING=1, then a clean exit.
-        mark = time.monotonic()
-        self.daemon.signal(signal.SIGTERM)
-        self.notify.wait_for(lambda s: s == "STOPPING=1", since=mark,
-                             what="STOPPING=1")
-        self.assertEqual(self.daemon.proc.wait(timeout=20), 0)
-        self.assertNotIn("WATCHDOG=1", self.notify.lines(
-            self.notify.times("STOPPING=1")[0]))
+        self.sigterm_stopping()
 
     def test_reload_valid_and_invalid(self):
         self.start()
         # A valid new file: RELOADING=1, then READY=1, new rule in effect.
         self.write_config(rule="pump_fault_renamed")
-        mark = time.monotonic()
-        self.daemon.signal(signal.SIGHUP)
-        self.notify.wait_for(lambda s: s == "RELOADING=1", since=mark,
-                             what="RELOADING=1")
-        t_rel = self.notify.times("RELOADING=1", mark)[0]
-        self.notify.wait_for(lambda s: s == "READY=1", since=t_rel,
-                             what="READY=1 after reload")
+        self.sighup_reload("valid file")
         wait_until(lambda: "daemon: reloaded" in self.daemon.logbytes_since_start(),
                    what="reload logged")
         self.plc.set("co", 12, 1)
@@ -259,13 +266,7 @@ class Lifecycle(NotifyTest):
 
         # An invalid file: logged, the running configuration kept.
         self.write_config(text="smtp:\n  url: smtp://x:25\n  from: a@b\nbogus_key: 1\n")
-        mark = time.monotonic()
-        self.daemon.signal(signal.SIGHUP)
-        self.notify.wait_for(lambda s: s == "RELOADING=1", since=mark,
-                             what="RELOADING=1 (invalid file)")
-        t_rel = self.notify.times("RELOADING=1", mark)[0]
-        self.notify.wait_for(lambda s: s == "READY=1", since=t_rel,
-                             what="READY=1 after the failed reload")
+        self.sighup_reload("invalid file")
         log = self.daemon.logbytes_since_start()
         self.assertIn("bogus_key", log)
         self.assertIn("keeping the running configuration", log)
@@ -280,11 +281,7 @@ class Lifecycle(NotifyTest):
         wait_until(lambda: len(self.notify.times("WATCHDOG=1", mark)) >= 2,
                    timeout=10, what="pings after the failed reload")
 
-        mark = time.monotonic()
-        self.daemon.signal(signal.SIGTERM)
-        self.notify.wait_for(lambda s: s == "STOPPING=1", since=mark,
-                             what="STOPPING=1")
-        self.assertEqual(self.daemon.proc.wait(timeout=20), 0)
+        self.sigterm_stopping()
 
 
 class StalledPoller(NotifyTest):
