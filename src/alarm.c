@@ -1033,7 +1033,9 @@ load_line(struct alarm_engine *e, const char *line, uint64_t now,
 		    len >= sizeof(tok))
 			return;
 		snprintf(tok, sizeof(tok), "%.*s", (int)len, v);
-		if (util_parse_ulong(tok, (unsigned long)-1, &num[i]) == -1)
+		/* flags 0/1, times in seconds well inside time_t */
+		if (util_parse_ulong(tok, i < 4 ? 1 : 1UL << 40,
+		    &num[i]) == -1)
 			return;
 	}
 	s = &e->slots[idx];

@@ -1020,6 +1020,44 @@ test_recipients_deduplicated(void **state)
 	fx_close(&f);
 }
 
+/* The state file is ours, but a torn or edited one must not hurt. */
+static void
+test_load_garbage(void **state)
+{
+	struct fx f;
+	char big[4096], line[1000];
+	size_t i;
+
+	(void)state;
+	fx_open(&f, HDR "rules:\n  - {name: a, device: d1, coil: 1}\n");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	alarm_engine_load(f.e, big, 0, T0);
+	alarm_engine_load(f.e, "", 0, T0);
+	alarm_engine_load(f.e, "a", 0, T0);
+	alarm_engine_load(f.e, "a \n a on=1\n", 0, T0);
+	alarm_engine_load(f.e, "a on=2 acked=0 escalated=0 notified=1 since=1 "
+	    "shelved_until=0 msgid=- reason=", 0, T0);
+	alarm_engine_load(f.e, "a on=1 acked=0 escalated=0 notified=1 "
+	    "since=18446744073709551615 shelved_until=0 msgid=- reason=", 0,
+	    T0);
+	alarm_engine_load(f.e, "a on=1 acked=0 escalated=0 notified=1 since=-1 "
+	    "shelved_until=0 msgid=- reason=", 0, T0);
+	assert_int_equal(alarm_engine_active(f.e), 0);
+	/* over-long message id and reason are dropped or cut, not overrun */
+	for (i = 0; i < 300; i++)
+		big[i] = 'm';
+	snprintf(big + 300, sizeof(big) - 300, "x");
+	snprintf(line, sizeof(line), "a on=1 acked=0 escalated=0 notified=1 "
+	    "since=%d shelved_until=%d msgid=<%.200s> reason=%.300s", T0 - 5,
+	    T0 + 60, big, big);
+	alarm_engine_load(f.e, line, 0, T0);
+	assert_int_equal(alarm_engine_active(f.e), 1);
+	fx_coil(&f, 1, 1);
+	assert_int_equal(fx_run(&f, 0, 5000, 1000), 0);
+	fx_close(&f);
+}
+
 int
 main(void)
 {
@@ -1046,6 +1084,7 @@ main(void)
 		cmocka_unit_test(test_window_interactions),
 		cmocka_unit_test(test_restart_while_link_down),
 		cmocka_unit_test(test_recipients_deduplicated),
+		cmocka_unit_test(test_load_garbage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
