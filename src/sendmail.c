@@ -1,0 +1,345 @@
+/*
+ * sendmail.c - `modbus2mail sendmail` (SPEC §2), see sendmail.h.
+ *
+ * The message is read whole (bounded by listener.max_message_size, else
+ * 10MiB), its lines turned into CRLF, fixed up like mail received on
+ * port 25 and submitted to the spool in one durable step. Nothing is
+ * queued unless the exit code is 0.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "modbus2mail/config.h"
+#include "modbus2mail/ctl.h"
+#include "modbus2mail/inbound.h"
+#include "modbus2mail/sendmail.h"
+#include "modbus2mail/spool.h"
+#include "modbus2mail/util.h"
+
+#define SENDMAIL_MAX_DEFAULT	(10 * 1024 * 1024)
+#define SENDMAIL_ADDR_MAX	256
+
+struct sendmail_rcpts {
+	char **v;			/* owned, each owned */
+	size_t n;
+};
+
+struct sendmail_buf {
+	char *p;			/* owned */
+	size_t len, cap;
+};
+
+static int	sendmail_add(struct sendmail_rcpts *, const char *);
+static int	sendmail_split(struct sendmail_rcpts *, const char *, size_t);
+static int	sendmail_read(FILE *, int, size_t, struct sendmail_buf *);
+static int	sendmail_append(struct sendmail_buf *, const char *, size_t);
+static int	sendmail_header(struct sendmail_buf *, struct sendmail_rcpts *);
+static int	sendmail_queue(const struct config *, const char *,
+		    struct sendmail_rcpts *, struct sendmail_buf *);
+static void	sendmail_rcpts_free(struct sendmail_rcpts *);
+
+static void
+sendmail_rcpts_free(struct sendmail_rcpts *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		free(r->v[i]);
+	free(r->v);
+	r->v = NULL;
+	r->n = 0;
+}
+
+/* One address as "Name <a@b>", "<a@b>" or "a@b". 0 ok, -1 bad. */
+static int
+sendmail_add(struct sendmail_rcpts *r, const char *s)
+{
+	char bare[SENDMAIL_ADDR_MAX];
+
+	if (config_parse_address(s, bare, sizeof(bare)) == -1) {
+		fprintf(stderr, "modbus2mail sendmail: bad recipient address "
+		    "'%s'\n", s);
+		return -1;
+	}
+	r->v = xreallocarray(r->v, r->n + 1, sizeof(*r->v));
+	r->v[r->n++] = xstrdup(bare);
+	return 0;
+}
+
+/* An address-list header value: commas outside quotes and <> separate. */
+static int
+sendmail_split(struct sendmail_rcpts *r, const char *v, size_t len)
+{
+	char item[1024];
+	size_t i, n = 0, a, b;
+	int quote = 0, angle = 0;
+
+	for (i = 0; i <= len; i++) {
+		char ch = i < len ? v[i] : ',';
+
+		if (ch == '"' && (i == 0 || v[i - 1] != '\\'))
+			quote = !quote;
+		else if (!quote && ch == '<')
+			angle = 1;
+		else if (!quote && ch == '>')
+			angle = 0;
+		if (ch != ',' || quote || angle) {
+			if (n + 1 >= sizeof(item))
+				return -1;
+			item[n++] = ch == '\r' || ch == '\n' || ch == '\t' ?
+			    ' ' : ch;
+			continue;
+		}
+		item[n] = '\0';
+		/* group "name: a, b;": drop the display name and ';' */
+		if (strchr(item, ':') != NULL && strchr(item, '<') == NULL &&
+		    strchr(item, '"') == NULL)
+			memmove(item, strchr(item, ':') + 1,
+			    strlen(strchr(item, ':') + 1) + 1);
+		for (a = 0; item[a] == ' '; a++)
+			;
+		b = strlen(item);
+		while (b > a && (item[b - 1] == ' ' || item[b - 1] == ';'))
+			b--;
+		item[b] = '\0';
+		if (b > a && sendmail_add(r, item + a) == -1)
+			return -1;
+		n = 0;
+	}
+	return 0;
+}
+
+static int
+sendmail_append(struct sendmail_buf *b, const char *p, size_t n)
+{
+	size_t cap;
+	char *np;
+
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap ? b->cap : 8192;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if ((np = realloc(b->p, cap)) == NULL)
+			return -1;
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+/* stdin into CRLF lines; without -i a lone "." ends it. 0 or EX_*. */
+static int
+sendmail_read(FILE *in, int dots, size_t max, struct sendmail_buf *b)
+{
+	char *line = NULL;
+	size_t cap = 0, n;
+	ssize_t r;
+	int rc = 0;
+
+	while ((r = getline(&line, &cap, in)) != -1) {
+		n = (size_t)r;
+		if (n > 0 && line[n - 1] == '\n')
+			n--;
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		if (dots && n == 1 && line[0] == '.')
+			break;
+		if (sendmail_append(b, line, n) == -1 ||
+		    sendmail_append(b, "\r\n", 2) == -1) {
+			fprintf(stderr, "modbus2mail sendmail: out of memory\n");
+			rc = EX_OSERR;
+			break;
+		}
+		if (b->len > max) {
+			fprintf(stderr, "modbus2mail sendmail: message larger "
+			    "than %zu octets\n", max);
+			rc = EX_DATAERR;
+			break;
+		}
+	}
+	if (rc == 0 && ferror(in)) {
+		fprintf(stderr, "modbus2mail sendmail: reading stdin: %s\n",
+		    strerror(errno));
+		rc = EX_IOERR;
+	}
+	free(line);
+	return rc;
+}
+
+/* -t: recipients from To/Cc/Bcc of the header; Bcc lines removed. */
+static int
+sendmail_header(struct sendmail_buf *b, struct sendmail_rcpts *r)
+{
+	size_t off = 0, end, fend, k;
+	const char *colon;
+	int rcpt, bcc;
+
+	while (off < b->len) {
+		end = off;
+		while (end + 1 < b->len && !(b->p[end] == '\r' &&
+		    b->p[end + 1] == '\n'))
+			end++;
+		if (end == off || (colon = memchr(b->p + off, ':',
+		    end - off)) == NULL)
+			break;			/* blank line or text: body */
+		for (k = off; b->p + k < colon; k++)
+			if (b->p[k] <= ' ' || b->p[k] > '~')
+				return 0;	/* not a field: body */
+		/* the field with its continuation lines */
+		fend = end + 2;
+		while (fend < b->len && (b->p[fend] == ' ' ||
+		    b->p[fend] == '\t')) {
+			while (fend + 1 < b->len && !(b->p[fend] == '\r' &&
+			    b->p[fend + 1] == '\n'))
+				fend++;
+			fend += 2;
+		}
+		if (fend > b->len)
+			fend = b->len;
+		k = (size_t)(colon - (b->p + off));
+		bcc = k == 3 && strncasecmp(b->p + off, "Bcc", 3) == 0;
+		rcpt = bcc || (k == 2 && (strncasecmp(b->p + off, "To", 2) == 0
+		    || strncasecmp(b->p + off, "Cc", 2) == 0));
+		if (rcpt && sendmail_split(r, colon + 1, b->p + fend -
+		    (colon + 1)) == -1)
+			return -1;
+		if (bcc) {
+			memmove(b->p + off, b->p + fend, b->len - fend + 1);
+			b->len -= fend - off;
+		} else
+			off = fend;
+	}
+	return 0;
+}
+
+static int
+sendmail_queue(const struct config *cfg, const char *sender,
+    struct sendmail_rcpts *r, struct sendmail_buf *b)
+{
+	struct inbound_info info;
+	struct spool *sp;
+	char err[256], id[SPOOL_ID_MAX], tid[32];
+	char *data;
+	size_t len;
+	FILE *null;
+	int rc;
+
+	snprintf(tid, sizeof(tid), "L%ld.%lu", (long)getpid(),
+	    (unsigned long)getuid());
+	memset(&info, 0, sizeof(info));
+	info.hostname = cfg->hostname;
+	info.protocol = "local";
+	info.id = tid;
+	info.sender = sender;
+	info.rcpt = r->n == 1 ? r->v[0] : NULL;
+	info.from = cfg->smtp.from;
+	info.now = time(NULL);
+	info.uniq = ((unsigned long long)getpid() << 32) ^ util_wall_ms();
+	if ((data = inbound_fixup(&info, b->p ? b->p : "", b->len, &len)) ==
+	    NULL) {
+		fprintf(stderr, "modbus2mail sendmail: out of memory\n");
+		return EX_OSERR;
+	}
+	if ((sp = spool_open(cfg->spool_dir, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "modbus2mail sendmail: %s\n", err);
+		free(data);
+		return EX_TEMPFAIL;
+	}
+	rc = spool_submit(sp, sender, r->v, r->n, data, len, id, sizeof(id));
+	if (rc == -1)
+		fprintf(stderr, "modbus2mail sendmail: cannot queue the message "
+		    "in %s: %s\n", cfg->spool_dir, strerror(errno));
+	spool_close(sp);
+	free(data);
+	if (rc == -1)
+		return EX_TEMPFAIL;
+	/* Wake the daemon; it also finds the message by itself. */
+	if ((null = fopen("/dev/null", "we")) != NULL) {
+		ctl_request(cfg, "flush", null, null);
+		fclose(null);
+	}
+	return 0;
+}
+
+int
+sendmail_main(const struct config *cfg, int argc, char **argv)
+{
+	struct sendmail_rcpts r = { NULL, 0 };
+	struct sendmail_buf b = { NULL, 0, 0 };
+	char sender[SENDMAIL_ADDR_MAX];
+	const char *from = NULL, *a;
+	size_t max;
+	int i, t = 0, dots = 1, rc = EX_USAGE;
+
+	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0';
+	    i++) {
+		a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (strcmp(a, "-t") == 0)
+			t = 1;
+		else if (strcmp(a, "-i") == 0 || strcmp(a, "-oi") == 0)
+			dots = 0;
+		else if (a[1] == 'f' || a[1] == 'r' || a[1] == 'F') {
+			const char *v = a[2] != '\0' ? a + 2 : argv[++i];
+
+			if (v == NULL) {
+				fprintf(stderr, "modbus2mail sendmail: %s needs "
+				    "an argument\n", a);
+				goto done;
+			}
+			if (a[1] != 'F')
+				from = v;
+		} else if (a[1] != 'o' && a[1] != 'B' && a[1] != 'b' &&
+		    a[1] != 'v' && a[1] != 'm') {
+			fprintf(stderr, "modbus2mail sendmail: unknown option "
+			    "%s\nusage: modbus2mail sendmail [-c FILE] [-t] "
+			    "[-f FROM] [-i] [RCPT...]\n", a);
+			goto done;
+		}
+	}
+	if (from == NULL)
+		strlcpy(sender, cfg->smtp.from_addr ? cfg->smtp.from_addr : "",
+		    sizeof(sender));
+	else if (from[0] == '\0' || strcmp(from, "<>") == 0)
+		sender[0] = '\0';
+	else if (config_parse_address(from, sender, sizeof(sender)) == -1) {
+		fprintf(stderr, "modbus2mail sendmail: bad sender address "
+		    "'%s'\n", from);
+		rc = EX_DATAERR;
+		goto done;
+	}
+	rc = EX_DATAERR;
+	for (; i < argc; i++)
+		if (sendmail_split(&r, argv[i], strlen(argv[i])) == -1)
+			goto done;
+	max = cfg->listener.enabled ? cfg->listener.max_message_size :
+	    SENDMAIL_MAX_DEFAULT;
+	if ((rc = sendmail_read(stdin, dots, max, &b)) != 0)
+		goto done;
+	rc = EX_DATAERR;
+	if (t && sendmail_header(&b, &r) == -1)
+		goto done;
+	if (r.n == 0) {
+		fprintf(stderr, "modbus2mail sendmail: no recipients "
+		    "given\n");
+		rc = EX_USAGE;
+		goto done;
+	}
+	rc = sendmail_queue(cfg, sender, &r, &b);
+done:
+	sendmail_rcpts_free(&r);
+	free(b.p);
+	return rc;
+}

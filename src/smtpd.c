@@ -1,0 +1,918 @@
+/*
+ * smtpd.c - the port-25 listener (SPEC §6): the I/O shell around
+ * smtp_session.c. One thread runs one epoll loop over the listening
+ * sockets, an eventfd for stop, and every client connection.
+ *
+ * Access: a client inside listener.allow may relay; one outside it gets
+ * 554 5.7.1 at connect, unless users_file is set: then it may connect but
+ * must STARTTLS and AUTH before MAIL. Never an open relay.
+ *
+ * A message streams through inbound.c into a spool_msg; the 250 is sent
+ * only after spool_msg_commit() returned 0 (fsync + rename + dir fsync),
+ * any spool failure is 452 4.3.1 and nothing is acknowledged.
+ */
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <crypt.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "modbus2mail/config.h"
+#include "modbus2mail/inbound.h"
+#include "modbus2mail/log.h"
+#include "modbus2mail/netaddr.h"
+#include "modbus2mail/smtp_session.h"
+#include "modbus2mail/smtpd.h"
+#include "modbus2mail/spool.h"
+#include "modbus2mail/util.h"
+
+#define SMTPD_LISTEN_MAX	16
+#define SMTPD_BACKLOG		128
+#define SMTPD_IN_SIZE		16384	/* read buffer per connection */
+#define SMTPD_OUT_HIGH		65536	/* stop reading above this backlog */
+#define SMTPD_TICK_MS		1000	/* loop turns at least this often */
+#define SMTPD_EVENTS		64
+#define SMTPD_USERS_LINE	1024
+
+enum smtpd_kind {
+	KIND_LISTENER,
+	KIND_STOP,
+	KIND_CONN,
+};
+
+struct smtpd_listener {
+	enum smtpd_kind kind;		/* first: epoll data points here */
+	int fd;
+	char name[128];
+};
+
+struct smtpd_user {
+	char *name;			/* owned */
+	char *hash;			/* crypt(3) string; owned */
+};
+
+struct smtpd_conn {
+	enum smtpd_kind kind;		/* first: epoll data points here */
+	struct smtpd *d;
+	struct smtpd_conn *prev, *next;
+	int fd;
+	SSL *ssl;			/* owned; NULL before STARTTLS */
+	int handshake;			/* TLS handshake under way */
+	int want_write;			/* SSL needs the socket writable */
+	int counted;			/* counts against max_clients */
+	int dead;			/* I/O error: close now */
+	uint32_t events;		/* epoll interest registered */
+	struct smtp_session *s;		/* owned */
+	char sid[20];			/* session id, hex */
+	char peer[INET6_ADDRSTRLEN];
+	uint64_t deadline;		/* mono ms: idle timeout */
+	char in[SMTPD_IN_SIZE];
+	size_t inoff, inlen;
+	char *out;			/* replies not yet written; owned */
+	size_t outoff, outlen, outcap;
+	struct spool_msg *msg;		/* owned while a message is open */
+	struct inbound *ib;		/* owned while a message is open */
+	char sender[SMTP_SESSION_ADDR_MAX];
+	size_t nrcpt, size;
+	unsigned nmsg;			/* messages accepted */
+	const char *reason;		/* why it closed */
+};
+
+struct smtpd {
+	const struct config *cfg;
+	struct spool *spool;
+	void (*queued)(void *);
+	void *qarg;
+	struct smtp_session_params params;	/* clients in allow */
+	struct smtp_session_params params_auth;	/* others: AUTH first */
+	struct smtpd_listener listeners[SMTPD_LISTEN_MAX];
+	size_t nlisteners;
+	int stopfd;
+	enum smtpd_kind stopkind;
+	int epfd;
+	SSL_CTX *ssl;			/* owned; NULL without tls */
+	struct smtpd_user *users;	/* owned */
+	size_t nusers;
+	struct crypt_data *crypt;	/* owned; crypt_r scratch */
+	struct smtpd_conn *conns;	/* list, owned */
+	unsigned nconns;		/* counted ones */
+	uint64_t seq;
+	pthread_t thread;
+	int running;
+	_Atomic uint64_t alive;
+};
+
+static int	smtpd_listen(struct smtpd *, const char *, char *, size_t);
+static int	smtpd_load_tls(struct smtpd *, char *, size_t);
+static int	smtpd_load_users(struct smtpd *, const char *, char *, size_t);
+static void	*smtpd_loop(void *);
+static void	smtpd_accept(struct smtpd *, struct smtpd_listener *);
+static uint64_t	smtpd_check_timeouts(struct smtpd *, uint64_t);
+static void	smtpd_free(struct smtpd *);
+static void	smtpd_conn_io(struct smtpd_conn *);
+static int	smtpd_conn_read(struct smtpd_conn *);
+static int	smtpd_conn_flush(struct smtpd_conn *);
+static void	smtpd_conn_interest(struct smtpd_conn *);
+static void	smtpd_conn_close(struct smtpd_conn *);
+static void	smtpd_conn_starttls(struct smtpd_conn *);
+
+static void	smtpd_cb_output(void *, const char *, size_t);
+static int	smtpd_cb_begin(void *, const char *, char *const *, size_t);
+static int	smtpd_cb_data(void *, const char *, size_t);
+static void	smtpd_cb_end(void *);
+static void	smtpd_cb_abort(void *);
+static int	smtpd_cb_auth(void *, const char *, const char *);
+static int	smtpd_spool_write(void *, const void *, size_t);
+
+static const struct smtp_session_ops smtpd_ops = {
+	smtpd_cb_output, smtpd_cb_begin, smtpd_cb_data, smtpd_cb_end,
+	smtpd_cb_abort, smtpd_cb_auth,
+};
+
+struct smtpd *
+smtpd_start(const struct config *cfg, struct spool *spool,
+    void (*queued)(void *), void *arg, char *err, size_t errlen)
+{
+	const struct config_listener *l = &cfg->listener;
+	struct epoll_event ev;
+	struct smtpd *d;
+	size_t i;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		snprintf(err, errlen, "listener: out of memory");
+		return NULL;
+	}
+	d->cfg = cfg;
+	d->spool = spool;
+	d->queued = queued;
+	d->qarg = arg;
+	d->stopfd = d->epfd = -1;
+	d->stopkind = KIND_STOP;
+	d->params.hostname = cfg->hostname;
+	d->params.max_size = l->max_message_size;
+	d->params.max_rcpts = l->max_recipients;
+	d->params.domains = l->recipient_domains.v;
+	d->params.ndomains = l->recipient_domains.n;
+	if (l->listen.n == 0 || l->listen.n > SMTPD_LISTEN_MAX) {
+		snprintf(err, errlen, "listener: %zu listen addresses (1 to %d)",
+		    l->listen.n, SMTPD_LISTEN_MAX);
+		goto fail;
+	}
+	if (l->tls_cert != NULL && smtpd_load_tls(d, err, errlen) == -1)
+		goto fail;
+	if (l->users_file != NULL &&
+	    smtpd_load_users(d, l->users_file, err, errlen) == -1)
+		goto fail;
+	d->params.starttls = d->ssl != NULL;
+	d->params.auth = d->ssl != NULL && d->nusers > 0;
+	d->params_auth = d->params;
+	d->params_auth.auth_required = 1;
+	if ((d->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    (d->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
+		snprintf(err, errlen, "listener: epoll: %s", strerror(errno));
+		goto fail;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = &d->stopkind;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->stopfd, &ev) == -1) {
+		snprintf(err, errlen, "listener: epoll: %s", strerror(errno));
+		goto fail;
+	}
+	for (i = 0; i < l->listen.n; i++)
+		if (smtpd_listen(d, l->listen.v[i], err, errlen) == -1)
+			goto fail;
+	atomic_store(&d->alive, util_mono_ms());
+	d->running = 1;
+	if ((errno = pthread_create(&d->thread, NULL, smtpd_loop, d)) != 0) {
+		d->running = 0;
+		snprintf(err, errlen, "listener: thread: %s", strerror(errno));
+		goto fail;
+	}
+	for (i = 0; i < d->nlisteners; i++)
+		log_info("smtpd: listening on %s", d->listeners[i].name);
+	return d;
+fail:
+	smtpd_free(d);
+	return NULL;
+}
+
+uint64_t
+smtpd_last_alive_ms(struct smtpd *d)
+{
+	return d == NULL ? util_mono_ms() : atomic_load(&d->alive);
+}
+
+void
+smtpd_stop(struct smtpd *d)
+{
+	uint64_t one = 1;
+
+	if (d == NULL)
+		return;
+	if (d->running) {
+		if (write(d->stopfd, &one, sizeof(one)) != sizeof(one))
+			log_warn("smtpd: stop");
+		pthread_join(d->thread, NULL);
+	}
+	smtpd_free(d);
+}
+
+static void
+smtpd_free(struct smtpd *d)
+{
+	size_t i;
+
+	while (d->conns != NULL)
+		smtpd_conn_close(d->conns);
+	for (i = 0; i < d->nlisteners; i++)
+		close(d->listeners[i].fd);
+	if (d->stopfd != -1)
+		close(d->stopfd);
+	if (d->epfd != -1)
+		close(d->epfd);
+	if (d->ssl != NULL)
+		SSL_CTX_free(d->ssl);
+	for (i = 0; i < d->nusers; i++) {
+		free(d->users[i].name);
+		free(d->users[i].hash);
+	}
+	free(d->users);
+	free(d->crypt);
+	free(d);
+}
+
+/* "host:port", "[v6]:port", "*:port" bound now, so errors show at start. */
+static int
+smtpd_listen(struct smtpd *d, const char *spec, char *err, size_t errlen)
+{
+	struct smtpd_listener *l = &d->listeners[d->nlisteners];
+	struct addrinfo hints, *res;
+	struct epoll_event ev;
+	char host[256], port[16];
+	unsigned p;
+	int fd, on = 1, r;
+
+	if (netaddr_split_hostport(spec, host, sizeof(host), &p, 25) == -1) {
+		snprintf(err, errlen, "listener: bad listen address '%s'", spec);
+		return -1;
+	}
+	snprintf(port, sizeof(port), "%u", p);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((r = getaddrinfo(host[0] == '\0' || strcmp(host, "*") == 0 ?
+	    NULL : host, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "listener: listen %s: %s", spec,
+		    gai_strerror(r));
+		return -1;
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		goto syserr;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (res->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, SMTPD_BACKLOG) == -1)
+		goto syserr;
+	freeaddrinfo(res);
+	l->kind = KIND_LISTENER;
+	l->fd = fd;
+	strlcpy(l->name, spec, sizeof(l->name));
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = l;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		snprintf(err, errlen, "listener: epoll: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	d->nlisteners++;
+	return 0;
+syserr:
+	snprintf(err, errlen, "listener: listen %s: %s", spec,
+	    strerror(errno));
+	freeaddrinfo(res);
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+static int
+smtpd_load_tls(struct smtpd *d, char *err, size_t errlen)
+{
+	const struct config_listener *l = &d->cfg->listener;
+	const char *what = "context";
+
+	if ((d->ssl = SSL_CTX_new(TLS_server_method())) == NULL)
+		goto fail;
+	SSL_CTX_set_min_proto_version(d->ssl, TLS1_2_VERSION);
+	SSL_CTX_set_mode(d->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	what = l->tls_cert;
+	if (SSL_CTX_use_certificate_chain_file(d->ssl, l->tls_cert) != 1)
+		goto fail;
+	what = l->tls_key;
+	if (SSL_CTX_use_PrivateKey_file(d->ssl, l->tls_key,
+	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(d->ssl) != 1)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "listener: tls: %s: %s", what,
+	    ERR_reason_error_string(ERR_get_error()));
+	ERR_clear_error();
+	return -1;
+}
+
+/* "user:$6$salt$hash" lines; '#' comments and blank lines skipped. */
+static int
+smtpd_load_users(struct smtpd *d, const char *path, char *err, size_t errlen)
+{
+	char line[SMTPD_USERS_LINE], *colon;
+	struct smtpd_user *u;
+	size_t lineno = 0, n;
+	FILE *f;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		snprintf(err, errlen, "listener: users_file %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		n = strcspn(line, "\r\n");
+		line[n] = '\0';
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		if ((colon = strchr(line, ':')) == NULL || colon == line ||
+		    colon[1] != '$') {
+			snprintf(err, errlen, "listener: users_file %s:%zu: "
+			    "expected user:$6$salt$hash", path, lineno);
+			goto fail;
+		}
+		*colon = '\0';
+		u = xreallocarray(d->users, d->nusers + 1, sizeof(*u));
+		d->users = u;
+		u[d->nusers].name = xstrdup(line);
+		u[d->nusers].hash = xstrdup(colon + 1);
+		d->nusers++;
+	}
+	fclose(f);
+	if (d->nusers == 0) {
+		snprintf(err, errlen, "listener: users_file %s: no users", path);
+		return -1;
+	}
+	d->crypt = xcalloc(1, sizeof(*d->crypt));
+	return 0;
+fail:
+	fclose(f);
+	return -1;
+}
+
+/* --- the loop ----------------------------------------------------------- */
+
+static void *
+smtpd_loop(void *arg)
+{
+	struct smtpd *d = arg;
+	struct epoll_event evs[SMTPD_EVENTS];
+	uint64_t now, next;
+	enum smtpd_kind *kind;
+	int i, n, stop = 0;
+
+	while (!stop) {
+		now = util_mono_ms();
+		atomic_store(&d->alive, now);
+		next = smtpd_check_timeouts(d, now);
+		n = epoll_wait(d->epfd, evs, SMTPD_EVENTS, (int)(next - now));
+		if (n == -1 && errno != EINTR) {
+			log_warn("smtpd: epoll_wait");
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			kind = evs[i].data.ptr;
+			switch (*kind) {
+			case KIND_STOP:
+				stop = 1;
+				break;
+			case KIND_LISTENER:
+				smtpd_accept(d, (struct smtpd_listener *)kind);
+				break;
+			case KIND_CONN:
+				smtpd_conn_io((struct smtpd_conn *)kind);
+				break;
+			}
+		}
+	}
+	while (d->conns != NULL) {
+		smtp_session_shutdown(d->conns->s);
+		smtpd_conn_flush(d->conns);
+		d->conns->reason = "shutdown";
+		smtpd_conn_close(d->conns);
+	}
+	return NULL;
+}
+
+/* Times out idle sessions; returns when the loop must turn next. */
+static uint64_t
+smtpd_check_timeouts(struct smtpd *d, uint64_t now)
+{
+	struct smtpd_conn *c, *next;
+	uint64_t wake = now + SMTPD_TICK_MS;
+
+	for (c = d->conns; c != NULL; c = next) {
+		next = c->next;
+		if (now >= c->deadline) {
+			smtp_session_timeout(c->s);
+			c->reason = "timeout";
+			smtpd_conn_flush(c);
+			smtpd_conn_close(c);
+		} else if (c->deadline < wake)
+			wake = c->deadline;
+	}
+	return wake;
+}
+
+static void
+smtpd_accept(struct smtpd *d, struct smtpd_listener *l)
+{
+	const struct config_listener *cl = &d->cfg->listener;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	struct smtpd_conn *c;
+	enum smtp_session_start how;
+	const struct smtp_session_params *params;
+	int fd, on = 1, port;
+
+	for (;;) {
+		sslen = sizeof(ss);
+		params = &d->params;
+		how = SMTP_START_OK;
+		if ((fd = accept4(l->fd, (struct sockaddr *)&ss, &sslen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
+			break;
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			close(fd);
+			log_warnx("smtpd: out of memory, connection refused");
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+		c->kind = KIND_CONN;
+		c->d = d;
+		c->fd = fd;
+		c->reason = "quit";
+		if (ss.ss_family == AF_INET6) {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->
+			    sin6_addr, c->peer, sizeof(c->peer));
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		} else {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->
+			    sin_addr, c->peer, sizeof(c->peer));
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		}
+		snprintf(c->sid, sizeof(c->sid), "%016llx", (unsigned long long)
+		    ((util_wall_ms() << 16) ^ ++d->seq));
+		if (!netaddr_match_any(cl->allow, cl->nallow,
+		    (struct sockaddr *)&ss)) {
+			if (d->params.auth)
+				params = &d->params_auth;
+			else
+				how = SMTP_START_DENIED;
+		}
+		if (how == SMTP_START_OK && d->nconns >= cl->max_clients)
+			how = SMTP_START_BUSY;
+		c->counted = how == SMTP_START_OK;
+		d->nconns += c->counted;
+		c->deadline = util_mono_ms() + cl->timeout_ms;
+		if ((c->next = d->conns) != NULL)
+			c->next->prev = c;
+		d->conns = c;
+		if ((c->s = smtp_session_new(params, &smtpd_ops, c)) == NULL) {
+			c->reason = "out of memory";
+			smtpd_conn_close(c);
+			continue;
+		}
+		log_info("smtpd: session=%s connect peer=%s port=%d%s", c->sid,
+		    c->peer, port, how == SMTP_START_DENIED ? " denied=allow" :
+		    how == SMTP_START_BUSY ? " denied=max_clients" :
+		    params == &d->params_auth ? " auth=required" : "");
+		if (how != SMTP_START_OK)
+			c->reason = "denied";
+		smtp_session_start(c->s, how);
+		smtpd_conn_io(c);
+	}
+	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		log_warn("smtpd: accept on %s", l->name);
+}
+
+/* --- one connection ----------------------------------------------------- */
+
+/* Reads, feeds, writes until the connection would block; may free c. */
+static void
+smtpd_conn_io(struct smtpd_conn *c)
+{
+	enum smtp_session_wait w;
+	size_t n;
+	int r;
+
+	for (;;) {
+		if (c->handshake) {
+			smtpd_conn_starttls(c);
+			if (c->handshake || c->dead)
+				break;
+		}
+		while (c->inoff < c->inlen &&
+		    smtp_session_wait(c->s) == SMTP_WAIT_INPUT) {
+			n = smtp_session_feed(c->s, c->in + c->inoff,
+			    c->inlen - c->inoff);
+			c->inoff += n;
+		}
+		w = smtp_session_wait(c->s);
+		if (w == SMTP_WAIT_TLS) {
+			/* Plaintext pipelined after STARTTLS is dropped. */
+			c->inoff = c->inlen = 0;
+			if (smtpd_conn_flush(c) == -1 || c->outoff < c->outlen)
+				break;
+			c->handshake = 1;
+			continue;
+		}
+		if (w == SMTP_WAIT_CLOSE || c->dead)
+			break;
+		if (c->inoff == c->inlen)
+			c->inoff = c->inlen = 0;
+		else if (c->inoff > 0) {
+			memmove(c->in, c->in + c->inoff, c->inlen - c->inoff);
+			c->inlen -= c->inoff;
+			c->inoff = 0;
+		}
+		if (c->outlen - c->outoff > SMTPD_OUT_HIGH &&
+		    (smtpd_conn_flush(c) == -1 ||
+		    c->outlen - c->outoff > SMTPD_OUT_HIGH))
+			break;
+		if ((r = smtpd_conn_read(c)) <= 0) {
+			if (r == -1 || r == 0) {
+				c->reason = r == 0 ? "disconnect" : "io error";
+				c->dead = 1;
+			}
+			break;
+		}
+	}
+	if (!c->dead)
+		smtpd_conn_flush(c);
+	if (c->dead || (smtp_session_wait(c->s) == SMTP_WAIT_CLOSE &&
+	    c->outoff == c->outlen)) {
+		smtpd_conn_close(c);
+		return;
+	}
+	smtpd_conn_interest(c);
+}
+
+/* >0 bytes read, 0 EOF, -1 error, -2 would block. */
+static int
+smtpd_conn_read(struct smtpd_conn *c)
+{
+	size_t room = sizeof(c->in) - c->inlen;
+	ssize_t n;
+	int e;
+
+	if (room == 0)
+		return -2;
+	if (c->ssl != NULL) {
+		ERR_clear_error();
+		n = SSL_read(c->ssl, c->in + c->inlen, (int)room);
+		if (n <= 0) {
+			e = SSL_get_error(c->ssl, (int)n);
+			if (e == SSL_ERROR_WANT_READ)
+				return -2;
+			if (e == SSL_ERROR_WANT_WRITE) {
+				c->want_write = 1;
+				return -2;
+			}
+			return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+		}
+	} else if ((n = recv(c->fd, c->in + c->inlen, room, 0)) == -1)
+		return errno == EAGAIN || errno == EWOULDBLOCK ||
+		    errno == EINTR ? -2 : -1;
+	if (n > 0) {
+		c->inlen += (size_t)n;
+		c->deadline = util_mono_ms() + c->d->cfg->listener.timeout_ms;
+	}
+	return (int)(n > 0 ? 1 : 0);
+}
+
+/* Writes what it can of the replies; -1 on a dead connection. */
+static int
+smtpd_conn_flush(struct smtpd_conn *c)
+{
+	ssize_t n;
+	int e;
+
+	c->want_write = 0;
+	while (c->outoff < c->outlen && !c->dead) {
+		if (c->ssl != NULL && !c->handshake) {
+			ERR_clear_error();
+			n = SSL_write(c->ssl, c->out + c->outoff,
+			    (int)(c->outlen - c->outoff));
+			if (n <= 0) {
+				e = SSL_get_error(c->ssl, (int)n);
+				if (e == SSL_ERROR_WANT_WRITE ||
+				    e == SSL_ERROR_WANT_READ) {
+					c->want_write = 1;
+					return 0;
+				}
+				c->dead = 1;
+				break;
+			}
+		} else if ((n = send(c->fd, c->out + c->outoff,
+		    c->outlen - c->outoff, MSG_NOSIGNAL)) == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR) {
+				c->want_write = 1;
+				return 0;
+			}
+			c->dead = 1;
+			break;
+		}
+		c->outoff += (size_t)n;
+	}
+	if (c->dead) {
+		c->reason = "io error";
+		return -1;
+	}
+	c->outoff = c->outlen = 0;
+	return 0;
+}
+
+static void
+smtpd_conn_interest(struct smtpd_conn *c)
+{
+	struct epoll_event ev;
+	uint32_t want = 0;
+	int op;
+
+	if (c->want_write || c->outoff < c->outlen)
+		want |= EPOLLOUT;
+	if (c->handshake || (smtp_session_wait(c->s) == SMTP_WAIT_INPUT &&
+	    c->outlen - c->outoff <= SMTPD_OUT_HIGH))
+		want |= EPOLLIN;
+	if (want == c->events)
+		return;
+	op = c->events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+	if (want == 0) {
+		/* waiting on nothing: keep it registered, quiet */
+		want = EPOLLRDHUP;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = want;
+	ev.data.ptr = c;
+	if (epoll_ctl(c->d->epfd, op, c->fd, &ev) == -1) {
+		log_warn("smtpd: session=%s epoll_ctl", c->sid);
+		c->dead = 1;
+		return;
+	}
+	c->events = want;
+}
+
+/* Starts or continues the server side of the TLS handshake. */
+static void
+smtpd_conn_starttls(struct smtpd_conn *c)
+{
+	int r, e;
+
+	if (c->ssl == NULL) {
+		if ((c->ssl = SSL_new(c->d->ssl)) == NULL ||
+		    SSL_set_fd(c->ssl, c->fd) != 1) {
+			c->reason = "tls setup failed";
+			c->dead = 1;
+			return;
+		}
+		c->handshake = 1;
+	}
+	ERR_clear_error();
+	if ((r = SSL_accept(c->ssl)) == 1) {
+		c->handshake = 0;
+		c->want_write = 0;
+		log_info("smtpd: session=%s starttls version=%s cipher=%s",
+		    c->sid, SSL_get_version(c->ssl),
+		    SSL_get_cipher_name(c->ssl));
+		smtp_session_tls_done(c->s);
+		return;
+	}
+	e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ)
+		c->want_write = 0;
+	else if (e == SSL_ERROR_WANT_WRITE)
+		c->want_write = 1;
+	else {
+		log_warnx("smtpd: session=%s peer=%s tls handshake failed: %s",
+		    c->sid, c->peer, ERR_reason_error_string(ERR_get_error()));
+		c->reason = "tls handshake failed";
+		c->dead = 1;
+	}
+}
+
+static void
+smtpd_conn_close(struct smtpd_conn *c)
+{
+	struct smtpd *d = c->d;
+	const char *user;
+
+	user = c->s != NULL ? smtp_session_auth_user(c->s) : NULL;
+	log_info("smtpd: session=%s close peer=%s helo=%s proto=%s user=%s "
+	    "msgs=%u reason=%s", c->sid, c->peer, c->s != NULL ?
+	    smtp_session_helo(c->s) : "", c->s != NULL ?
+	    smtp_session_protocol(c->s) : "", user != NULL ? user : "-",
+	    c->nmsg, c->reason);
+	smtp_session_free(c->s);	/* aborts an open message */
+	if (c->events != 0)
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->ssl != NULL) {
+		if (!c->handshake && !c->dead)
+			SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+	}
+	close(c->fd);
+	free(c->out);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		d->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	d->nconns -= c->counted;
+	free(c);
+}
+
+/* --- session callbacks -------------------------------------------------- */
+
+static void
+smtpd_cb_output(void *arg, const char *buf, size_t len)
+{
+	struct smtpd_conn *c = arg;
+	size_t cap;
+	char *n;
+
+	if (len > 0 && (buf[0] == '4' || buf[0] == '5') &&
+	    strncmp(buf, "421 4.4.2", 9) != 0)
+		log_info("smtpd: session=%s peer=%s reply=\"%.*s\"", c->sid,
+		    c->peer, (int)(len - 2), buf);
+	if (c->outlen + len > c->outcap) {
+		cap = c->outcap ? c->outcap : 1024;
+		while (cap < c->outlen + len)
+			cap *= 2;
+		if ((n = realloc(c->out, cap)) == NULL) {
+			c->reason = "out of memory";
+			c->dead = 1;
+			return;
+		}
+		c->out = n;
+		c->outcap = cap;
+	}
+	memcpy(c->out + c->outlen, buf, len);
+	c->outlen += len;
+}
+
+static int
+smtpd_spool_write(void *arg, const void *buf, size_t len)
+{
+	return spool_msg_write(arg, buf, len);
+}
+
+static int
+smtpd_cb_begin(void *arg, const char *sender, char *const *rcpts,
+    size_t nrcpt)
+{
+	struct smtpd_conn *c = arg;
+	struct smtpd *d = c->d;
+	struct inbound_info info;
+	char id[40];
+
+	if ((c->msg = spool_msg_begin(d->spool, sender, rcpts, nrcpt)) ==
+	    NULL) {
+		log_warn("smtpd: session=%s spool", c->sid);
+		return -1;
+	}
+	snprintf(id, sizeof(id), "%s.%u", c->sid, c->nmsg + 1);
+	memset(&info, 0, sizeof(info));
+	info.hostname = d->cfg->hostname;
+	info.helo = smtp_session_helo(c->s);
+	info.peer_addr = c->peer;
+	info.protocol = smtp_session_protocol(c->s);
+	info.id = id;
+	info.sender = sender;
+	info.rcpt = nrcpt == 1 ? rcpts[0] : NULL;
+	info.from = d->cfg->smtp.from;
+	info.now = time(NULL);
+	info.uniq = ((unsigned long long)util_wall_ms() << 12) ^ ++d->seq;
+	if ((c->ib = inbound_begin(&info, smtpd_spool_write, c->msg)) ==
+	    NULL) {
+		spool_msg_abort(c->msg);
+		c->msg = NULL;
+		return -1;
+	}
+	strlcpy(c->sender, sender, sizeof(c->sender));
+	c->nrcpt = nrcpt;
+	c->size = 0;
+	return 0;
+}
+
+static int
+smtpd_cb_data(void *arg, const char *buf, size_t len)
+{
+	struct smtpd_conn *c = arg;
+
+	c->size += len;
+	if (inbound_write(c->ib, buf, len) == -1) {
+		log_warn("smtpd: session=%s spool write", c->sid);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+smtpd_cb_end(void *arg)
+{
+	struct smtpd_conn *c = arg;
+	char id[SPOOL_ID_MAX];
+	int r;
+
+	r = inbound_end(c->ib);
+	inbound_free(c->ib);
+	c->ib = NULL;
+	if (r == -1) {
+		log_warn("smtpd: session=%s spool write", c->sid);
+		spool_msg_abort(c->msg);
+		c->msg = NULL;
+		smtp_session_commit_done(c->s, NULL);
+		return;
+	}
+	r = spool_msg_commit(c->msg, id, sizeof(id));
+	c->msg = NULL;
+	if (r == -1) {
+		log_warn("smtpd: session=%s spool commit", c->sid);
+		smtp_session_commit_done(c->s, NULL);
+		return;
+	}
+	c->nmsg++;
+	log_info("smtpd: session=%s queued id=%s from=<%s> nrcpt=%zu size=%zu",
+	    c->sid, id, c->sender, c->nrcpt, c->size);
+	smtp_session_commit_done(c->s, id);
+	if (c->d->queued != NULL)
+		c->d->queued(c->d->qarg);
+}
+
+static void
+smtpd_cb_abort(void *arg)
+{
+	struct smtpd_conn *c = arg;
+
+	inbound_free(c->ib);
+	c->ib = NULL;
+	if (c->msg != NULL)
+		spool_msg_abort(c->msg);
+	c->msg = NULL;
+}
+
+static int
+smtpd_cb_auth(void *arg, const char *user, const char *pass)
+{
+	struct smtpd_conn *c = arg;
+	struct smtpd *d = c->d;
+	const char *h;
+	size_t i;
+
+	for (i = 0; i < d->nusers; i++) {
+		if (strcmp(d->users[i].name, user) != 0)
+			continue;
+		h = crypt_r(pass, d->users[i].hash, d->crypt);
+		if (h != NULL && strcmp(h, d->users[i].hash) == 0) {
+			log_info("smtpd: session=%s auth user=%s", c->sid,
+			    user);
+			return 1;
+		}
+		break;
+	}
+	log_warnx("smtpd: session=%s peer=%s auth failed user=%s", c->sid,
+	    c->peer, user);
+	return 0;
+}
