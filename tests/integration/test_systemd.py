@@ -55,8 +55,15 @@ listener:
 
 
 def listener_in_tree():
-    """The port-25 listener is started by the daemon once src/smtpd.c exists."""
-    return os.path.exists(os.path.join(SRC, "src", "smtpd.c"))
+    """The port-25 listener exists once src/smtpd.c is there and daemon.c
+    starts it; from then on READY=1 must wait for its sockets too."""
+    try:
+        with open(os.path.join(SRC, "src", "daemon.c")) as f:
+            daemon_c = f.read()
+    except OSError:
+        return False
+    return (os.path.exists(os.path.join(SRC, "src", "smtpd.c"))
+            and "smtpd_start(" in daemon_c)
 
 
 class NotifySocket:
