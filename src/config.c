@@ -464,7 +464,9 @@ cfg_password(struct ctx *c, yaml_node_t *n)
 	/* systemd's LoadCredential= wins over the file named here. */
 	if (creds != NULL && *creds != '\0') {
 		path = xasprintf("%s/smtp-password", creds);
-		if (access(path, R_OK) == 0) {
+		/* an empty credential (unit installed, secret not set) is skipped */
+		if (access(path, R_OK) == 0 && stat(path, &st) == 0 &&
+		    st.st_size > 0) {
 			free(s->password_file);
 			s->password_file = path;
 			return;
