@@ -2,8 +2,10 @@
  * value.c - register decoding: 16/32-bit integers and IEEE 754 floats in
  * the four word/byte orders PLCs use.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "modbus2mail/value.h"
@@ -82,6 +84,9 @@ value_bit(uint16_t word, int bit)
 void
 value_format(char *buf, size_t len, double v)
 {
+	char tmp[40];
+	int prec;
+
 	if (len == 0)
 		return;
 	if (isnan(v))
@@ -90,7 +95,19 @@ value_format(char *buf, size_t len, double v)
 		snprintf(buf, len, "%s", v < 0 ? "-Inf" : "Inf");
 	else if (v == floor(v) && fabs(v) < 1e15)
 		snprintf(buf, len, "%.0f", v == 0 ? 0.0 : v);	/* no "-0" */
-	else
-		/* a float32 carries ~7 digits: more would print noise */
-		snprintf(buf, len, "%.7g", v);
+	else {
+		/*
+		 * The fewest digits (from 7, what a float32 carries) that
+		 * give the same float back: 0.3f prints "0.3", not float
+		 * noise, while 1234567.5 keeps its fraction.
+		 */
+		for (prec = 7; prec < 17 && fabs(v) <= FLT_MAX; prec++) {
+			snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+			if ((float)strtod(tmp, NULL) == (float)v)
+				break;
+		}
+		if (prec == 17 || fabs(v) > FLT_MAX)
+			snprintf(tmp, sizeof(tmp), "%.7g", v);
+		snprintf(buf, len, "%s", tmp);
+	}
 }

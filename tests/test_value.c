@@ -123,6 +123,16 @@ test_format(void **state)
 	assert_string_equal(b, "4294967295");
 	value_format(b, sizeof(b), -2147483648.0);
 	assert_string_equal(b, "-2147483648");
+	value_format(b, sizeof(b), 1234567.5);
+	assert_string_equal(b, "1234567.5");
+	value_format(b, sizeof(b), (double)0.1f);
+	assert_string_equal(b, "0.1");
+	value_format(b, sizeof(b), 1e-9);
+	assert_string_equal(b, "1e-09");
+	value_format(b, sizeof(b), 3.4e38);
+	assert_string_equal(b, "3.4e+38");
+	value_format(b, sizeof(b), 1.5e300);
+	assert_string_equal(b, "1.5e+300");
 	value_format(b, sizeof(b), NAN);
 	assert_string_equal(b, "NaN");
 	value_format(b, sizeof(b), -INFINITY);
