@@ -30,8 +30,9 @@ double	value_scale(const struct config_rule *, double raw);
 int	value_bit(uint16_t word, int bit);
 /*
  * Text for {value}/{raw}: integers without a fraction ("100", "-3",
- * "4294967295"), others with up to 7 significant digits and no float
- * noise ("81.5", "0.3"), "NaN", "Inf", "-Inf". Always NUL-terminated.
+ * "4294967295"), others with the fewest digits (7 or more) that give the
+ * same float32 back, so no float noise ("81.5", "0.3", "1234567.5");
+ * "NaN", "Inf", "-Inf". Always NUL-terminated.
  */
 void	value_format(char *buf, size_t len, double v);
 
