@@ -1,0 +1,472 @@
+#!/usr/bin/python3
+"""The port-25 listener end to end (SPEC §6, §5, §2 sendmail): the daemon
+(`modbus2mail run`, or tests/smtpd_driver with the same command line) with
+a listener on loopback, relaying to the aiosmtpd provider of
+tests/peers/smtp_provider.py; clients are swaks and raw sockets.
+
+usage: test_listener.py EXE [unittest args, e.g. ListenerTest.test_arduino]
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "peers"))
+from harness import Daemon, free_port, tmpdir, wait_until  # noqa: E402
+from smtp_provider import Provider, make_pki  # noqa: E402
+
+EXE = None
+FROM = "Line 3 Alarms <alarms@example.com>"
+ARDUINO = (b"EHLO 192.168.1.177\r\n",
+           b"MAIL FROM: <arduino@plc.local>\r\n",
+           b"RCPT TO: <ops@example.com>\r\n",
+           b"DATA\r\n",
+           b"Subject: Alarm\r\nPump 1 fault\r\n.\r\n",
+           b"QUIT\r\n")
+
+
+class Client:
+    """A raw SMTP client: exact bytes out, whole replies in."""
+
+    def __init__(self, port, source=None, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def reply(self):
+        """One reply (all its lines) as text, '' on EOF."""
+        while True:
+            lines = self.buf.split(b"\r\n")
+            for i, ln in enumerate(lines[:-1]):
+                if len(ln) >= 4 and ln[3:4] == b" ":
+                    out = b"\r\n".join(lines[:i + 1]) + b"\r\n"
+                    self.buf = self.buf[len(out):]
+                    return out.decode()
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                out, self.buf = self.buf, b""
+                return out.decode()
+            self.buf += chunk
+
+    def cmd(self, line):
+        self.send(line if isinstance(line, bytes) else line.encode() + b"\r\n")
+        return self.reply()
+
+    def closed(self, timeout=10):
+        """True once the server closed the connection (EOF)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        self.sock.close()
+
+
+def swaks(port, *args, timeout=60):
+    r = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % port, "--helo", "swaks.test",
+                        "--from", "dev@plc.local", "--h-Subject", "swaks test"] + list(args),
+                       capture_output=True, text=True, timeout=timeout)
+    return r.returncode, r.stdout + r.stderr
+
+
+class ListenerTest(unittest.TestCase):
+    """Every test starts a provider and the daemon; tearDown stops both."""
+
+    def setUp(self):
+        self.dir = tmpdir("m2m-listener-")
+        self.spool = os.path.join(self.dir, "spool")
+        self.pport, self.lport = free_port(), free_port()
+        self.provider = None
+        self.daemon = None
+        self.mounted = None
+
+    def tearDown(self):
+        if self.daemon is not None:
+            self.daemon.stop()
+        if self.provider is not None:
+            self.provider.stop()
+        if self.mounted:
+            subprocess.run(["umount", "-l", self.mounted], capture_output=True, timeout=30)
+        if os.environ.get("M2M_KEEP"):
+            print("kept", self.dir, file=sys.stderr)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- set-up helpers -------------------------------------------------------
+    def start_provider(self):
+        self.provider = Provider(self.pport, tls="none",
+                                 maildir=os.path.join(self.dir, "provider")).start()
+        return self.provider
+
+    def config(self, **kw):
+        lst = dict(listen='["127.0.0.1:%d"]' % self.lport, allow='["127.0.0.1/32"]',
+                   recipient_domains="[example.com]", max_message_size="64KiB",
+                   max_recipients=3, max_clients=4, timeout="10s")
+        lst.update(kw)
+        lines = ["hostname: gw-test", "spool_dir: %s" % self.spool, "smtp:",
+                 "  url: smtp://127.0.0.1:%d" % self.pport, "  tls: none",
+                 '  from: "%s"' % FROM, "  timeout: 5s",
+                 "  retry: {initial: 1s, max: 2s, give_up_after: 1h}", "listener:"]
+        for k, v in lst.items():
+            if v is not None:
+                lines.append("  %s: %s" % (k, v))
+        path = os.path.join(self.dir, "m2m.yaml")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def start(self, provider=True, **kw):
+        if provider and self.provider is None:
+            self.start_provider()
+        self.cfg = self.config(**kw)
+        self.daemon = Daemon(EXE, self.cfg).start()
+        wait_until(lambda: "smtpd: listening" in self.daemon.logbytes_since_start(),
+                   timeout=10, what="listener up")
+        return self.daemon
+
+    def queue_files(self):
+        d = os.path.join(self.spool, "queue")
+        return sorted(f for f in os.listdir(d) if f.endswith(".msg")) if os.path.isdir(d) else []
+
+    def session(self, source=None):
+        c = Client(self.lport, source)
+        self.addCleanup(c.close)
+        return c
+
+    def greeted(self, source=None):
+        c = self.session(source)
+        self.assertTrue(c.reply().startswith("220 "))
+        return c
+
+    def transaction(self, c, body=b"Subject: t\r\n\r\nhello\r\n", rcpts=("ops@example.com",)):
+        self.assertTrue(c.cmd("MAIL FROM:<dev@plc.local>").startswith("250 "))
+        for r in rcpts:
+            self.assertTrue(c.cmd("RCPT TO:<%s>" % r).startswith("250 "))
+        self.assertTrue(c.cmd("DATA").startswith("354 "))
+        return c.cmd(body + b".\r\n")
+
+    # -- the Arduino sketch ----------------------------------------------------
+    def test_arduino(self):
+        """The classic send_mail() sketch, byte for byte: arrives fixed up."""
+        self.start()
+        c = self.session()
+        firsts = [c.reply()[0]]
+        for data in ARDUINO:
+            c.send(data)
+            firsts.append(c.reply()[0])   # the sketch reads only this digit
+        self.assertEqual(firsts, ["2", "2", "2", "2", "3", "2", "2"])
+        self.assertTrue(c.closed())
+        self.provider.wait_count(1, timeout=30)
+        env = self.provider.envelopes()[0]
+        raw = self.provider.raw()[0]
+        self.assertEqual(env["mail_from"], "alarms@example.com")
+        self.assertEqual(env["rcpt_tos"], ["ops@example.com"])
+        head, sep, body = raw.partition(b"\r\n\r\n")
+        self.assertEqual(sep, b"\r\n\r\n")
+        self.assertEqual(body, b"Pump 1 fault\r\n")
+        self.assertTrue(head.startswith(b"Received: from 192.168.1.177 ([127.0.0.1])\r\n"),
+                        head)
+        for field in (b"\r\nSubject: Alarm\r\n", b"\r\nDate: ", b"\r\nMessage-ID: <",
+                      b"@gw-test>", b"\r\nFrom: Line 3 Alarms <alarms@example.com>",
+                      b"\r\nReply-To: <arduino@plc.local>"):
+            self.assertIn(field, head + b"\r\n")
+        msg = self.provider.messages()[0]
+        self.assertEqual(msg["Subject"], "Alarm")
+        self.assertEqual(msg.get_content().strip(), "Pump 1 fault")
+
+    # -- swaks, one reply code each -------------------------------------------------
+    def test_swaks_reply_codes(self):
+        self.start(max_message_size="4KiB", max_recipients=2)
+        rc, out = swaks(self.lport, "--to", "ops@example.com")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("<-  250 2.0.0 Ok: queued as ", out)
+        # recipient domain not allowed
+        rc, out = swaks(self.lport, "--to", "someone@elsewhere.net")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("<** 550 5.7.1 <someone@elsewhere.net>: Relay access denied", out)
+        # too many recipients: the third gets 452, the message goes to two
+        rc, out = swaks(self.lport, "--to", "a@example.com,b@example.com,c@example.com")
+        self.assertIn("<** 452 4.5.3 Error: too many recipients", out)
+        # too big
+        rc, out = swaks(self.lport, "--to", "ops@example.com", "--body", "x" * 6000)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("<** 552 5.3.4 Message size exceeds fixed maximum message size", out)
+        # VRFY 252
+        rc, out = swaks(self.lport, "--to", "ops@example.com", "--quit-after", "RCPT",
+                        "--pipeline")
+        self.assertIn("PIPELINING", out)
+        # outside `allow`: 554 at connect
+        rc, out = swaks(self.lport, "--to", "ops@example.com", "--local-interface",
+                        "127.0.0.2")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("554 5.7.1 Access denied", out)
+        self.provider.wait_count(1, timeout=30)
+
+    def test_reply_codes_raw(self):
+        """501, 502, 503, 500 line too long, VRFY 252, EXPN 502, HELP 214."""
+        self.start()
+        c = self.greeted()
+        self.assertEqual(c.cmd("RCPT TO:<ops@example.com>"),
+                         "503 5.5.1 Error: need MAIL command\r\n")
+        self.assertEqual(c.cmd("HELO"), "501 5.5.4 Syntax: HELO/EHLO hostname\r\n")
+        self.assertEqual(c.cmd("MAIL FROM ops"), "501 5.5.4 Syntax: MAIL FROM:<address>\r\n")
+        self.assertEqual(c.cmd("DATA"), "503 5.5.1 Error: need RCPT command\r\n")
+        self.assertEqual(c.cmd("VRFY root")[:10], "252 2.5.2 ")
+        self.assertEqual(c.cmd("EXPN staff"), "502 5.5.1 Error: EXPN is disabled\r\n")
+        self.assertEqual(c.cmd("HELP")[:10], "214 2.0.0 ")
+        self.assertEqual(c.cmd("XYZZY"), "502 5.5.2 Error: command not recognized\r\n")
+        self.assertEqual(c.cmd("NOOP"), "250 2.0.0 Ok\r\n")
+        self.assertEqual(c.cmd(b"EHLO " + b"x" * 5000 + b"\r\n"), "500 5.5.2 Line too long\r\n")
+        self.assertTrue(c.closed())
+
+    def test_open_relay_denied(self):
+        """A client outside allow (127.0.0.2 vs 127.0.0.1/32) gets 554."""
+        self.start()
+        c = self.session(source="127.0.0.2")
+        self.assertEqual(c.reply(), "554 5.7.1 Access denied\r\n")
+        self.assertTrue(c.closed())
+        self.assertEqual(self.queue_files(), [])
+        self.assertIn("denied=allow", self.daemon.logbytes_since_start())
+
+    def test_pipelining_one_packet(self):
+        self.start()
+        c = self.session()
+        c.send(b"EHLO plc\r\nMAIL FROM:<a@plc.local>\r\nRCPT TO:<ops@example.com>\r\n"
+               b"RCPT TO:<x@elsewhere.net>\r\nDATA\r\nSubject: one\r\n\r\n1\r\n.\r\n"
+               b"MAIL FROM:<a@plc.local>\r\nRCPT TO:<maint@example.com>\r\nDATA\r\n"
+               b"Subject: two\r\n\r\n2\r\n.\r\nQUIT\r\n")
+        codes = []
+        while True:
+            r = c.reply()
+            if not r:
+                break
+            codes.append(r.split("\r\n")[-2][:3])
+        self.assertEqual(codes, ["220", "250", "250", "250", "550", "354", "250",
+                                 "250", "250", "354", "250", "221"])
+        self.provider.wait_count(2, timeout=30)
+        subjects = sorted(m["Subject"] for m in self.provider.messages())
+        self.assertEqual(subjects, ["one", "two"])
+
+    def test_smuggling_refused(self):
+        """\\n.\\n, \\r.\\n and \\n.\\r\\n never end DATA; 550 5.6.0, nothing smuggled."""
+        self.start()
+        c = self.greeted()
+        self.assertTrue(c.cmd("EHLO plc").startswith("250"))
+        for fake in (b"\n.\n", b"\r.\n", b"\n.\r\n"):
+            self.assertTrue(c.cmd("MAIL FROM:<a@plc.local>").startswith("250"))
+            self.assertTrue(c.cmd("RCPT TO:<ops@example.com>").startswith("250"))
+            self.assertTrue(c.cmd("DATA").startswith("354"))
+            c.send(b"Subject: x\r\n\r\nhi" + fake + b"MAIL FROM:<ceo@example.com>\r\n"
+                   b"RCPT TO:<victim@example.com>\r\nDATA\r\n\r\nsmuggled\r\n.\r\n")
+            self.assertEqual(c.reply(), "550 5.6.0 Message refused: bare CR or LF in "
+                             "message text (RFC 5321 2.3.8)\r\n")
+        # the session goes on, a clean message passes
+        self.assertTrue(self.transaction(c).startswith("250 "))
+        self.provider.wait_count(1, timeout=30)
+        time.sleep(0.5)
+        self.assertEqual(self.provider.count(), 1)
+        self.assertNotIn(b"smuggled", self.provider.raw()[0])
+
+    def test_dot_stuffing(self):
+        self.start()
+        c = self.greeted()
+        self.assertTrue(self.transaction(
+            c, b"Subject: d\r\n\r\n..leading dot\r\n...\r\n").startswith("250 "))
+        self.provider.wait_count(1, timeout=30)
+        self.assertTrue(self.provider.raw()[0].endswith(b"\r\n\r\n.leading dot\r\n..\r\n"))
+
+    def test_timeout(self):
+        """An idle client gets 421 4.4.2 after listener.timeout (2s)."""
+        self.start(timeout="2s")
+        c = self.greeted()
+        self.assertTrue(c.cmd("EHLO slow").startswith("250"))
+        t0 = time.monotonic()
+        c.sock.settimeout(10)
+        self.assertEqual(c.reply(), "421 4.4.2 Timeout exceeded, closing\r\n")
+        waited = time.monotonic() - t0
+        self.assertGreater(waited, 1.5)
+        self.assertLess(waited, 5)
+        self.assertTrue(c.closed())
+        # mid-DATA too: nothing is queued
+        c = self.greeted()
+        for line in ("HELO slow", "MAIL FROM:<a@plc.local>", "RCPT TO:<ops@example.com>",
+                     "DATA"):
+            c.cmd(line)
+        c.send(b"Subject: half\r\n")
+        self.assertEqual(c.reply(), "421 4.4.2 Timeout exceeded, closing\r\n")
+        self.assertEqual(self.queue_files(), [])
+        self.assertEqual(os.listdir(os.path.join(self.spool, "tmp")), [])
+
+    def test_max_clients(self):
+        self.start(max_clients=2)
+        a, b = self.greeted(), self.greeted()
+        c = self.session()
+        self.assertEqual(c.reply(), "421 4.7.0 Too many connections, try again later\r\n")
+        self.assertTrue(c.closed())
+        # a slot frees up when one leaves
+        self.assertEqual(a.cmd("QUIT"), "221 2.0.0 Bye\r\n")
+        self.assertTrue(a.closed())
+        wait_until(lambda: "reason=quit" in self.daemon.logbytes_since_start(), timeout=10,
+                   what="session closed")
+        self.greeted()
+        self.assertEqual(b.cmd("NOOP"), "250 2.0.0 Ok\r\n")
+
+    def test_oversize_then_continue(self):
+        self.start(max_message_size="2KiB")
+        c = self.greeted()
+        self.assertTrue(c.cmd("EHLO plc").startswith("250"))
+        big = b"Subject: big\r\n\r\n" + (b"y" * 70 + b"\r\n") * 60
+        self.assertEqual(self.transaction(c, big),
+                         "552 5.3.4 Message size exceeds fixed maximum message size\r\n")
+        self.assertEqual(c.cmd("MAIL FROM:<a@plc.local> SIZE=999999"),
+                         "552 5.3.4 Message size exceeds fixed maximum message size\r\n")
+        self.assertTrue(self.transaction(c).startswith("250 2.0.0 Ok: queued as "))
+        self.provider.wait_count(1, timeout=30)
+        self.assertEqual(self.provider.messages()[0]["Subject"], "t")
+
+    def test_full_spool(self):
+        """Spool on a 64k tmpfs, filled up: 452 4.3.1, no 250, nothing left behind."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root to mount a tmpfs")
+        os.makedirs(self.spool)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", self.spool],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.mounted = self.spool
+        self.start(provider=False, max_message_size="1MiB")
+        filler = os.path.join(self.spool, "filler")
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"\0" * 1024) > 0:
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        c = self.greeted()
+        self.assertTrue(c.cmd("EHLO plc").startswith("250"))
+        body = b"Subject: full\r\n\r\n" + (b"z" * 70 + b"\r\n") * 400
+        r = self.transaction(c, body)
+        self.assertTrue(r.startswith("452 4.3.1"), r)
+        self.assertEqual(self.queue_files(), [])
+        self.assertEqual(os.listdir(os.path.join(self.spool, "tmp")), [])
+        # space again: the same session gets its 250
+        os.unlink(filler)
+        self.assertTrue(self.transaction(c, body).startswith("250 "))
+        self.assertEqual(len(self.queue_files()), 1)
+
+    def test_kill9_after_250(self):
+        """kill -9 right after the 250: the message is in queue/ and delivered after restart."""
+        self.start(provider=False)      # provider down: nothing leaves
+        c = self.greeted()
+        self.assertTrue(c.cmd("EHLO plc").startswith("250"))
+        r = self.transaction(c, b"Subject: durable\r\n\r\nkeep me\r\n")
+        self.assertTrue(r.startswith("250 2.0.0 Ok: queued as "))
+        self.daemon.kill9()
+        qid = r.split()[-1]
+        self.assertIn(qid + ".msg", self.queue_files())
+        self.start_provider()
+        self.daemon = Daemon(EXE, self.cfg).start()
+        self.provider.wait_count(1, timeout=45)
+        self.assertEqual(self.provider.messages()[0]["Subject"], "durable")
+        wait_until(lambda: self.queue_files() == [], timeout=20, what="queue empty")
+
+    def test_starttls_auth(self):
+        """Outside allow with users_file: STARTTLS + AUTH PLAIN (swaks), else 530/535."""
+        pki = make_pki(os.path.join(self.dir, "pki"), name="listener")
+        users = os.path.join(self.dir, "users")
+        h = subprocess.run(["openssl", "passwd", "-6", "s3cret"], capture_output=True,
+                           text=True, check=True, timeout=30).stdout.strip()
+        with open(users, "w") as f:
+            f.write("# test users\nplc:%s\n" % h)
+        self.start(tls="{cert: %s, key: %s}" % (pki.cert, pki.key), users_file=users)
+        # not authenticated: no MAIL
+        c = self.greeted(source="127.0.0.2")
+        ehlo = c.cmd("EHLO outside")
+        self.assertIn("250-STARTTLS", ehlo)
+        self.assertNotIn("AUTH", ehlo)
+        self.assertEqual(c.cmd("MAIL FROM:<a@plc.local>"),
+                         "530 5.7.0 Must issue a STARTTLS command first\r\n")
+        self.assertEqual(c.cmd("AUTH PLAIN AHBsYwBzM2NyZXQ="), "538 5.7.11 Encryption "
+                         "required for requested authentication mechanism\r\n")
+        rc, out = swaks(self.lport, "--to", "ops@example.com", "--local-interface",
+                        "127.0.0.2", "-tls", "-a", "PLAIN", "-au", "plc", "-ap", "wrong")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("535 5.7.8", out)
+        rc, out = swaks(self.lport, "--to", "ops@example.com", "--local-interface",
+                        "127.0.0.2", "-tls", "-a", "LOGIN", "-au", "plc", "-ap", "s3cret")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("250-AUTH PLAIN LOGIN", out)
+        self.assertIn("235 2.7.0 Authentication successful", out)
+        rc, out = swaks(self.lport, "--to", "ops@example.com", "--local-interface",
+                        "127.0.0.2", "-tls", "-a", "PLAIN", "-au", "plc", "-ap", "s3cret")
+        self.assertEqual(rc, 0, out)
+        self.provider.wait_count(2, timeout=30)
+        raw = self.provider.raw()[0]
+        self.assertIn(b"with ESMTPSA id", raw)
+        log = self.daemon.logbytes_since_start()
+        self.assertIn("user=plc", log)
+        self.assertIn("starttls version=TLS", log)
+        # inside allow: no AUTH needed even with users_file
+        c = self.greeted()
+        self.assertTrue(c.cmd("EHLO inside").startswith("250"))
+        self.assertTrue(self.transaction(c).startswith("250 "))
+
+    def test_sendmail(self):
+        """`sendmail -t`: Bcc gone, recipients from the header, exit codes."""
+        self.start()
+        msg = (b"To: Ops <ops@example.com>\nBcc: hidden@example.com\nSubject: cron\n\n"
+               b"disk 91%\n.\nafter the dot\n")
+        r = subprocess.run([EXE, "sendmail", "-c", self.cfg, "-t", "-i"], input=msg,
+                           capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = subprocess.run([EXE, "sendmail", "-c", self.cfg, "maint@example.com"],
+                           input=b"Subject: dots\n\nline\n.\nnot sent\n",
+                           capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = subprocess.run([EXE, "sendmail", "-c", self.cfg], input=b"Subject: x\n\ny\n",
+                           capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 64)          # EX_USAGE: no recipients
+        self.assertIn(b"no recipients", r.stderr)
+        r = subprocess.run([EXE, "sendmail", "-c", self.cfg, "not an address"],
+                           input=b"x\n", capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 65)          # EX_DATAERR
+        self.provider.wait_count(2, timeout=30)
+        by = {m["Subject"]: (e, m, raw) for e, m, raw in
+              zip(self.provider.envelopes(), self.provider.messages(), self.provider.raw())}
+        env, m, raw = by["cron"]
+        self.assertEqual(sorted(env["rcpt_tos"]), ["hidden@example.com", "ops@example.com"])
+        self.assertNotIn(b"Bcc", raw)
+        self.assertIn(b"after the dot", raw)
+        self.assertIn(b"\r\nMessage-ID: <", raw)
+        self.assertIn(b"with local id", raw)
+        env, m, raw = by["dots"]
+        self.assertEqual(env["rcpt_tos"], ["maint@example.com"])
+        self.assertNotIn(b"not sent", raw)
+
+
+def main():
+    global EXE
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    EXE = os.path.abspath(sys.argv[1])
+    unittest.main(argv=[sys.argv[0]] + sys.argv[2:], verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
