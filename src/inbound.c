@@ -247,7 +247,8 @@ inbound_flush(struct inbound *ib, size_t end, int insert)
 			return -1;
 	if (insert && inbound_out(ib, "\r\n", 2) == -1)
 		return -1;
-	return inbound_out(ib, ib->hdr + end, ib->hdrlen - end);
+	return end < ib->hdrlen ?
+	    inbound_out(ib, ib->hdr + end, ib->hdrlen - end) : 0;
 }
 
 int
