@@ -9,7 +9,10 @@
  *
  * A message streams through inbound.c into a spool_msg; the 250 is sent
  * only after spool_msg_commit() returned 0 (fsync + rename + dir fsync),
- * any spool failure is 452 4.3.1 and nothing is acknowledged.
+ * any spool failure is 452 4.3.1 and nothing is acknowledged. Commits run
+ * on SMTPD_COMMITTERS threads so that the fsyncs of several sessions
+ * overlap; the session waits (reads nothing) until its result comes back
+ * through the done list and an eventfd.
  */
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -50,11 +53,23 @@
 #define SMTPD_TICK_MS		1000	/* loop turns at least this often */
 #define SMTPD_EVENTS		64
 #define SMTPD_USERS_LINE	1024
+#define SMTPD_COMMITTERS	4	/* threads doing spool commits */
 
 enum smtpd_kind {
 	KIND_LISTENER,
 	KIND_STOP,
+	KIND_DONE,
 	KIND_CONN,
+};
+
+/* One spool commit handed to a committer thread. */
+struct smtpd_job {
+	struct smtpd_job *next;
+	struct smtpd_conn *c;		/* waits in STATE_COMMIT meanwhile */
+	struct spool_msg *msg;		/* freed by spool_msg_commit() */
+	int r;				/* spool_msg_commit() result */
+	int err;			/* its errno */
+	char id[SPOOL_ID_MAX];
 };
 
 struct smtpd_listener {
@@ -78,6 +93,7 @@ struct smtpd_conn {
 	int want_write;			/* SSL needs the socket writable */
 	int counted;			/* counts against max_clients */
 	int dead;			/* I/O error: close now */
+	int committing;			/* a smtpd_job is out for it */
 	uint32_t events;		/* epoll interest registered */
 	struct smtp_session *s;		/* owned */
 	char sid[20];			/* session id, hex */
@@ -106,6 +122,16 @@ struct smtpd {
 	size_t nlisteners;
 	int stopfd;
 	enum smtpd_kind stopkind;
+	int donefd;			/* committers -> loop */
+	enum smtpd_kind donekind;
+	pthread_mutex_t jlock;		/* guards jobs, done, jstop */
+	pthread_cond_t jcond;
+	struct smtpd_job *jobs;		/* FIFO to committers */
+	struct smtpd_job **jobs_tail;
+	struct smtpd_job *done;		/* back to the loop */
+	int jstop;
+	pthread_t committers[SMTPD_COMMITTERS];
+	size_t ncommitters;
 	int epfd;
 	SSL_CTX *ssl;			/* owned; NULL without tls */
 	struct smtpd_user *users;	/* owned */
@@ -132,6 +158,9 @@ static int	smtpd_conn_flush(struct smtpd_conn *);
 static void	smtpd_conn_interest(struct smtpd_conn *);
 static void	smtpd_conn_close(struct smtpd_conn *);
 static void	smtpd_conn_starttls(struct smtpd_conn *);
+static void	*smtpd_committer(void *);
+static void	smtpd_committers_stop(struct smtpd *);
+static void	smtpd_commit_finish(struct smtpd *);
 
 static void	smtpd_cb_output(void *, const char *, size_t);
 static int	smtpd_cb_begin(void *, const char *, char *const *, size_t);
@@ -163,8 +192,12 @@ smtpd_start(const struct config *cfg, struct spool *spool,
 	d->spool = spool;
 	d->queued = queued;
 	d->qarg = arg;
-	d->stopfd = d->epfd = -1;
+	d->stopfd = d->epfd = d->donefd = -1;
 	d->stopkind = KIND_STOP;
+	d->donekind = KIND_DONE;
+	d->jobs_tail = &d->jobs;
+	pthread_mutex_init(&d->jlock, NULL);
+	pthread_cond_init(&d->jcond, NULL);
 	d->params.hostname = cfg->hostname;
 	d->params.max_size = l->max_message_size;
 	d->params.max_rcpts = l->max_recipients;
@@ -185,7 +218,8 @@ smtpd_start(const struct config *cfg, struct spool *spool,
 	d->params_auth = d->params;
 	d->params_auth.auth_required = 1;
 	if ((d->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
-	    (d->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
+	    (d->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1 ||
+	    (d->donefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
 		snprintf(err, errlen, "listener: epoll: %s", strerror(errno));
 		goto fail;
 	}
@@ -196,9 +230,23 @@ smtpd_start(const struct config *cfg, struct spool *spool,
 		snprintf(err, errlen, "listener: epoll: %s", strerror(errno));
 		goto fail;
 	}
+	ev.data.ptr = &d->donekind;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->donefd, &ev) == -1) {
+		snprintf(err, errlen, "listener: epoll: %s", strerror(errno));
+		goto fail;
+	}
 	for (i = 0; i < l->listen.n; i++)
 		if (smtpd_listen(d, l->listen.v[i], err, errlen) == -1)
 			goto fail;
+	for (i = 0; i < SMTPD_COMMITTERS; i++) {
+		if ((errno = pthread_create(&d->committers[i], NULL,
+		    smtpd_committer, d)) != 0) {
+			snprintf(err, errlen, "listener: thread: %s",
+			    strerror(errno));
+			goto fail;
+		}
+		d->ncommitters++;
+	}
 	atomic_store(&d->alive, util_mono_ms());
 	d->running = 1;
 	if ((errno = pthread_create(&d->thread, NULL, smtpd_loop, d)) != 0) {
@@ -240,12 +288,17 @@ smtpd_free(struct smtpd *d)
 {
 	size_t i;
 
+	smtpd_committers_stop(d);
 	while (d->conns != NULL)
 		smtpd_conn_close(d->conns);
 	for (i = 0; i < d->nlisteners; i++)
 		close(d->listeners[i].fd);
 	if (d->stopfd != -1)
 		close(d->stopfd);
+	if (d->donefd != -1)
+		close(d->donefd);
+	pthread_mutex_destroy(&d->jlock);
+	pthread_cond_destroy(&d->jcond);
 	if (d->epfd != -1)
 		close(d->epfd);
 	if (d->ssl != NULL)
@@ -415,6 +468,9 @@ smtpd_loop(void *arg)
 			case KIND_STOP:
 				stop = 1;
 				break;
+			case KIND_DONE:
+				smtpd_commit_finish(d);
+				break;
 			case KIND_LISTENER:
 				smtpd_accept(d, (struct smtpd_listener *)kind);
 				break;
@@ -424,6 +480,9 @@ smtpd_loop(void *arg)
 			}
 		}
 	}
+	/* Commits under way finish: those clients get their 250 first. */
+	smtpd_committers_stop(d);
+	smtpd_commit_finish(d);
 	while (d->conns != NULL) {
 		smtp_session_shutdown(d->conns->s);
 		smtpd_conn_flush(d->conns);
@@ -442,6 +501,8 @@ smtpd_check_timeouts(struct smtpd *d, uint64_t now)
 
 	for (c = d->conns; c != NULL; c = next) {
 		next = c->next;
+		if (c->committing)
+			continue;
 		if (now >= c->deadline) {
 			smtp_session_timeout(c->s);
 			c->reason = "timeout";
@@ -556,7 +617,7 @@ smtpd_conn_io(struct smtpd_conn *c)
 			c->handshake = 1;
 			continue;
 		}
-		if (w == SMTP_WAIT_CLOSE || c->dead)
+		if (w == SMTP_WAIT_CLOSE || w == SMTP_WAIT_COMMIT || c->dead)
 			break;
 		if (c->inoff == c->inlen)
 			c->inoff = c->inlen = 0;
@@ -579,8 +640,9 @@ smtpd_conn_io(struct smtpd_conn *c)
 	}
 	if (!c->dead)
 		smtpd_conn_flush(c);
-	if (c->dead || (smtp_session_wait(c->s) == SMTP_WAIT_CLOSE &&
-	    c->outoff == c->outlen)) {
+	/* A job out for c keeps it alive until smtpd_commit_finish(). */
+	if (!c->committing && (c->dead || (smtp_session_wait(c->s) ==
+	    SMTP_WAIT_CLOSE && c->outoff == c->outlen))) {
 		smtpd_conn_close(c);
 		return;
 	}
@@ -670,18 +732,21 @@ smtpd_conn_interest(struct smtpd_conn *c)
 	uint32_t want = 0;
 	int op;
 
-	if (c->want_write || c->outoff < c->outlen)
+	if (!c->dead && (c->want_write || c->outoff < c->outlen))
 		want |= EPOLLOUT;
-	if (c->handshake || (smtp_session_wait(c->s) == SMTP_WAIT_INPUT &&
-	    c->outlen - c->outoff <= SMTPD_OUT_HIGH))
+	if (!c->dead && (c->handshake ||
+	    (smtp_session_wait(c->s) == SMTP_WAIT_INPUT &&
+	    c->outlen - c->outoff <= SMTPD_OUT_HIGH)))
 		want |= EPOLLIN;
 	if (want == c->events)
 		return;
-	op = c->events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
 	if (want == 0) {
-		/* waiting on nothing: keep it registered, quiet */
-		want = EPOLLRDHUP;
+		/* waiting for a commit: out of epoll (HUP would spin) */
+		epoll_ctl(c->d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		c->events = 0;
+		return;
 	}
+	op = c->events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = want;
 	ev.data.ptr = c;
@@ -853,32 +918,111 @@ static void
 smtpd_cb_end(void *arg)
 {
 	struct smtpd_conn *c = arg;
-	char id[SPOOL_ID_MAX];
+	struct smtpd *d = c->d;
+	struct smtpd_job *j;
 	int r;
 
 	r = inbound_end(c->ib);
 	inbound_free(c->ib);
 	c->ib = NULL;
-	if (r == -1) {
+	if (r == -1 || (j = calloc(1, sizeof(*j))) == NULL) {
 		log_warn("smtpd: session=%s spool write", c->sid);
 		spool_msg_abort(c->msg);
 		c->msg = NULL;
 		smtp_session_commit_done(c->s, NULL);
 		return;
 	}
-	r = spool_msg_commit(c->msg, id, sizeof(id));
+	j->c = c;
+	j->msg = c->msg;
 	c->msg = NULL;
-	if (r == -1) {
-		log_warn("smtpd: session=%s spool commit", c->sid);
-		smtp_session_commit_done(c->s, NULL);
-		return;
+	c->committing = 1;
+	pthread_mutex_lock(&d->jlock);
+	*d->jobs_tail = j;
+	d->jobs_tail = &j->next;
+	pthread_cond_signal(&d->jcond);
+	pthread_mutex_unlock(&d->jlock);
+}
+
+/* Committer thread: fsync, rename, fsync dir; drains the queue at stop. */
+static void *
+smtpd_committer(void *arg)
+{
+	struct smtpd *d = arg;
+	struct smtpd_job *j;
+	uint64_t one = 1;
+
+	for (;;) {
+		pthread_mutex_lock(&d->jlock);
+		while (d->jobs == NULL && !d->jstop)
+			pthread_cond_wait(&d->jcond, &d->jlock);
+		if ((j = d->jobs) == NULL) {
+			pthread_mutex_unlock(&d->jlock);
+			break;
+		}
+		if ((d->jobs = j->next) == NULL)
+			d->jobs_tail = &d->jobs;
+		pthread_mutex_unlock(&d->jlock);
+		j->r = spool_msg_commit(j->msg, j->id, sizeof(j->id));
+		j->err = errno;
+		pthread_mutex_lock(&d->jlock);
+		j->next = d->done;
+		d->done = j;
+		pthread_mutex_unlock(&d->jlock);
+		if (write(d->donefd, &one, sizeof(one)) != sizeof(one))
+			log_warn("smtpd: committer wake-up");
 	}
-	c->nmsg++;
-	log_info("smtpd: session=%s queued id=%s from=<%s> nrcpt=%zu size=%zu",
-	    c->sid, id, c->sender, c->nrcpt, c->size);
-	smtp_session_commit_done(c->s, id);
-	if (c->d->queued != NULL)
-		c->d->queued(c->d->qarg);
+	return NULL;
+}
+
+static void
+smtpd_committers_stop(struct smtpd *d)
+{
+	size_t i;
+
+	pthread_mutex_lock(&d->jlock);
+	d->jstop = 1;
+	pthread_cond_broadcast(&d->jcond);
+	pthread_mutex_unlock(&d->jlock);
+	for (i = 0; i < d->ncommitters; i++)
+		pthread_join(d->committers[i], NULL);
+	d->ncommitters = 0;
+}
+
+/* Loop side: answers the sessions whose commit came back. */
+static void
+smtpd_commit_finish(struct smtpd *d)
+{
+	struct smtpd_job *j, *next;
+	struct smtpd_conn *c;
+	uint64_t n;
+
+	if (read(d->donefd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		log_warn("smtpd: committer wake-up");
+	pthread_mutex_lock(&d->jlock);
+	j = d->done;
+	d->done = NULL;
+	pthread_mutex_unlock(&d->jlock);
+	for (; j != NULL; j = next) {
+		next = j->next;
+		c = j->c;
+		c->committing = 0;
+		c->deadline = util_mono_ms() + d->cfg->listener.timeout_ms;
+		if (j->r == -1) {
+			errno = j->err;
+			log_warn("smtpd: session=%s spool commit", c->sid);
+			smtp_session_commit_done(c->s, NULL);
+		} else {
+			c->nmsg++;
+			log_info("smtpd: session=%s queued id=%s from=<%s> "
+			    "nrcpt=%zu size=%zu", c->sid, j->id, c->sender,
+			    c->nrcpt, c->size);
+			smtp_session_commit_done(c->s, j->id);
+			if (d->queued != NULL)
+				d->queued(d->qarg);
+		}
+		free(j);
+		smtpd_conn_io(c);	/* pipelined commands waiting */
+	}
 }
 
 static void
