@@ -28,6 +28,7 @@
 #include "modbus2mail/notify.h"
 #include "modbus2mail/poller.h"
 #include "modbus2mail/relay.h"
+#include "modbus2mail/smtpd.h"
 #include "modbus2mail/spool.h"
 #include "modbus2mail/util.h"
 
@@ -39,6 +40,7 @@ struct daemon {
 	struct config *cfg;		/* owned; replaced on reload */
 	struct spool *spool;		/* owned */
 	struct relay *relay;		/* owned */
+	struct smtpd *smtpd;		/* owned, NULL without listener */
 	struct poller **pollers;	/* owned, one per device */
 	size_t npollers;
 	int ctl_fd;
@@ -53,6 +55,7 @@ static void	daemon_notify(const char *);
 static int	daemon_start_workers(struct daemon *, struct config *);
 static void	daemon_stop_workers(struct daemon *);
 static void	daemon_reload(struct daemon *);
+static void	daemon_ctl_socket(struct daemon *);
 static int	daemon_threads_alive(struct daemon *);
 static void	daemon_tick(struct daemon *);
 static void	daemon_queue_info(struct daemon *, size_t *, time_t *);
@@ -60,6 +63,7 @@ static void	daemon_sign_of_life(struct daemon *, time_t);
 static void	daemon_submit_sign_of_life(struct daemon *,
 		    const struct notify_gateway *, time_t);
 static int	daemon_ctl(const char *, FILE *, void *);
+static void	daemon_wake_relay(void *);
 
 static void
 daemon_notify(const char *msg)
@@ -71,6 +75,12 @@ daemon_notify(const char *msg)
 #endif
 }
 
+
+static void
+daemon_wake_relay(void *arg)
+{
+	relay_wake(arg);
+}
 
 /* Spool, relay, listener and pollers for cfg; all or nothing. */
 static int
@@ -87,7 +97,11 @@ daemon_start_workers(struct daemon *d, struct config *cfg)
 		log_warnx("daemon: relay: %s", err);
 		goto fail;
 	}
-	/* LISTENER_START */
+	if (cfg->listener.enabled && (d->smtpd = smtpd_start(cfg, d->spool,
+	    daemon_wake_relay, d->relay, err, sizeof(err))) == NULL) {
+		log_warnx("daemon: listener: %s", err);
+		goto fail;
+	}
 	d->pollers = xcalloc(cfg->ndevices, sizeof(*d->pollers));
 	for (i = 0; i < cfg->ndevices; i++)
 		d->pollers[d->npollers++] = poller_start(cfg, i, d->spool,
@@ -105,7 +119,9 @@ daemon_stop_workers(struct daemon *d)
 {
 	size_t i;
 
-	/* LISTENER_STOP */
+	if (d->smtpd != NULL)
+		smtpd_stop(d->smtpd);
+	d->smtpd = NULL;
 	for (i = 0; i < d->npollers; i++)
 		poller_stop(d->pollers[i]);
 	free(d->pollers);
@@ -117,6 +133,26 @@ daemon_stop_workers(struct daemon *d)
 	d->npollers = 0;
 	d->relay = NULL;
 	d->spool = NULL;
+}
+
+/* The control socket lives in spool_dir: (re)create it where that is now. */
+static void
+daemon_ctl_socket(struct daemon *d)
+{
+	char path[sizeof(d->ctl_path)];
+
+	if (ctl_path(d->cfg, path, sizeof(path)) == -1)
+		fatalx("daemon: control socket path too long in %s",
+		    d->cfg->spool_dir);
+	if (d->ctl_fd != -1 && strcmp(path, d->ctl_path) == 0)
+		return;
+	if (d->ctl_fd != -1) {
+		close(d->ctl_fd);
+		unlink(d->ctl_path);
+	}
+	strlcpy(d->ctl_path, path, sizeof(d->ctl_path));
+	if ((d->ctl_fd = ctl_listen(d->ctl_path)) == -1)
+		fatal("daemon: control socket %s", d->ctl_path);
 }
 
 /* SIGHUP: an invalid new file is logged and the running config kept. */
@@ -144,6 +180,7 @@ daemon_reload(struct daemon *d)
 		return;
 	}
 	config_free(old);
+	daemon_ctl_socket(d);
 	log_info("daemon: reloaded %s devices=%zu rules=%zu", d->path,
 	    d->cfg->ndevices, d->cfg->nrules);
 	daemon_notify("READY=1");
@@ -161,7 +198,11 @@ daemon_threads_alive(struct daemon *d)
 		log_warnx("daemon: relay thread stalled");
 		return 0;
 	}
-	/* LISTENER_ALIVE */
+	if (d->smtpd != NULL && now - smtpd_last_alive_ms(d->smtpd) >
+	    DAEMON_RELAY_GRACE_MS) {
+		log_warnx("daemon: listener thread stalled");
+		return 0;
+	}
 	for (i = 0; i < d->npollers; i++)
 		if (now - poller_last_alive_ms(d->pollers[i]) >
 		    poller_max_cycle_ms(d->pollers[i])) {
@@ -364,7 +405,7 @@ daemon_run(const char *path, int verbose)
 	struct signalfd_siginfo si;
 	sigset_t mask;
 	uint64_t usec = 0;
-	int sfd, running = 1;
+	int sfd, tick, running = 1;
 
 	log_init(verbose);
 	memset(&d, 0, sizeof(d));
@@ -392,9 +433,7 @@ daemon_run(const char *path, int verbose)
 		config_free(cfg);
 		return 1;
 	}
-	if (ctl_path(d.cfg, d.ctl_path, sizeof(d.ctl_path)) == -1 ||
-	    (d.ctl_fd = ctl_listen(d.ctl_path)) == -1)
-		fatal("daemon: control socket in %s", d.cfg->spool_dir);
+	daemon_ctl_socket(&d);
 #ifdef HAVE_LIBSYSTEMD
 	if (sd_watchdog_enabled(0, &usec) > 0)
 		d.watchdog_ms = usec / 1000;
@@ -410,7 +449,11 @@ daemon_run(const char *path, int verbose)
 		pfd[0].events = POLLIN;
 		pfd[1].fd = d.ctl_fd;
 		pfd[1].events = POLLIN;
-		if (poll(pfd, 2, DAEMON_TICK_MS) == -1 && errno != EINTR)
+		/* a tick often enough for a short WatchdogSec too */
+		tick = DAEMON_TICK_MS;
+		if (d.watchdog_ms != 0 && d.watchdog_ms / 4 < (uint64_t)tick)
+			tick = (int)(d.watchdog_ms / 4);
+		if (poll(pfd, 2, tick) == -1 && errno != EINTR)
 			fatal("daemon: poll");
 		if (pfd[0].revents & POLLIN &&
 		    read(sfd, &si, sizeof(si)) == sizeof(si)) {

@@ -15,6 +15,7 @@
 #include "modbus2mail/poller.h"
 #include "modbus2mail/relay.h"
 #include "modbus2mail/render.h"
+#include "modbus2mail/sendmail.h"
 #include "modbus2mail/spool.h"
 
 #define EXIT_USAGE 2
@@ -31,6 +32,7 @@ static int	cmd_poll(const char *, int, char **);
 static int	cmd_queue(const char *, int, char **);
 static int	cmd_ctl(const char *, int, char **);
 static int	cmd_render(const char *, int, char **);
+static int	cmd_sendmail(const char *, int, char **);
 static void	usage(FILE *);
 static struct config *load(const char *);
 
@@ -45,6 +47,7 @@ static const struct cmd commands[] = {
 	{ "ack", cmd_ctl },
 	{ "shelve", cmd_ctl },
 	{ "render", cmd_render },
+	{ "sendmail", cmd_sendmail },
 };
 
 static void
@@ -243,16 +246,40 @@ cmd_render(const char *path, int argc, char **argv)
 	return r;
 }
 
+static int
+cmd_sendmail(const char *path, int argc, char **argv)
+{
+	struct config *cfg;
+	int r;
+
+	if ((cfg = load(path)) == NULL)
+		return 75;	/* EX_TEMPFAIL: the caller keeps its message */
+	r = sendmail_main(cfg, argc, argv);
+	config_free(cfg);
+	return r;
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *path;
+	const char *path, *prog;
 	const struct cmd *cmd = NULL;
 	char *args[64];
 	int nargs = 0, i;
 	size_t j;
 
 	log_init(0);
+	/* Installed as /usr/sbin/sendmail: cron and scripts call it directly. */
+	prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	if (strcmp(prog, "sendmail") == 0) {
+		args[nargs++] = "sendmail";
+		for (i = 1; i < argc && nargs < 63; i++)
+			args[nargs++] = argv[i];
+		args[nargs] = NULL;
+		path = getenv("MODBUS2MAIL_CONFIG");
+		return cmd_sendmail(path && *path ? path : CONFIG_DEFAULT_PATH,
+		    nargs, args);
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
