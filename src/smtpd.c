@@ -1048,7 +1048,13 @@ smtpd_cb_auth(void *arg, const char *user, const char *pass)
 	for (i = 0; i < d->nusers; i++) {
 		if (strcmp(d->users[i].name, user) != 0)
 			continue;
+#ifdef XCRYPT_VERSION_MAJOR
+		/* libxcrypt; ASan's crypt_r interceptor crashes here */
+		h = crypt_rn(pass, d->users[i].hash, d->crypt,
+		    (int)sizeof(*d->crypt));
+#else
 		h = crypt_r(pass, d->users[i].hash, d->crypt);
+#endif
 		if (h != NULL && strcmp(h, d->users[i].hash) == 0) {
 			log_info("smtpd: session=%s auth user=%s", c->sid,
 			    user);
