@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """The port-25 listener end to end (SPEC §6, §5, §2 sendmail): the daemon
-(`modbus2mail run`, or tests/smtpd_driver with the same command line) with
-a listener on loopback, relaying to the aiosmtpd provider of
-tests/peers/smtp_provider.py; clients are swaks and raw sockets.
+(`modbus2mail run -c CFG`) with a listener on loopback, relaying to the
+aiosmtpd provider of tests/peers/smtp_provider.py; clients are swaks, raw
+sockets and `modbus2mail sendmail`.
 
-usage: test_listener.py EXE [unittest args, e.g. ListenerTest.test_arduino]
+usage: test_listener.py MODBUS2MAIL_EXE [unittest args, e.g. ListenerTest.test_arduino]
 """
 import os
 import shutil
