@@ -870,7 +870,7 @@ smtpd_cb_begin(void *arg, const char *sender, char *const *rcpts,
 	struct smtpd_conn *c = arg;
 	struct smtpd *d = c->d;
 	struct inbound_info info;
-	char id[40];
+	char id[40], lit[8 + INET6_ADDRSTRLEN];
 
 	if ((c->msg = spool_msg_begin(d->spool, sender, rcpts, nrcpt)) ==
 	    NULL) {
@@ -881,7 +881,10 @@ smtpd_cb_begin(void *arg, const char *sender, char *const *rcpts,
 	memset(&info, 0, sizeof(info));
 	info.hostname = d->cfg->hostname;
 	info.helo = smtp_session_helo(c->s);
-	info.peer_addr = c->peer;
+	/* RFC 5321 4.1.3 address literal */
+	snprintf(lit, sizeof(lit), "%s%s", strchr(c->peer, ':') ? "IPv6:" : "",
+	    c->peer);
+	info.peer_addr = lit;
 	info.protocol = smtp_session_protocol(c->s);
 	info.id = id;
 	info.sender = sender;

@@ -243,6 +243,21 @@ class ListenerTest(unittest.TestCase):
         self.assertEqual(self.queue_files(), [])
         self.assertIn("denied=allow", self.daemon.logbytes_since_start())
 
+    def test_ipv6(self):
+        """A [::1] listener; allow by IPv6 CIDR; v4 clients outside it are denied."""
+        self.start(listen='["[::1]:%d", "127.0.0.1:%d"]' % (self.lport, self.lport),
+                   allow='["::1/128"]')
+        s = socket.create_connection(("::1", self.lport), timeout=10)
+        c = Client.__new__(Client)
+        c.sock, c.buf = s, b""
+        self.addCleanup(c.close)
+        self.assertTrue(c.reply().startswith("220 "))
+        self.assertTrue(c.cmd("EHLO v6").startswith("250"))
+        self.assertTrue(self.transaction(c).startswith("250 "))
+        self.provider.wait_count(1, timeout=30)
+        self.assertIn(b"([IPv6:::1])", self.provider.raw()[0])
+        self.assertEqual(self.session().reply(), "554 5.7.1 Access denied\r\n")
+
     def test_pipelining_one_packet(self):
         self.start()
         c = self.session()
