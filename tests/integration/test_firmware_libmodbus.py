@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "firmware"))
-from shim import Shim  # noqa: E402
+from shim import Shim, wait_until  # noqa: E402
 
 
 def main():
@@ -40,7 +40,7 @@ def main():
         assert [s.get("coil", a) for a in (0, 3, 10)] == [1, 1, 1]
         assert s.get("hr", 0) == 0 and s.get("hr", 1) == 0x0409
         # Every write reached the application callback.
-        assert ("coil", "16", "1") in s.writes() and ("hr", "13", "4660") in s.writes()
+        wait_until(lambda: ("coil", "16", "1") in s.writes() and ("hr", "13", "4660") in s.writes(), timeout=5, what="write events")
     print("ok")
     return 0
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "firmware"))
-from shim import Shim  # noqa: E402
+from shim import Shim, wait_until  # noqa: E402
 
 
 def mbpoll(port, *args, unit=1, check=True):
@@ -72,8 +72,8 @@ def main():
         assert s.get("coil", 16) == 1
         mbpoll(p, "-t", "0", "-r", "30", 1, 0, 1)
         assert [s.get("coil", a) for a in (29, 30, 31)] == [1, 0, 1]
-        assert ("coil", "16", "1") in s.writes()
-        assert ("coil", "31", "1") in s.writes()
+        wait_until(lambda: ("coil", "16", "1") in s.writes(), timeout=5, what="write event coil 16")
+        wait_until(lambda: ("coil", "31", "1") in s.writes(), timeout=5, what="write event coil 31")
         # FC 6 and FC 16 into the writable registers.
         mbpoll(p, "-t", "4", "-r", "16", 7)
         assert s.get("hr", 15) == 7

@@ -46,7 +46,7 @@ class Install(unittest.TestCase):
     def install(self):
         env = dict(os.environ)
         env.pop("DESTDIR", None)
-        return run(["meson", "install", "-C", BUILD, "--no-rebuild",
+        return run(["meson", "install", "-C", BUILD,
                     "--destdir", self.dest], env=env)
 
     def under_dest(self, path):
