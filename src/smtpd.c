@@ -54,6 +54,7 @@
 #define SMTPD_EVENTS		64
 #define SMTPD_USERS_LINE	1024
 #define SMTPD_COMMITTERS	4	/* threads doing spool commits */
+#define SMTPD_ACCEPT_PAUSE_MS	1000	/* after EMFILE: stop accepting */
 
 enum smtpd_kind {
 	KIND_LISTENER,
@@ -140,6 +141,7 @@ struct smtpd {
 	struct smtpd_conn *conns;	/* list, owned */
 	unsigned nconns;		/* counted ones */
 	uint64_t seq;
+	uint64_t paused_until;		/* mono ms; listeners out of epoll */
 	pthread_t thread;
 	int running;
 	_Atomic uint64_t alive;
@@ -150,6 +152,7 @@ static int	smtpd_load_tls(struct smtpd *, char *, size_t);
 static int	smtpd_load_users(struct smtpd *, const char *, char *, size_t);
 static void	*smtpd_loop(void *);
 static void	smtpd_accept(struct smtpd *, struct smtpd_listener *);
+static void	smtpd_accept_pause(struct smtpd *, int);
 static uint64_t	smtpd_check_timeouts(struct smtpd *, uint64_t);
 static void	smtpd_free(struct smtpd *);
 static void	smtpd_conn_io(struct smtpd_conn *);
@@ -456,7 +459,11 @@ smtpd_loop(void *arg)
 	while (!stop) {
 		now = util_mono_ms();
 		atomic_store(&d->alive, now);
+		if (d->paused_until != 0 && now >= d->paused_until)
+			smtpd_accept_pause(d, 0);
 		next = smtpd_check_timeouts(d, now);
+		if (d->paused_until != 0 && d->paused_until < next)
+			next = d->paused_until;
 		n = epoll_wait(d->epfd, evs, SMTPD_EVENTS, (int)(next - now));
 		if (n == -1 && errno != EINTR) {
 			log_warn("smtpd: epoll_wait");
@@ -582,8 +589,35 @@ smtpd_accept(struct smtpd *d, struct smtpd_listener *l)
 		smtp_session_start(c->s, how);
 		smtpd_conn_io(c);
 	}
-	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+	    errno == ENOMEM) {
+		/* level-triggered: the listener would wake us in a loop */
+		log_warn("smtpd: accept on %s, pausing %dms", l->name,
+		    SMTPD_ACCEPT_PAUSE_MS);
+		smtpd_accept_pause(d, 1);
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+	    errno != ECONNABORTED)
 		log_warn("smtpd: accept on %s", l->name);
+}
+
+/* Takes the listeners out of epoll for a while (pause) or back in. */
+static void
+smtpd_accept_pause(struct smtpd *d, int pause)
+{
+	struct epoll_event ev;
+	size_t i;
+
+	if ((d->paused_until != 0) == pause)
+		return;
+	d->paused_until = pause ? util_mono_ms() + SMTPD_ACCEPT_PAUSE_MS : 0;
+	for (i = 0; i < d->nlisteners; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.ptr = &d->listeners[i];
+		if (epoll_ctl(d->epfd, pause ? EPOLL_CTL_DEL : EPOLL_CTL_ADD,
+		    d->listeners[i].fd, &ev) == -1)
+			log_warn("smtpd: epoll_ctl %s", d->listeners[i].name);
+	}
 }
 
 /* --- one connection ----------------------------------------------------- */

@@ -341,6 +341,52 @@ class ListenerTest(unittest.TestCase):
         self.greeted()
         self.assertEqual(b.cmd("NOOP"), "250 2.0.0 Ok\r\n")
 
+    def test_fd_exhaustion(self):
+        """Out of file descriptors: accept pauses (no busy loop), service resumes."""
+        global EXE
+        wrapper = os.path.join(self.dir, "m2m-lowfd")
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\nulimit -n 32\nexec "%s" "$@"\n' % EXE)
+        os.chmod(wrapper, 0o755)
+        exe, EXE = EXE, wrapper
+        try:
+            self.start(max_clients=64)
+        finally:
+            EXE = exe
+        held = []
+        for _ in range(40):
+            try:
+                held.append(Client(self.lport, timeout=2))
+            except OSError:
+                break
+        wait_until(lambda: "pausing" in self.daemon.logbytes_since_start(), timeout=10,
+                   what="accept paused")
+        pid = self.daemon.proc.pid
+        with open("/proc/%d/stat" % pid) as f:
+            cpu0 = sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:13])
+        time.sleep(1.5)
+        with open("/proc/%d/stat" % pid) as f:
+            cpu1 = sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:13])
+        self.assertLess(cpu1 - cpu0, 50, "daemon spins while out of descriptors")
+        for c in held:
+            c.close()
+        c = wait_until(lambda: self._try_greeting(), timeout=15, what="accepting again")
+        self.assertTrue(self.transaction(c).startswith("250 "))
+
+    def _try_greeting(self):
+        try:
+            c = Client(self.lport, timeout=3)
+        except OSError:
+            return None
+        try:
+            if c.reply().startswith("220 "):
+                self.addCleanup(c.close)
+                return c
+        except OSError:
+            pass
+        c.close()
+        return None
+
     def test_oversize_then_continue(self):
         self.start(max_message_size="2KiB")
         c = self.greeted()
