@@ -630,6 +630,11 @@ cfg_listener(struct ctx *c, yaml_node_t *n)
 	}
 	if (l->listen.n == 0)
 		cfg_error(c, n, "listener: missing 'listen'");
+	/* No allow list: only this host may relay (never an open relay). */
+	if (allow_node == NULL) {
+		strlist_add(&allow, "127.0.0.0/8");
+		strlist_add(&allow, "::1/128");
+	}
 	l->allow = xcalloc(allow.n, sizeof(*l->allow));
 	for (i = 0; i < allow.n; i++)
 		if (netaddr_parse_cidr(allow.v[i], &l->allow[l->nallow]) == 0)

@@ -580,6 +580,27 @@ test_full_example(void **state)
 }
 
 static void
+test_listener_default_allow(void **state)
+{
+	static const char yaml[] = "smtp: {url: \"smtp://x:587\", from: a@b.c}\n"
+	    "listener: {listen: [\"127.0.0.1:2525\"]}\n";
+	struct config *cfg;
+	char *errs;
+
+	(void)state;
+	cfg = load(yaml, &errs);
+	assert_non_null(cfg);
+	/* without `allow` only loopback clients may relay */
+	assert_int_equal(cfg->listener.nallow, 2);
+	assert_int_equal(cfg->listener.allow[0].prefix, 8);
+	assert_int_equal(cfg->listener.allow[1].prefix, 128);
+	assert_int_equal(cfg->listener.max_clients, 32);
+	assert_int_equal(cfg->listener.max_recipients, 50);
+	config_free(cfg);
+	free(errs);
+}
+
+static void
 test_password_file_mode(void **state)
 {
 	char path[] = "/tmp/m2m-secret-XXXXXX", yaml[512], *errs, want[512];
@@ -702,6 +723,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_all_errors_at_once),
 		cmocka_unit_test(test_minimal_defaults),
 		cmocka_unit_test(test_full_example),
+		cmocka_unit_test(test_listener_default_allow),
 		cmocka_unit_test(test_password_file_mode),
 		cmocka_unit_test(test_credentials_directory),
 		cmocka_unit_test(test_parsers),
