@@ -18,15 +18,9 @@
 #include "modbus2mail/config.h"
 #include "modbus2mail/readplan.h"
 
-#define T0 1795417200 /* wall clock at now = 0 */
+#include "test_common.h"
 
-#define HDR \
-	"hostname: gw\n" \
-	"smtp: {url: \"smtp://127.0.0.1:25\", from: a@example.com, tls: none}\n" \
-	"defaults: {to: [ops@example.com]}\n" \
-	"devices:\n" \
-	"  - name: d1\n" \
-	"    host: 127.0.0.1\n"
+#define T0 1795417200 /* wall clock at now = 0 */
 
 #define MAXN 64
 
@@ -47,8 +41,7 @@ fx_open(struct fx *f, const char *yaml)
 	size_t i;
 
 	memset(f, 0, sizeof(*f));
-	f->cfg = config_load_buffer("test.yaml", yaml, strlen(yaml), stderr);
-	assert_non_null(f->cfg);
+	f->cfg = test_config_load(yaml);
 	f->e = alarm_engine_new(f->cfg, 0);
 	assert_int_equal(readplan_build(f->cfg, 0, &f->plan), 0);
 	for (i = 0; i < f->plan.nreq; i++)

@@ -480,16 +480,25 @@ test_all_errors_at_once(void **state)
 	free(errs);
 }
 
-static void
-test_minimal_defaults(void **state)
+/* One of the shipped files under config/; it must load cleanly. */
+static struct config *
+load_example(const char *name)
 {
 	struct config *cfg;
 	char path[4096];
 
-	(void)state;
-	snprintf(path, sizeof(path), "%s/config/minimal.yaml", srcdir);
+	snprintf(path, sizeof(path), "%s/config/%s", srcdir, name);
 	cfg = config_load(path, stderr);
 	assert_non_null(cfg);
+	return cfg;
+}
+
+static void
+test_minimal_defaults(void **state)
+{
+	struct config *cfg = load_example("minimal.yaml");
+
+	(void)state;
 	assert_string_equal(cfg->spool_dir, CONFIG_DEFAULT_SPOOL);
 	assert_non_null(cfg->hostname);
 	assert_int_equal(cfg->smtp.verify_peer, 1);
@@ -526,14 +535,10 @@ test_minimal_defaults(void **state)
 static void
 test_full_example(void **state)
 {
+	struct config *cfg = load_example("modbus2mail.yaml");
 	const struct config_rule *r;
-	struct config *cfg;
-	char path[4096];
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/config/modbus2mail.yaml", srcdir);
-	cfg = config_load(path, stderr);
-	assert_non_null(cfg);
 	assert_string_equal(cfg->hostname, "gw-line3");
 	assert_int_equal(cfg->smtp.fallback_urls.n, 1);
 	assert_string_equal(cfg->smtp.failure_notice, "admin@example.com");

@@ -16,23 +16,7 @@
 #include "modbus2mail/config.h"
 #include "modbus2mail/readplan.h"
 
-#define HDR \
-	"hostname: gw\n" \
-	"smtp: {url: \"smtp://127.0.0.1:25\", from: a@example.com, tls: none}\n" \
-	"defaults: {to: [ops@example.com]}\n" \
-	"devices:\n" \
-	"  - name: d1\n" \
-	"    host: 127.0.0.1\n"
-
-static struct config *
-load(const char *yaml)
-{
-	struct config *cfg;
-
-	cfg = config_load_buffer("test.yaml", yaml, strlen(yaml), stderr);
-	assert_non_null(cfg);
-	return cfg;
-}
+#include "test_common.h"
 
 /* Coalesces and checks the invariants every plan must keep. */
 static size_t
@@ -242,7 +226,7 @@ test_build_and_lookup(void **state)
 	int bit;
 
 	(void)state;
-	cfg = load(HDR
+	cfg = test_config_load(HDR
 	    "    heartbeat: {holding_register: 0, stale_after: 10s}\n"
 	    "  - name: d2\n"
 	    "    host: 127.0.0.2\n"
@@ -329,7 +313,7 @@ test_forty_bits_one_request(void **state)
 	for (i = 0; i < 40; i++)
 		p += snprintf(p, sizeof(yaml) - (size_t)(p - yaml),
 		    "  - {name: b%d, device: d1, coil: %d}\n", i, 100 + i);
-	cfg = load(yaml);
+	cfg = test_config_load(yaml);
 	assert_int_equal(readplan_build(cfg, 0, &rp), 0);
 	assert_int_equal(rp.nreq, 1);
 	assert_int_equal(rp.req[0].addr, 100);
