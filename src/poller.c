@@ -132,12 +132,16 @@ poller_stop(struct poller *p)
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->thread, NULL);
-	poller_save(p);
+	/* Unspooled mail: keep the old state so the next start sends it. */
+	if (p->pending == NULL)
+		poller_save(p);
+	else
+		log_warnx("poller: %s: alarm mail not spooled at stop (spool "
+		    "unwritable); state not saved, it is sent after restart",
+		    p->dev->name);
 	poller_disconnect(p);
 	while ((pd = p->pending) != NULL) {
 		p->pending = pd->next;
-		log_warnx("poller: %s: alarm mail not spooled at stop "
-		    "(spool unwritable)", p->dev->name);
 		pending_free(pd);
 	}
 	readplan_free(&p->plan);
@@ -389,10 +393,8 @@ poller_mail(struct poller *p, time_t wall)
 	if (any)
 		p->dirty = 1;
 	pthread_mutex_unlock(&p->lock);
-	if (any) {
+	if (any)
 		poller_flush_pending(p);
-		poller_save(p);
-	}
 }
 
 static void *
@@ -401,12 +403,18 @@ poller_main(void *arg)
 	struct poller *p = arg;
 	struct timespec ts;
 	uint64_t wait_ms, start;
+	int dirty;
 
 	for (;;) {
 		start = util_mono_ms();
 		__atomic_store_n(&p->alive_ms, start, __ATOMIC_RELAXED);
 		poller_cycle(p);
-		if (p->dirty)
+		/* Mail first, state second: a state that says "notified" is
+		 * only written once every mail of it is in the spool. */
+		pthread_mutex_lock(&p->lock);
+		dirty = p->dirty && p->pending == NULL;
+		pthread_mutex_unlock(&p->lock);
+		if (dirty)
 			poller_save(p);
 		wait_ms = p->backoff_ms ? p->backoff_ms : p->dev->poll_interval_ms;
 		if (p->test_stall) {
