@@ -50,7 +50,6 @@ int
 ctl_listen(const char *path)
 {
 	struct sockaddr_un sun;
-	mode_t old;
 	int fd;
 
 	if (ctl_sockaddr(path, &sun) == -1)
@@ -61,13 +60,13 @@ ctl_listen(const char *path)
 	/* A stale socket of a previous run would make bind fail. */
 	if (unlink(path) == -1 && errno != ENOENT)
 		goto fail;
-	old = umask(0177);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		umask(old);
-		goto fail;
-	}
-	umask(old);
-	if (listen(fd, 8) == -1)
+	/*
+	 * Linux gives the socket file the socket inode's mode (minus the
+	 * umask): set it here, as umask() would change it for every thread.
+	 */
+	if (fchmod(fd, 0600) == -1 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    listen(fd, 8) == -1)
 		goto fail;
 	return fd;
 fail:
