@@ -62,7 +62,8 @@ static void	daemon_queue_info(struct daemon *, size_t *, time_t *);
 static void	daemon_sign_of_life(struct daemon *, time_t);
 static void	daemon_submit_sign_of_life(struct daemon *,
 		    const struct notify_gateway *, time_t);
-static int	daemon_ctl(const char *, FILE *, void *);
+static int	daemon_ctl_status(struct daemon *, FILE *);
+static int	daemon_ctl(const struct ctl_req *, FILE *, void *);
 static void	daemon_wake_relay(void *);
 
 static void
@@ -319,80 +320,57 @@ daemon_submit_sign_of_life(struct daemon *d, const struct notify_gateway *gw,
 	notify_mail_clear(&m);
 }
 
-/* Control requests: status, flush, ack RULE, shelve RULE MS REASON. */
+/* `modbus2mail status`: devices, alarms, queue. */
 static int
-daemon_ctl(const char *req, FILE *out, void *arg)
+daemon_ctl_status(struct daemon *d, FILE *out)
+{
+	char *alarms = NULL;
+	size_t alen, i, qlen;
+	time_t oldest;
+	FILE *af;
+
+	if ((af = open_memstream(&alarms, &alen)) == NULL)
+		return -1;
+	fprintf(out, "devices:\n");
+	for (i = 0; i < d->npollers; i++)
+		poller_status(d->pollers[i], out, af);
+	fclose(af);
+	fprintf(out, "alarms:\n%s", alarms);
+	free(alarms);
+	daemon_queue_info(d, &qlen, &oldest);
+	fprintf(out, "queue: %zu messages", qlen);
+	if (qlen > 0)
+		fprintf(out, ", oldest %llds", (long long)(time(NULL) - oldest));
+	fprintf(out, "\n");
+	return 0;
+}
+
+/* Control requests, decoded by ctl.c. */
+static int
+daemon_ctl(const struct ctl_req *req, FILE *out, void *arg)
 {
 	struct daemon *d = arg;
-	char rule[128], *sp;
-	const char *rest;
-	unsigned long long ms = 0;
-	size_t i, qlen;
-	time_t oldest;
+	size_t i;
 	int r;
 
-	if (strcmp(req, "flush") == 0) {
+	switch (req->verb) {
+	case CTL_FLUSH:
 		relay_wake(d->relay);
 		log_info("daemon: flush requested");
 		return 0;
-	}
-	if (strcmp(req, "status") == 0) {
-		char *alarms = NULL;
-		size_t alen;
-		FILE *af;
-
-		if ((af = open_memstream(&alarms, &alen)) == NULL)
-			return -1;
-		fprintf(out, "devices:\n");
-		for (i = 0; i < d->npollers; i++)
-			poller_status(d->pollers[i], out, af);
-		fclose(af);
-		fprintf(out, "alarms:\n%s", alarms);
-		free(alarms);
-		daemon_queue_info(d, &qlen, &oldest);
-		fprintf(out, "queue: %zu messages", qlen);
-		if (qlen > 0)
-			fprintf(out, ", oldest %llds", (long long)(time(NULL) -
-			    oldest));
-		fprintf(out, "\n");
-		return 0;
-	}
-	if (strncmp(req, "ack ", 4) == 0)
-		rest = req + 4;
-	else if (strncmp(req, "shelve ", 7) == 0)
-		rest = req + 7;
-	else {
-		fprintf(out, "modbus2mail: unknown control request\n");
-		return -1;
-	}
-	if (strlcpy(rule, rest, sizeof(rule)) >= sizeof(rule)) {
-		fprintf(out, "modbus2mail: rule name too long\n");
-		return -1;
-	}
-	rest = "manual";
-	if (req[0] == 's') {
-		char *end;
-
-		if ((sp = strchr(rule, ' ')) == NULL)
-			goto bad;
-		*sp++ = '\0';
-		errno = 0;
-		ms = strtoull(sp, &end, 10);
-		if (errno != 0 || (*end != ' ' && *end != '\0'))
-			goto bad;
-		if (*end == ' ')
-			rest = strstr(req + 7, end) + 1;
+	case CTL_STATUS:
+		return daemon_ctl_status(d, out);
+	default:
+		break;
 	}
 	for (i = 0; i < d->npollers; i++) {
-		r = req[0] == 'a' ? poller_ack(d->pollers[i], rule, out) :
-		    poller_shelve(d->pollers[i], rule, ms, rest, out);
+		r = req->verb == CTL_ACK ? poller_ack(d->pollers[i], req->name,
+		    out) : poller_shelve(d->pollers[i], req->name, req->ms,
+		    req->reason, out);
 		if (r != 1)
 			return r;
 	}
-	fprintf(out, "modbus2mail: no rule '%s' in %s\n", rule, d->path);
-	return -1;
-bad:
-	fprintf(out, "modbus2mail: malformed shelve request\n");
+	fprintf(out, "no rule '%s' in %s\n", req->name, d->path);
 	return -1;
 }
 

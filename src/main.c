@@ -186,47 +186,20 @@ cmd_queue(const char *path, int argc, char **argv)
 static int
 cmd_ctl(const char *path, int argc, char **argv)
 {
+	struct ctl_req req;
 	struct config *cfg;
-	char req[1024];
-	uint64_t ms;
+	char err[512];
 	int r;
 
-	if (strcmp(argv[0], "flush") == 0 || strcmp(argv[0], "status") == 0) {
-		if (argc != 1)
-			goto usage;
-		snprintf(req, sizeof(req), "%s", argv[0]);
-	} else if (strcmp(argv[0], "ack") == 0) {
-		if (argc != 2)
-			goto usage;
-		snprintf(req, sizeof(req), "ack %s", argv[1]);
-	} else {
-		const char *reason = "manual";
-
-		if (argc == 5 && strcmp(argv[3], "--reason") == 0)
-			reason = argv[4];
-		else if (argc != 3)
-			goto usage;
-		if (config_parse_duration(argv[2], &ms) == -1) {
-			fprintf(stderr, "modbus2mail shelve: bad duration "
-			    "'%s' (e.g. 30m, 2h, 0 to unshelve)\n", argv[2]);
-			return EXIT_USAGE;
-		}
-		if (strchr(reason, '\n') != NULL) {
-			fprintf(stderr, "modbus2mail shelve: the reason must "
-			    "be one line\n");
-			return EXIT_USAGE;
-		}
-		snprintf(req, sizeof(req), "shelve %s %llu %s", argv[1],
-		    (unsigned long long)ms, reason);
+	if (ctl_req_from_args(argc, argv, &req, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		return EXIT_USAGE;
 	}
 	if ((cfg = load(path)) == NULL)
 		return 1;
-	r = ctl_request(cfg, req, stdout, stderr);
+	r = ctl_request(cfg, &req, stdout, stderr);
 	config_free(cfg);
 	return r;
-usage:
-	usage(stderr);
-	return EXIT_USAGE;
 }
 
 static int

@@ -532,7 +532,7 @@ poller_ack(struct poller *p, const char *rule, FILE *out)
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (r == -1)
-		fprintf(out, "modbus2mail ack: %s\n", err);
+		fprintf(out, "%s\n", err);
 	if (r == 0)
 		log_info("alarm: rule=%s acknowledged by=command", rule);
 	return r;
@@ -554,7 +554,7 @@ poller_shelve(struct poller *p, const char *rule, uint64_t ms,
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (r == -1)
-		fprintf(out, "modbus2mail shelve: %s\n", err);
+		fprintf(out, "%s\n", err);
 	if (r == 0)
 		log_info("alarm: rule=%s shelved_ms=%llu reason=\"%s\"", rule,
 		    (unsigned long long)ms, reason);

@@ -225,6 +225,7 @@ static int
 sendmail_queue(const struct config *cfg, const char *sender,
     struct sendmail_rcpts *r, struct sendmail_buf *b)
 {
+	static const struct ctl_req flush = { .verb = CTL_FLUSH };
 	struct inbound_info info;
 	struct spool *sp;
 	char err[256], id[SPOOL_ID_MAX], tid[32];
@@ -264,7 +265,7 @@ sendmail_queue(const struct config *cfg, const char *sender,
 		return EX_TEMPFAIL;
 	/* Wake the daemon; it also finds the message by itself. */
 	if ((null = fopen("/dev/null", "we")) != NULL) {
-		ctl_request(cfg, "flush", null, null);
+		ctl_request(cfg, &flush, null, null);
 		fclose(null);
 	}
 	return 0;

@@ -6,6 +6,7 @@ behaviour; meson runs them as separate tests.
 usage: test_alarms.py MODBUS2MAIL_EXE [unittest names...]
 """
 import os
+import socket
 import subprocess
 import sys
 import unittest
@@ -41,6 +42,15 @@ defaults:
 rules:
 {rules}
 """
+
+
+def recv_all(sock):
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
 
 
 class AlarmTest(unittest.TestCase):
@@ -182,7 +192,20 @@ class BitAlarm(AlarmTest):
         self.assertIn("X-Modbus2mail-Rule: pump1_fault", r)
         bad = self.daemon.cli("ack", "no_such_rule", check=False)
         self.assertEqual(bad.returncode, 1)
-        self.assertIn("no_such_rule", bad.stderr)
+        self.assertEqual(bad.stderr, "modbus2mail ack: no rule 'no_such_rule' in %s\n"
+                         % self.cfg)
+        # The wire: one request line, the verdict "ok" or "error: MESSAGE".
+        for req, want in ((b"reboot\n", b"error: unknown request\n"),
+                          (b"ack two words\n", b"error: malformed ack request\n"),
+                          (b"ack no_such_rule\n",
+                           b"error: no rule 'no_such_rule' in %s\n" % self.cfg.encode()),
+                          (b"flush\n", b"ok\n")):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(10)
+                s.connect(os.path.join(self.work, "spool", "control.sock"))
+                s.sendall(req)
+                s.shutdown(socket.SHUT_WR)
+                self.assertEqual(recv_all(s), want, req)
 
 
 class Coalescing(AlarmTest):
