@@ -65,7 +65,8 @@ class Install(unittest.TestCase):
                              ("modbus2mail.8", "/man/man8/modbus2mail.8"),
                              ("modbus2mail.yaml.5", "/man/man5/modbus2mail.yaml.5"),
                              ("modbus2mail.yaml", "/share/doc/modbus2mail/modbus2mail.yaml"),
-                             ("minimal.yaml", "/share/doc/modbus2mail/minimal.yaml")):
+                             ("minimal.yaml", "/share/doc/modbus2mail/minimal.yaml"),
+                             ("LICENSE", "/share/doc/modbus2mail/LICENSE")):
             self.assertIn(name, where, "meson does not install %s" % name)
             self.assertTrue(where[name].endswith(suffix), where[name])
             self.assertTrue(os.path.isfile(self.under_dest(where[name])),
@@ -127,6 +128,19 @@ class Install(unittest.TestCase):
         self.assertEqual(stat.S_IMODE(os.stat(secret).st_mode), 0o600)
         with open(self.under_dest(where["modbus2mail.yaml"])) as f:
             self.assertEqual(f.read(), example, "the doc copy follows the source")
+
+        # Uninstall as the README says: what meson installed goes, the
+        # operator's files in /etc stay.
+        env = dict(os.environ)
+        env.pop("DESTDIR", None)
+        run(["ninja", "-C", BUILD, "uninstall"], env=env)
+        for name in ("modbus2mail", "modbus2mail.service", "modbus2mail.8", "LICENSE"):
+            self.assertFalse(os.path.exists(self.under_dest(where[name])),
+                             "%s left behind by uninstall" % where[name])
+        with open(conf) as f:
+            self.assertEqual(f.read(), example + "# edited by the operator\n")
+        with open(secret) as f:
+            self.assertEqual(f.read(), "s3cret\n")
 
 
 class UnitSecurity(unittest.TestCase):
