@@ -34,7 +34,14 @@
  *
  * Every file is created O_CREAT|O_EXCL 0600, written, fsync'd, renamed and
  * the target directory fsync'd, so a power cut leaves either the old or the
- * new version. spool_open() removes tmp/ leftovers of writers that are gone
+ * new version.
+ *
+ * Root (sendmail, queue) works on the service user's spool: a file is only
+ * used when it is a regular file of the spool directory's owner, opened
+ * without following links and without blocking (a planted FIFO or symlink
+ * is refused, EPERM); what root creates is handed to that owner. The
+ * directories must not be group/world writable, and a spool of another
+ * user is refused unless we are root. spool_open() removes tmp/ leftovers of writers that are gone
  * (dead pid, or older than a day), .meta files whose message is gone, and
  * moves unreadable queue files to failed/; a damaged .meta is removed when
  * read (the message is then retried to all its recipients).
@@ -67,6 +74,8 @@
 struct spool {
 	char *dir;                   /* owned */
 	int tmpfd, queuefd, failfd;  /* directory fds, O_DIRECTORY */
+	uid_t uid;                   /* owner of dir and of every file */
+	gid_t gid;
 	pthread_mutex_t lock;        /* counter and metadata replacement */
 	unsigned counter;
 };
@@ -80,8 +89,9 @@ struct spool_msg {
 	int saved_errno;
 };
 
-static int	spool_mkdir(const char *, char *, size_t);
-static int	spool_opendir(const char *, char *, size_t);
+static int	spool_check_dir(int, const char *, char *, size_t);
+static int	spool_subdir(struct spool *, int, const char *, char *, size_t);
+static int	spool_open_file(struct spool *, int, const char *, int);
 static void	spool_new_id(struct spool *, char *, size_t);
 static void	spool_tmpname(const char *, const char *, char *, size_t);
 static int	spool_addr_ok(const char *);
@@ -103,7 +113,8 @@ struct spool *
 spool_open(const char *dir, char *err, size_t errlen)
 {
 	struct spool *sp;
-	char path[4096];
+	struct stat st;
+	int fd = -1;
 
 	if ((sp = calloc(1, sizeof(*sp))) == NULL ||
 	    (sp->dir = strdup(dir)) == NULL) {
@@ -113,23 +124,31 @@ spool_open(const char *dir, char *err, size_t errlen)
 	}
 	sp->tmpfd = sp->queuefd = sp->failfd = -1;
 	pthread_mutex_init(&sp->lock, NULL);
-	if (spool_mkdir(dir, err, errlen) == -1)
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", dir,
+		    strerror(errno));
 		goto fail;
-	snprintf(path, sizeof(path), "%s/tmp", dir);
-	if (spool_mkdir(path, err, errlen) == -1 ||
-	    (sp->tmpfd = spool_opendir(path, err, errlen)) == -1)
+	}
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "cannot open %s: %s", dir,
+		    strerror(errno));
 		goto fail;
-	snprintf(path, sizeof(path), "%s/queue", dir);
-	if (spool_mkdir(path, err, errlen) == -1 ||
-	    (sp->queuefd = spool_opendir(path, err, errlen)) == -1)
+	}
+	if (spool_check_dir(fd, dir, err, errlen) == -1 ||
+	    fstat(fd, &st) == -1)
 		goto fail;
-	snprintf(path, sizeof(path), "%s/failed", dir);
-	if (spool_mkdir(path, err, errlen) == -1 ||
-	    (sp->failfd = spool_opendir(path, err, errlen)) == -1)
+	sp->uid = st.st_uid;
+	sp->gid = st.st_gid;
+	if ((sp->tmpfd = spool_subdir(sp, fd, "tmp", err, errlen)) == -1 ||
+	    (sp->queuefd = spool_subdir(sp, fd, "queue", err, errlen)) == -1 ||
+	    (sp->failfd = spool_subdir(sp, fd, "failed", err, errlen)) == -1)
 		goto fail;
+	close(fd);
 	spool_recover(sp);
 	return sp;
 fail:
+	if (fd != -1)
+		close(fd);
 	spool_close(sp);
 	return NULL;
 }
@@ -150,32 +169,100 @@ spool_close(struct spool *sp)
 	free(sp);
 }
 
+/* Whoever may write into a spool directory can feed root files. */
 static int
-spool_mkdir(const char *path, char *err, size_t errlen)
+spool_check_dir(int fd, const char *path, char *err, size_t errlen)
 {
 	struct stat st;
+	uid_t me = geteuid();
 
-	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create %s: %s", path,
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "cannot stat %s: %s", path,
 		    strerror(errno));
 		return -1;
 	}
-	if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s is not a directory", path);
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(err, errlen, "%s is group or world writable (mode "
+		    "%03o; chmod 700 it)", path, (unsigned)st.st_mode & 0777);
+		return -1;
+	}
+	if (me != 0 && st.st_uid != me && st.st_uid != 0) {
+		snprintf(err, errlen, "%s is owned by uid %u, not by this user "
+		    "(uid %u) or root", path, (unsigned)st.st_uid,
+		    (unsigned)me);
 		return -1;
 	}
 	return 0;
 }
 
+/* dir/name, created 0700 for the spool's owner; never through a link. */
 static int
-spool_opendir(const char *path, char *err, size_t errlen)
+spool_subdir(struct spool *sp, int dirfd, const char *name, char *err,
+    size_t errlen)
 {
-	int fd;
+	char path[4096];
+	int fd, created;
 
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		snprintf(err, errlen, "cannot open %s: %s", path,
+	snprintf(path, sizeof(path), "%s/%s", sp->dir, name);
+	if (!(created = mkdirat(dirfd, name, 0700) == 0) && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", path,
 		    strerror(errno));
+		return -1;
+	}
+	if ((fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		/* a link to a directory: ENOTDIR, to anything else: ELOOP */
+		snprintf(err, errlen, "cannot open %s: %s", path,
+		    strerror(errno == ELOOP ? ENOTDIR : errno));
+		return -1;
+	}
+	if (created && geteuid() == 0 && fchown(fd, sp->uid, sp->gid) == -1) {
+		snprintf(err, errlen, "cannot hand %s to uid %u: %s", path,
+		    (unsigned)sp->uid, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (spool_check_dir(fd, path, err, errlen) == -1) {
+		close(fd);
+		return -1;
+	}
 	return fd;
+}
+
+/*
+ * dirfd/name as a regular file of the spool's owner, or -1 (EPERM for a
+ * link, FIFO, device or another owner's file). Files root creates go to
+ * the owner, so the service can read them.
+ */
+static int
+spool_open_file(struct spool *sp, int dirfd, const char *name, int flags)
+{
+	struct stat st;
+	int fd, save;
+
+	if ((fd = openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC, 0600)) == -1) {
+		if (errno == ELOOP)
+			errno = EPERM;
+		return -1;
+	}
+	if ((flags & O_CREAT) && geteuid() == 0 && sp->uid != 0 &&
+	    fchown(fd, sp->uid, sp->gid) == -1)
+		goto fail;
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (!S_ISREG(st.st_mode) || st.st_uid != sp->uid) {
+		errno = EPERM;
+		goto fail;
+	}
+	return fd;
+fail:
+	save = errno;
+	close(fd);
+	if (flags & O_CREAT)
+		unlinkat(dirfd, name, 0);
+	errno = save;
+	return -1;
 }
 
 static void
@@ -234,8 +321,8 @@ spool_msg_begin(struct spool *sp, const char *sender, char *const *rcpts,
 	for (;;) {
 		spool_new_id(sp, m->id, sizeof(m->id));
 		spool_tmpname(m->id, "msg", m->tmpname, sizeof(m->tmpname));
-		fd = openat(sp->tmpfd, m->tmpname,
-		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fd = spool_open_file(sp, sp->tmpfd, m->tmpname,
+		    O_WRONLY | O_CREAT | O_EXCL);
 		if (fd != -1 || errno != EEXIST)
 			break;
 	}
@@ -368,8 +455,13 @@ spool_write_file(struct spool *sp, int dirfd, const char *name,
 	size_t off = 0;
 
 	spool_tmpname(name, "new", tmp, sizeof(tmp));
-	if ((fd = openat(sp->tmpfd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
-	    O_CLOEXEC, 0600)) == -1)
+	/* A leftover (or planted) name is replaced, never written through. */
+	if ((fd = spool_open_file(sp, sp->tmpfd, tmp, O_WRONLY | O_CREAT |
+	    O_EXCL)) == -1 && errno == EEXIST &&
+	    unlinkat(sp->tmpfd, tmp, 0) == 0)
+		fd = spool_open_file(sp, sp->tmpfd, tmp, O_WRONLY | O_CREAT |
+		    O_EXCL);
+	if (fd == -1)
 		return -1;
 	while (off < len) {
 		if ((w = write(fd, buf + off, len - off)) == -1) {
@@ -471,8 +563,15 @@ spool_read_meta(struct spool *sp, const char *id, struct spool_entry *e)
 	int fd;
 
 	snprintf(name, sizeof(name), "%s.meta", id);
-	if ((fd = openat(sp->queuefd, name, O_RDONLY | O_CLOEXEC)) == -1)
-		return errno == ENOENT ? 0 : -1;
+	if ((fd = spool_open_file(sp, sp->queuefd, name, O_RDONLY)) == -1) {
+		if (errno != EPERM)
+			return errno == ENOENT ? 0 : -1;
+		/* Not ours: like a damaged one, it only loses retry state. */
+		log_warnx("spool: id=%s metadata is not a regular file of the "
+		    "spool's owner, removed", id);
+		unlinkat(sp->queuefd, name, 0);
+		return 0;
+	}
 	if ((fp = fdopen(fd, "r")) == NULL) {
 		close(fd);
 		return -1;
@@ -531,7 +630,7 @@ spool_load(struct spool *sp, const char *id, struct spool_entry *e, FILE **fpp,
 	}
 	strlcpy(e->id, id, sizeof(e->id));
 	snprintf(name, sizeof(name), "%s.msg", id);
-	if ((fd = openat(sp->queuefd, name, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = spool_open_file(sp, sp->queuefd, name, O_RDONLY)) == -1)
 		return -1;
 	if ((fp = fdopen(fd, "r")) == NULL) {
 		close(fd);
@@ -785,7 +884,8 @@ spool_recover(struct spool *sp)
 			if (util_parse_ulong(pidbuf, INT_MAX, &pid) == 0 &&
 			    (pid_t)pid != getpid() &&
 			    (kill((pid_t)pid, 0) == 0 || errno == EPERM) &&
-			    fstatat(sp->tmpfd, de->d_name, &st, 0) == 0 &&
+			    fstatat(sp->tmpfd, de->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) == 0 &&
 			    now - st.st_mtime < SPOOL_STALE_TMP)
 				continue;
 			log_info("spool: removed incomplete tmp/%s", de->d_name);
@@ -817,12 +917,16 @@ spool_recover(struct spool *sp)
 				spool_entry_clear(&e);
 				continue;
 			}
-			if (errno != EBADMSG)
-				continue;
-			log_warnx("spool: id=%s damaged envelope, moved to "
-			    "failed/", id);
-			spool_fail(sp, id, "damaged spool file (envelope "
-			    "unreadable)");
+			if (errno == EPERM)
+				log_warnx("spool: queue/%s is not a regular "
+				    "file of the spool's owner (uid %u), left "
+				    "alone", de->d_name, (unsigned)sp->uid);
+			else if (errno == EBADMSG) {
+				log_warnx("spool: id=%s damaged envelope, "
+				    "moved to failed/", id);
+				spool_fail(sp, id, "damaged spool file "
+				    "(envelope unreadable)");
+			}
 		}
 	}
 	closedir(d);

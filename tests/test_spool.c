@@ -1,4 +1,7 @@
-/* Unit tests for spool.c: commit, metadata, removal, failure, recovery. */
+/*
+ * Unit tests for spool.c: commit, metadata, removal, failure, recovery,
+ * planted FIFOs and links, directory checks.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -379,6 +382,129 @@ test_print_queue(void **state)
 	free(out);
 }
 
+/* A FIFO planted in queue/ blocks neither recovery nor listing. */
+static void
+test_fifo_in_queue(void **state)
+{
+	struct fixture *f = *state;
+	char path[256], id[SPOOL_ID_MAX], err[256], *out = NULL;
+	struct spool_entry *v;
+	size_t n, len = 0;
+	FILE *mem;
+
+	assert_int_equal(spool_submit(f->sp, "", rcpts2, 2, MSG, strlen(MSG),
+	    id, sizeof(id)), 0);
+	spool_close(f->sp);
+	snprintf(path, sizeof(path), "%s/queue/0000000000000FFFFFF0000.msg",
+	    f->dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	snprintf(path, sizeof(path), "%s/queue/%s.meta", f->dir, id);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(10);			/* a blocking open() never returns */
+	f->sp = spool_open(f->dir, err, sizeof(err));
+	assert_non_null(f->sp);
+	assert_int_equal(spool_scan(f->sp, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].id, id);
+	spool_entries_free(v, n);
+	assert_non_null(mem = open_memstream(&out, &len));
+	assert_int_equal(spool_print_queue(f->sp, mem), 0);
+	fclose(mem);
+	alarm(0);
+	assert_non_null(strstr(out, id));
+	assert_non_null(strstr(out, "-- 1 message in queue"));
+	free(out);
+	/* the FIFO .meta went like a damaged one; the FIFO .msg is left */
+	assert_int_equal(count_dir(f->dir, "queue", ".meta"), 0);
+	snprintf(path, sizeof(path), "%s/queue/0000000000000FFFFFF0000.msg",
+	    f->dir);
+	assert_int_equal(access(path, F_OK), 0);
+}
+
+static void
+assert_file_text(const char *path, const char *text)
+{
+	char buf[256];
+	size_t n;
+	FILE *fp;
+
+	assert_non_null(fp = fopen(path, "r"));
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	assert_string_equal(buf, text);
+}
+
+/* Links planted at tmp/ names or in queue/ are never written through. */
+static void
+test_symlink_not_followed(void **state)
+{
+	struct fixture *f = *state;
+	char secret[256], path[256], id[SPOOL_ID_MAX], id2[SPOOL_ID_MAX];
+	struct spool_entry *v, e;
+	char *data;
+	size_t n, len;
+
+	snprintf(secret, sizeof(secret), "%s/secret", f->dir);
+	write_file(secret, "root only\n");
+	assert_int_equal(spool_submit(f->sp, "", rcpts2, 2, MSG, strlen(MSG),
+	    id, sizeof(id)), 0);
+	snprintf(path, sizeof(path), "%s/tmp/%ld.%s.meta.new", f->dir,
+	    (long)getpid(), id);
+	assert_int_equal(symlink(secret, path), 0);
+	assert_int_equal(spool_defer(f->sp, id, 1, 0, "451 later", rcpts2, 1),
+	    0);
+	snprintf(path, sizeof(path), "%s/tmp/%ld.%s.reason.new", f->dir,
+	    (long)getpid(), id);
+	assert_int_equal(symlink(secret, path), 0);
+	assert_int_equal(spool_fail(f->sp, id, "550 no"), 0);
+	assert_file_text(secret, "root only\n");
+	snprintf(path, sizeof(path), "%s/failed/%s.reason", f->dir, id);
+	assert_file_text(path, "550 no\n");
+	assert_int_equal(count_dir(f->dir, "tmp", ""), 0);
+
+	/* a link in queue/ to a well-formed message is no message */
+	assert_int_equal(spool_submit(f->sp, "", rcpts2, 2, MSG, strlen(MSG),
+	    id2, sizeof(id2)), 0);
+	snprintf(path, sizeof(path), "%s/queue/%s.msg", f->dir, id2);
+	assert_int_equal(rename(path, secret), 0);
+	assert_int_equal(symlink(secret, path), 0);
+	assert_int_equal(spool_scan(f->sp, &v, &n), 0);
+	assert_int_equal(n, 0);
+	free(v);
+	assert_int_equal(spool_read(f->sp, id2, &e, &data, &len), -1);
+	assert_int_equal(errno, EPERM);
+}
+
+/* Directories others may write into are refused, as are linked ones. */
+static void
+test_dir_checks(void **state)
+{
+	struct fixture *f = *state;
+	char path[256], real[256], err[256];
+
+	spool_close(f->sp);
+	f->sp = NULL;
+	assert_int_equal(chmod(f->dir, 0770), 0);
+	assert_null(spool_open(f->dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "group or world writable"));
+	assert_int_equal(chmod(f->dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/queue", f->dir);
+	assert_int_equal(chmod(path, 0703), 0);
+	assert_null(spool_open(f->dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "/queue is group or world writable"));
+	assert_int_equal(chmod(path, 0700), 0);
+	snprintf(real, sizeof(real), "%s/tmp.real", f->dir);
+	snprintf(path, sizeof(path), "%s/tmp", f->dir);
+	assert_int_equal(rename(path, real), 0);
+	assert_int_equal(symlink(real, path), 0);
+	assert_null(spool_open(f->dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "/tmp: Not a directory"));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rename(real, path), 0);
+	assert_non_null(f->sp = spool_open(f->dir, err, sizeof(err)));
+}
+
 int
 main(void)
 {
@@ -395,6 +521,12 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_print_queue, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_in_queue, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_not_followed,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_checks, setup,
 		    teardown),
 	};
 

@@ -405,7 +405,7 @@ class ListenerTest(unittest.TestCase):
         if os.geteuid() != 0:
             self.skipTest("needs root to mount a tmpfs")
         os.makedirs(self.spool)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", self.spool],
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", self.spool],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.mounted = self.spool
