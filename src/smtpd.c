@@ -61,6 +61,7 @@ enum smtpd_kind {
 	KIND_STOP,
 	KIND_DONE,
 	KIND_CONN,
+	KIND_CLOSED,			/* closed this turn, freed at its end */
 };
 
 /* One spool commit handed to a committer thread. */
@@ -139,6 +140,7 @@ struct smtpd {
 	size_t nusers;
 	struct crypt_data *crypt;	/* owned; crypt_r scratch */
 	struct smtpd_conn *conns;	/* list, owned */
+	struct smtpd_conn *closed;	/* closed this turn; events may follow */
 	unsigned nconns;		/* counted ones */
 	uint64_t seq;
 	uint64_t paused_until;		/* mono ms; listeners out of epoll */
@@ -160,6 +162,7 @@ static int	smtpd_conn_read(struct smtpd_conn *);
 static int	smtpd_conn_flush(struct smtpd_conn *);
 static void	smtpd_conn_interest(struct smtpd_conn *);
 static void	smtpd_conn_close(struct smtpd_conn *);
+static void	smtpd_reap(struct smtpd *);
 static void	smtpd_conn_starttls(struct smtpd_conn *);
 static void	*smtpd_committer(void *);
 static void	smtpd_committers_stop(struct smtpd *);
@@ -294,6 +297,7 @@ smtpd_free(struct smtpd *d)
 	smtpd_committers_stop(d);
 	while (d->conns != NULL)
 		smtpd_conn_close(d->conns);
+	smtpd_reap(d);
 	for (i = 0; i < d->nlisteners; i++)
 		close(d->listeners[i].fd);
 	if (d->stopfd != -1)
@@ -484,8 +488,11 @@ smtpd_loop(void *arg)
 			case KIND_CONN:
 				smtpd_conn_io((struct smtpd_conn *)kind);
 				break;
+			case KIND_CLOSED:
+				break;
 			}
 		}
+		smtpd_reap(d);
 	}
 	/* Commits under way finish: those clients get their 250 first. */
 	smtpd_committers_stop(d);
@@ -843,6 +850,7 @@ smtpd_conn_close(struct smtpd_conn *c)
 	    smtp_session_protocol(c->s) : "", user != NULL ? user : "-",
 	    c->nmsg, c->reason);
 	smtp_session_free(c->s);	/* aborts an open message */
+	c->s = NULL;
 	if (c->events != 0)
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->ssl != NULL) {
@@ -859,7 +867,24 @@ smtpd_conn_close(struct smtpd_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	d->nconns -= c->counted;
-	free(c);
+	/*
+	 * Later events of this epoll batch may still point at c (a commit
+	 * finished for it before its own event): freed at the turn's end.
+	 */
+	c->kind = KIND_CLOSED;
+	c->next = d->closed;
+	d->closed = c;
+}
+
+static void
+smtpd_reap(struct smtpd *d)
+{
+	struct smtpd_conn *c;
+
+	while ((c = d->closed) != NULL) {
+		d->closed = c->next;
+		free(c);
+	}
 }
 
 /* --- session callbacks -------------------------------------------------- */

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -340,6 +341,76 @@ class ListenerTest(unittest.TestCase):
                    what="session closed")
         self.greeted()
         self.assertEqual(b.cmd("NOOP"), "250 2.0.0 Ok\r\n")
+
+    def in_netns(self, test):
+        """Runs test again inside a new network namespace (loopback up, 8 KiB
+        TCP send buffers); fails with its output if it fails there."""
+        cmd = ["unshare", "-n"] + ([] if os.geteuid() == 0 else ["-r"]) + [
+            "--", "/bin/sh", "-c", 'ip link set lo up && sysctl -qw '
+            'net.ipv4.tcp_wmem="4096 8192 8192" && exec "$@"', "sh",
+            sys.executable, os.path.abspath(__file__), EXE, test]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                           env=dict(os.environ, M2M_NETNS="1"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("OK", r.stderr)
+
+    def streamer(self, stop, size=256 * 1024, pause=0):
+        """A client streaming DATA as fast as loopback allows until stop is set;
+        returns the thread (started) and collects its replies in .replies."""
+        c = self.greeted()
+        c.cmd("EHLO streamer")
+        c.cmd("MAIL FROM:<s@plc.local>")
+        c.cmd("RCPT TO:<ops@example.com>")
+        self.assertTrue(c.cmd("DATA").startswith("354"))
+        chunk = b"Subject: s\r\n\r\n" + (b"s" * 1022 + b"\r\n") * (size // 1024)
+
+        def run():
+            try:
+                while not stop.is_set():
+                    c.send(chunk)
+                    if pause:
+                        time.sleep(pause)
+                c.send(b".\r\nQUIT\r\n")
+            except OSError:
+                pass
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        self.addCleanup(t.join, 10)
+        self.addCleanup(stop.set)
+        return t
+
+    def test_close_in_busy_turn(self):
+        """A commit that completes in the same loop turn as the client's writable
+        event closes the session; the event must not touch it (use-after-free).
+        Runs in its own network namespace whose small TCP send buffers leave
+        the 3000 NOOP replies pending in the daemon (a writable event armed)."""
+        if not os.environ.get("M2M_NETNS"):
+            self.in_netns("ListenerTest.test_close_in_busy_turn")
+            return
+        self.start(provider=False, max_clients=8, timeout="30s",
+                   max_message_size="1GiB")
+        stop = threading.Event()
+        self.streamer(stop, size=64 * 1024, pause=0.001)
+        for i in range(300):
+            v = socket.socket()
+            v.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            v.settimeout(20)
+            v.connect(("127.0.0.1", self.lport))
+            c = Client.__new__(Client)
+            c.sock, c.buf = v, b""
+            self.addCleanup(c.close)
+            self.assertTrue(c.reply().startswith("220 "))
+            c.send(b"EHLO v\r\n" + b"NOOP\r\n" * 3000)   # replies back up
+            before = len(self.queue_files())
+            c.send(b"MAIL FROM:<v@plc.local>\r\nRCPT TO:<ops@example.com>\r\n"
+                   b"DATA\r\nSubject: v\r\n\r\nv\r\n.\r\nQUIT\r\n")
+            wait_until(lambda: len(self.queue_files()) > before, timeout=20,
+                       what="commit", interval=0.0005)
+            self.assertTrue(c.closed(timeout=20))
+            self.assertIn(b"221 2.0.0 Bye\r\n", c.buf)
+            c.close()
+            self.assertIsNone(self.daemon.proc.poll(), self.daemon.logtext()[-3000:])
+        stop.set()
 
     def test_fd_exhaustion(self):
         """Out of file descriptors: accept pauses (no busy loop), service resumes."""
