@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -23,10 +24,22 @@
 
 #define CFG_ADDR_MAX 320
 
+/* One diagnostic, printed sorted by position once the file is read. */
+struct diag {
+	size_t line, col;	/* 1-based */
+	size_t seq;		/* order of finding, for a stable sort */
+	int error;		/* 0 = warning */
+	char *text;		/* the whole "FILE:L:C: error: ..." line, owned */
+};
+
 struct ctx {
 	const char *file;
 	FILE *err;
 	int nerr;
+	struct diag *diags;	/* owned */
+	size_t ndiag;
+	yaml_node_t **link_pending; /* per device: node to blame when its
+				 * link recipients come from its rules */
 	yaml_document_t *doc;
 	struct config *cfg;
 	/* defaults: block, applied to rules */
@@ -42,8 +55,22 @@ const char *const config_template_fields[] = {
 	"threshold", "since", "duration", "hostname", "time", NULL
 };
 
+static void	cfg_diag(struct ctx *, const yaml_node_t *, int, const char *,
+		    va_list) __attribute__((format(printf, 4, 0)));
 static void	cfg_error(struct ctx *, const yaml_node_t *, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
+static void	cfg_warn(struct ctx *, const yaml_node_t *, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+static int	cfg_diag_cmp(const void *, const void *);
+static void	cfg_diag_flush(struct ctx *, struct config *);
+static int	cfg_yaml_hint(const char *, size_t, const yaml_parser_t *,
+		    yaml_mark_t *, char *, size_t);
+static void	cfg_yaml_error(const char *, const char *, size_t,
+		    const yaml_parser_t *, FILE *);
+static int	cfg_address(struct ctx *, yaml_node_t *, enum config_source,
+		    uint16_t *);
+static void	cfg_link_recipients(struct ctx *);
+static void	strlist_add_unique(struct config_strlist *, const char *);
 static yaml_node_t *cfg_node(struct ctx *, int);
 static const char *cfg_scalar(struct ctx *, yaml_node_t *, const char *);
 static int	cfg_is_mapping(struct ctx *, yaml_node_t *);
@@ -66,7 +93,7 @@ static void	cfg_recipients(struct ctx *, yaml_node_t *);
 static yaml_node_item_t *cfg_items(struct ctx *, yaml_node_t *, const char *,
 		    size_t *);
 static void	cfg_devices(struct ctx *, yaml_node_t *);
-static void	cfg_device(struct ctx *, yaml_node_t *, struct config_device *);
+static int	cfg_device(struct ctx *, yaml_node_t *, struct config_device *);
 static void	cfg_defaults(struct ctx *, yaml_node_t *);
 static void	cfg_rules(struct ctx *, yaml_node_t *);
 static void	cfg_rule(struct ctx *, yaml_node_t *, struct config_rule *);
@@ -85,17 +112,144 @@ static size_t	edit_distance(const char *, const char *);
 #define KEY_IS(k, s) (strcmp((const char *)(k)->data.scalar.value, (s)) == 0)
 
 static void
+cfg_diag(struct ctx *c, const yaml_node_t *n, int error, const char *fmt,
+    va_list ap)
+{
+	struct diag *d;
+	char *msg;
+
+	if (vasprintf(&msg, fmt, ap) == -1)
+		fatal("config: vasprintf");
+	c->diags = xreallocarray(c->diags, c->ndiag + 1, sizeof(*c->diags));
+	d = &c->diags[c->ndiag];
+	d->line = n ? n->start_mark.line + 1 : 1;
+	d->col = n ? n->start_mark.column + 1 : 1;
+	d->seq = c->ndiag++;
+	d->error = error;
+	d->text = xasprintf("%s:%zu:%zu: %s: %s", c->file, d->line, d->col,
+	    error ? "error" : "warning", msg);
+	free(msg);
+	c->nerr += error;
+}
+
+static void
 cfg_error(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(c->err, "%s:%zu:%zu: error: ", c->file,
-	    n ? n->start_mark.line + 1 : 1, n ? n->start_mark.column + 1 : 1);
 	va_start(ap, fmt);
-	vfprintf(c->err, fmt, ap);
+	cfg_diag(c, n, 1, fmt, ap);
 	va_end(ap);
-	fputc('\n', c->err);
-	c->nerr++;
+}
+
+static void
+cfg_warn(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cfg_diag(c, n, 0, fmt, ap);
+	va_end(ap);
+}
+
+static int
+cfg_diag_cmp(const void *a, const void *b)
+{
+	const struct diag *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * In file order: with errors, everything goes to errout; a valid file
+ * keeps its warnings in cfg (check prints them, the daemon logs them).
+ */
+static void
+cfg_diag_flush(struct ctx *c, struct config *cfg)
+{
+	size_t i;
+
+	qsort(c->diags, c->ndiag, sizeof(*c->diags), cfg_diag_cmp);
+	for (i = 0; i < c->ndiag; i++) {
+		if (c->nerr > 0)
+			fprintf(c->err, "%s\n", c->diags[i].text);
+		else
+			strlist_add(&cfg->warnings, c->diags[i].text);
+		free(c->diags[i].text);
+	}
+	free(c->diags);
+	c->diags = NULL;
+	c->ndiag = 0;
+}
+
+/*
+ * What a person should do about libyaml's problem, into hint; 0 when there
+ * is one, -1 when libyaml's own words are all there is. *at is where to
+ * point: an unclosed quote is reported where it opened, not at the end.
+ */
+static int
+cfg_yaml_hint(const char *buf, size_t len, const yaml_parser_t *p,
+    yaml_mark_t *at, char *hint, size_t hintlen)
+{
+	static const char *const indent[] = {
+		"mapping values are not allowed",
+		"did not find expected key",
+		"could not find expected ':'",
+		"did not find expected '-' indicator",
+	};
+	const char *line, *s;
+	size_t i;
+
+	*at = p->problem_mark;
+	if (p->problem == NULL)
+		return -1;
+	if (p->context != NULL && strstr(p->context, "quoted scalar") &&
+	    strstr(p->problem, "end of stream")) {
+		*at = p->context_mark;
+		snprintf(hint, hintlen, "unclosed quote: the quote opened on "
+		    "line %zu is never closed", at->line + 1);
+		return 0;
+	}
+	/* the problem line's indentation (the mark may sit past it) */
+	line = buf + (p->problem_mark.index < len ? p->problem_mark.index : len);
+	while (line > buf && line[-1] != '\n')
+		line--;
+	for (s = line; s < buf + len && (*s == ' ' || *s == '\t'); s++)
+		if (*s == '\t') {
+			strlcpy(hint, "tabs are not allowed for indentation; "
+			    "use spaces", hintlen);
+			return 0;
+		}
+	for (i = 0; i < sizeof(indent) / sizeof(indent[0]); i++)
+		if (strstr(p->problem, indent[i]) != NULL) {
+			strlcpy(hint, "check the indentation of this line and "
+			    "the line above, and the space after each ':'",
+			    hintlen);
+			return 0;
+		}
+	return -1;
+}
+
+/* "FILE:L:C: error: HINT (libyaml's words)", or only its words. */
+static void
+cfg_yaml_error(const char *name, const char *buf, size_t len,
+    const yaml_parser_t *p, FILE *errout)
+{
+	const char *problem = p->problem ? p->problem : "YAML syntax error";
+	char hint[128];
+	yaml_mark_t at;
+
+	if (cfg_yaml_hint(buf, len, p, &at, hint, sizeof(hint)) == 0)
+		fprintf(errout, "%s:%zu:%zu: error: %s (%s)\n", name,
+		    at.line + 1, at.column + 1, hint, problem);
+	else
+		fprintf(errout, "%s:%zu:%zu: error: %s%s%s\n", name,
+		    at.line + 1, at.column + 1, problem, p->context ? " " : "",
+		    p->context ? p->context : "");
 }
 
 static yaml_node_t *
@@ -238,6 +392,29 @@ cfg_uint(struct ctx *c, yaml_node_t *n, unsigned long max, unsigned long *out)
 	return 0;
 }
 
+/*
+ * A Modbus address, 0-based as on the wire. PLC tools and Controllino's
+ * library often number registers from 1 with the table's digit in front
+ * (holding register 0 is "40001"): such a number loads, with a warning.
+ */
+static int
+cfg_address(struct ctx *c, yaml_node_t *n, enum config_source src,
+    uint16_t *out)
+{
+	static const unsigned long ref[] = { 0, 10001, 40001, 30001 };
+	unsigned long ul;
+
+	if (cfg_uint(c, n, 65535, &ul) == -1)
+		return -1;
+	if (ref[src] != 0 && ul >= ref[src] && ul <= ref[src] + 9998)
+		cfg_warn(c, n, "%s %lu looks like a 1-based %luxxxx reference; "
+		    "the 0-based address is probably %lu",
+		    config_source_name(src), ul, ref[src] / 10000,
+		    ul - ref[src]);
+	*out = (uint16_t)ul;
+	return 0;
+}
+
 static int
 cfg_double(struct ctx *c, yaml_node_t *n, double *out)
 {
@@ -308,6 +485,22 @@ strlist_add(struct config_strlist *l, const char *s)
 {
 	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
 	l->v[l->n++] = xstrdup(s);
+}
+
+/* Adds s unless the list has its address already ("Name <a@b>" = a@b). */
+static void
+strlist_add_unique(struct config_strlist *l, const char *s)
+{
+	char a[CFG_ADDR_MAX], b[CFG_ADDR_MAX];
+	size_t i;
+
+	if (config_parse_address(s, a, sizeof(a)) == -1)
+		return;
+	for (i = 0; i < l->n; i++)
+		if (config_parse_address(l->v[i], b, sizeof(b)) == 0 &&
+		    strcasecmp(a, b) == 0)
+			return;
+	strlist_add(l, s);
 }
 
 static void
@@ -681,7 +874,8 @@ cfg_name_ok(const char *s)
 	return 1;
 }
 
-static void
+/* 1 when the link recipients are to come from the device's rules. */
+static int
 cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
 {
 	static const char *const keys[] = { "name", "host", "port", "unit_id",
@@ -705,7 +899,7 @@ cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
 	d->mail_ok_coil = -1;
 	if (!cfg_is_mapping(c, n)) {
 		d->name = xstrdup("");
-		return;
+		return 0;
 	}
 	FOREACH_PAIR(c, n, k, v) {
 		if (KEY_IS(k, "name")) {
@@ -761,9 +955,8 @@ cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
 					if (KEY_IS(sk, "input_register"))
 						d->heartbeat_source =
 						    SOURCE_INPUT_REGISTER;
-					if (cfg_uint(c, sv, 65535, &ul) == 0)
-						d->heartbeat_address =
-						    (uint16_t)ul;
+					cfg_address(c, sv, d->heartbeat_source,
+					    &d->heartbeat_address);
 				} else if (KEY_IS(sk, "stale_after"))
 					cfg_duration(c, sv,
 					    &d->heartbeat_stale_ms);
@@ -792,9 +985,8 @@ cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
 	else if (c->def_to_set)
 		strlist_copy(&d->link_to, &c->def_to);
 	else if (d->link_alarm || d->heartbeat)
-		/* an alarm nobody receives is worse than an error now */
-		cfg_error(c, n, "device %s: no recipients for its link and "
-		    "heartbeat alarms (link_alarm.to or defaults.to)", d->name);
+		return 1;
+	return 0;
 }
 
 /* Items of a list section; NULL (with an error unless empty) otherwise. */
@@ -825,14 +1017,47 @@ cfg_devices(struct ctx *c, yaml_node_t *n)
 	if ((it = cfg_items(c, n, "devices", &count)) == NULL)
 		return;
 	cfg->devices = xcalloc(count, sizeof(*cfg->devices));
+	c->link_pending = xcalloc(count, sizeof(*c->link_pending));
 	for (; count > 0; count--, it++) {
 		dn = cfg_node(c, *it);
 		d = &cfg->devices[cfg->ndevices];
-		cfg_device(c, dn, d);
+		if (cfg_device(c, dn, d))
+			c->link_pending[cfg->ndevices] = dn;
 		if (config_find_device(cfg, d->name) != -1)
 			cfg_error(c, dn, "duplicate device name '%s'", d->name);
 		cfg->ndevices++;
 	}
+}
+
+/*
+ * Link and heartbeat alarms of a device without link_alarm.to or
+ * defaults.to go to everyone its rules mail: whoever watches the machine
+ * wants to know that nobody watches it any more.
+ */
+static void
+cfg_link_recipients(struct ctx *c)
+{
+	struct config *cfg = c->cfg;
+	struct config_device *d;
+	size_t i, j, k;
+
+	for (i = 0; i < cfg->ndevices && c->link_pending != NULL; i++) {
+		if (c->link_pending[i] == NULL)
+			continue;
+		d = &cfg->devices[i];
+		for (j = 0; j < cfg->nrules; j++)
+			for (k = 0; cfg->rules[j].device == i &&
+			    k < cfg->rules[j].to.n; k++)
+				strlist_add_unique(&d->link_to,
+				    cfg->rules[j].to.v[k]);
+		if (d->link_to.n == 0)
+			cfg_error(c, c->link_pending[i], "device %s: no "
+			    "recipients for its link and heartbeat alarms "
+			    "(link_alarm.to, defaults.to or a rule with 'to')",
+			    d->name);
+	}
+	free(c->link_pending);
+	c->link_pending = NULL;
 }
 
 static void
@@ -917,8 +1142,7 @@ cfg_rule(struct ctx *c, yaml_node_t *n, struct config_rule *r)
 		if (cfg_source_key(k, &src)) {
 			nsrc++;
 			r->source = src;
-			if (cfg_uint(c, v, 65535, &ul) == 0)
-				r->address = (uint16_t)ul;
+			cfg_address(c, v, src, &r->address);
 		} else if (KEY_IS(k, "name")) {
 			if (cfg_str(c, v, &r->name) == 0 && !cfg_name_ok(r->name))
 				cfg_error(c, v, "bad rule name '%s' (use A-Z "
@@ -946,8 +1170,8 @@ cfg_rule(struct ctx *c, yaml_node_t *n, struct config_rule *r)
 					r->ack++;
 					r->ack_source = KEY_IS(sk, "coil") ?
 					    SOURCE_COIL : SOURCE_DISCRETE_INPUT;
-					if (cfg_uint(c, sv, 65535, &ul) == 0)
-						r->ack_address = (uint16_t)ul;
+					cfg_address(c, sv, r->ack_source,
+					    &r->ack_address);
 				} else
 					cfg_unknown_key(c, sk, akeys);
 			}
@@ -1237,6 +1461,7 @@ cfg_top(struct ctx *c, yaml_node_t *root)
 		cfg_devices(c, sect[5]);
 	if (sect[7] != NULL)
 		cfg_rules(c, sect[7]);
+	cfg_link_recipients(c);
 	if (sect[8] != NULL)
 		cfg_sign_of_life(c, sect[8]);
 	if (cfg->hostname == NULL) {
@@ -1280,11 +1505,7 @@ config_load_buffer(const char *name, const char *buf, size_t len,
 		fatalx("config: yaml_parser_initialize");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		fprintf(errout, "%s:%zu:%zu: error: %s%s%s\n", name,
-		    parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-		    parser.problem ? parser.problem : "YAML syntax error",
-		    parser.context ? " " : "",
-		    parser.context ? parser.context : "");
+		cfg_yaml_error(name, buf, len, &parser, errout);
 		yaml_parser_delete(&parser);
 		config_free(cfg);
 		return NULL;
@@ -1293,7 +1514,8 @@ config_load_buffer(const char *name, const char *buf, size_t len,
 	cfg_top(&c, yaml_document_get_root_node(&doc));
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
-	strlist_free(&c.def_to);
+	cfg->default_to = c.def_to;
+	cfg_diag_flush(&c, cfg);
 	if (c.nerr > 0) {
 		config_free(cfg);
 		return NULL;
@@ -1384,6 +1606,8 @@ config_free(struct config *cfg)
 	}
 	free(cfg->rules);
 	strlist_free(&cfg->sign_of_life.to);
+	strlist_free(&cfg->default_to);
+	strlist_free(&cfg->warnings);
 	free(cfg);
 }
 

@@ -52,6 +52,7 @@ struct daemon {
 };
 
 static void	daemon_notify(const char *);
+static struct config *daemon_load(const char *);
 static int	daemon_start_workers(struct daemon *, struct config *);
 static void	daemon_stop_workers(struct daemon *);
 static void	daemon_reload(struct daemon *);
@@ -76,6 +77,19 @@ daemon_notify(const char *msg)
 #endif
 }
 
+/* The configuration, its warnings logged (check prints the same). */
+static struct config *
+daemon_load(const char *path)
+{
+	struct config *cfg;
+	size_t i;
+
+	if ((cfg = config_load(path, stderr)) == NULL)
+		return NULL;
+	for (i = 0; i < cfg->warnings.n; i++)
+		log_warnx("config: %s", cfg->warnings.v[i]);
+	return cfg;
+}
 
 static void
 daemon_wake_relay(void *arg)
@@ -163,7 +177,7 @@ daemon_reload(struct daemon *d)
 	struct config *ncfg, *old = d->cfg;
 
 	daemon_notify("RELOADING=1");
-	if ((ncfg = config_load(d->path, stderr)) == NULL) {
+	if ((ncfg = daemon_load(d->path)) == NULL) {
 		log_warnx("daemon: reload of %s failed, keeping the running "
 		    "configuration", d->path);
 		daemon_notify("READY=1");
@@ -390,7 +404,7 @@ daemon_run(const char *path, int verbose)
 	d.path = path;
 	d.ctl_fd = -1;
 	d.sign_of_life_day = (long)(time(NULL) / 86400) - 1;
-	if ((cfg = config_load(path, stderr)) == NULL)
+	if ((cfg = daemon_load(path)) == NULL)
 		return 1;
 	/* Signals are read synchronously; worker threads inherit the mask. */
 	sigemptyset(&mask);

@@ -97,6 +97,7 @@ static int
 cmd_check(const char *path, int argc, char **argv)
 {
 	struct config *cfg;
+	size_t i;
 
 	if (argc > 1) {
 		fprintf(stderr, "modbus2mail check: unexpected argument '%s'\n",
@@ -105,6 +106,8 @@ cmd_check(const char *path, int argc, char **argv)
 	}
 	if ((cfg = load(path)) == NULL)
 		return 1;
+	for (i = 0; i < cfg->warnings.n; i++)
+		fprintf(stderr, "%s\n", cfg->warnings.v[i]);
 	printf("%s: ok (%zu devices, %zu rules)\n", path, cfg->ndevices,
 	    cfg->nrules);
 	config_free(cfg);

@@ -53,7 +53,49 @@ static const struct broken broken[] = {
 	{ "tab indentation",
 	    "smtp:\n"
 	    "\turl: x\n",
-	    "t.yaml:2:1: error: found character that cannot start any token while scanning for the next token\n" },
+	    "t.yaml:2:1: error: tabs are not allowed for indentation; use spaces (found character that cannot start any token)\n" },
+	{ "tab after spaces",
+	    "smtp:\n"
+	    "  url: x\n"
+	    "  \tfrom: y\n",
+	    "t.yaml:3:3: error: tabs are not allowed for indentation; use spaces (found a tab character that violates indentation)\n" },
+	{ "key indented deeper than its sibling",
+	    "smtp:\n"
+	    "  url: smtp://x:587\n"
+	    "   from: a@b.c\n",
+	    "t.yaml:3:8: error: check the indentation of this line and the line above, and the space after each ':' (mapping values are not allowed in this context)\n" },
+	{ "key indented less than its sibling",
+	    "smtp:\n"
+	    "  url: smtp://x:587\n"
+	    " from: a@b.c\n",
+	    "t.yaml:3:2: error: check the indentation of this line and the line above, and the space after each ':' (did not find expected key)\n" },
+	{ "list item key indented wrong",
+	    SMTP
+	    "devices:\n"
+	    "  - name: x\n"
+	    "   host: h\n",
+	    "t.yaml:6:4: error: check the indentation of this line and the line above, and the space after each ':' (did not find expected '-' indicator)\n" },
+	{ "no space after colon",
+	    "smtp:\n"
+	    "  url:smtp://x:587\n"
+	    "  from: a@b.c\n",
+	    "t.yaml:3:7: error: check the indentation of this line and the line above, and the space after each ':' (mapping values are not allowed in this context)\n" },
+	{ "no space after colon at the end of a block",
+	    SMTP
+	    "hostname:gw\n"
+	    "spool_dir: /x\n",
+	    "t.yaml:5:1: error: check the indentation of this line and the line above, and the space after each ':' (could not find expected ':')\n" },
+	{ "unclosed double quote",
+	    "smtp:\n"
+	    "  url: \"smtp://x:587\n"
+	    "  from: a@b.c\n"
+	    "hostname: gw\n",
+	    "t.yaml:2:8: error: unclosed quote: the quote opened on line 2 is never closed (found unexpected end of stream)\n" },
+	{ "unclosed single quote",
+	    SMTP
+	    "hostname: 'gw\n"
+	    "spool_dir: /x\n",
+	    "t.yaml:4:11: error: unclosed quote: the quote opened on line 4 is never closed (found unexpected end of stream)\n" },
 	{ "not a mapping",
 	    "- a\n"
 	    "- b\n",
@@ -375,7 +417,20 @@ static const struct broken broken[] = {
 	    "devices:\n"
 	    "  - name: p\n"
 	    "    host: h\n",
-	    "t.yaml:5:5: error: device p: no recipients for its link and heartbeat alarms (link_alarm.to or defaults.to)\n" },
+	    "t.yaml:5:5: error: device p: no recipients for its link and heartbeat alarms (link_alarm.to, defaults.to or a rule with 'to')\n" },
+	{ "link alarm: another device's rules do not count",
+	    SMTP
+	    "devices:\n"
+	    "  - name: p\n"
+	    "    host: h\n"
+	    "  - name: q\n"
+	    "    host: h\n"
+	    "rules:\n"
+	    "  - name: r\n"
+	    "    device: q\n"
+	    "    coil: 1\n"
+	    "    to: [x@y.z]\n",
+	    "t.yaml:5:5: error: device p: no recipients for its link and heartbeat alarms (link_alarm.to, defaults.to or a rule with 'to')\n" },
 	{ "ack two bits",
 	    BASE
 	    "rules:\n"
@@ -475,8 +530,137 @@ test_all_errors_at_once(void **state)
 	assert_string_equal(errs,
 	    "t.yaml:4:3: error: unknown key 'timout' (did you mean 'timeout'?)\n"
 	    "t.yaml:8:11: error: expected a whole number from 0 to 65535, not '99999'\n"
-	    "t.yaml:14:15: error: bad severity 'loud' (info, warning or critical)\n"
-	    "t.yaml:11:13: error: rule r: unknown device 'q'\n");
+	    "t.yaml:11:13: error: rule r: unknown device 'q'\n"
+	    "t.yaml:14:15: error: bad severity 'loud' (info, warning or critical)\n");
+	free(errs);
+}
+
+/* Errors in file order, also within one line, however they were found. */
+static void
+test_errors_sorted(void **state)
+{
+	static const char yaml[] =
+	    "rules:\n"
+	    "  - {name: r, device: nowhere, coil: 1, severity: loud}\n"
+	    "devices:\n"
+	    "  - name: p\n"
+	    "    port: 99999\n";
+	char *errs;
+
+	(void)state;
+	assert_null(load(yaml, &errs));
+	assert_string_equal(errs,
+	    "t.yaml:1:1: error: missing 'smtp' section (the upstream relay)\n"
+	    "t.yaml:2:5: error: rule r: no recipients ('to' here or in defaults)\n"
+	    "t.yaml:2:23: error: rule r: unknown device 'nowhere'\n"
+	    "t.yaml:2:51: error: bad severity 'loud' (info, warning or critical)\n"
+	    "t.yaml:4:5: error: device p: missing 'host'\n"
+	    "t.yaml:4:5: error: device p: no recipients for its link and heartbeat alarms (link_alarm.to, defaults.to or a rule with 'to')\n"
+	    "t.yaml:5:11: error: expected a whole number from 0 to 65535, not '99999'\n");
+	free(errs);
+}
+
+/*
+ * PLC-style 1-based references load with a warning naming the 0-based
+ * address; the edges of each range and the other tables do not warn.
+ */
+static void
+test_address_warnings(void **state)
+{
+	static const char yaml[] =
+	    SMTP
+	    "defaults: {to: [ops@example.com]}\n"
+	    "devices:\n"
+	    "  - name: plc\n"
+	    "    host: 127.0.0.1\n"
+	    "    heartbeat: {holding_register: 40001}\n"
+	    "rules:\n"
+	    "  - {name: a, device: plc, holding_register: 40011, above: 1}\n"
+	    "  - {name: b, device: plc, input_register: 39999, above: 1}\n"
+	    "  - {name: c, device: plc, discrete_input: 10001}\n"
+	    "  - {name: d, device: plc, coil: 1, ack: {discrete_input: 19999}}\n"
+	    "  - {name: e, device: plc, holding_register: 40000, above: 1}\n"
+	    "  - {name: f, device: plc, holding_register: 50000, above: 1}\n"
+	    "  - {name: g, device: plc, input_register: 40001, above: 1}\n"
+	    "  - {name: h, device: plc, coil: 40001}\n"
+	    "  - {name: i, device: plc, discrete_input: 10000}\n";
+	static const char *const warnings[] = {
+	    "t.yaml:8:35: warning: holding_register 40001 looks like a 1-based 4xxxx reference; the 0-based address is probably 0",
+	    "t.yaml:10:46: warning: holding_register 40011 looks like a 1-based 4xxxx reference; the 0-based address is probably 10",
+	    "t.yaml:11:44: warning: input_register 39999 looks like a 1-based 3xxxx reference; the 0-based address is probably 9998",
+	    "t.yaml:12:44: warning: discrete_input 10001 looks like a 1-based 1xxxx reference; the 0-based address is probably 0",
+	    "t.yaml:13:59: warning: discrete_input 19999 looks like a 1-based 1xxxx reference; the 0-based address is probably 9998",
+	};
+	struct config *cfg;
+	char *errs;
+	size_t i;
+
+	(void)state;
+	cfg = load(yaml, &errs);
+	assert_non_null(cfg);
+	assert_string_equal(errs, "");
+	assert_int_equal(cfg->warnings.n, 5);
+	for (i = 0; i < 5; i++)
+		assert_string_equal(cfg->warnings.v[i], warnings[i]);
+	/* the value is taken as written */
+	assert_int_equal(cfg->rules[0].address, 40011);
+	config_free(cfg);
+	free(errs);
+}
+
+/* With an error, warnings are printed among the errors, in file order. */
+static void
+test_warnings_with_errors(void **state)
+{
+	static const char yaml[] =
+	    BASE
+	    "rules:\n"
+	    "  - {name: a, device: plc, holding_register: 40001, above: 1}\n"
+	    "  - {name: b, device: plc, coil: x}\n";
+	char *errs;
+
+	(void)state;
+	assert_null(load(yaml, &errs));
+	assert_string_equal(errs,
+	    "t.yaml:12:46: warning: holding_register 40001 looks like a 1-based 4xxxx reference; the 0-based address is probably 0\n"
+	    "t.yaml:13:34: error: expected a whole number from 0 to 65535, not 'x'\n");
+	free(errs);
+}
+
+/*
+ * The smallest sensible file: no defaults.to, no link_alarm.to. Link and
+ * heartbeat alarms go to the union of the device's rules' recipients.
+ */
+static void
+test_link_recipients_from_rules(void **state)
+{
+	static const char yaml[] =
+	    SMTP
+	    "recipients:\n"
+	    "  ops: [ops@example.com]\n"
+	    "devices:\n"
+	    "  - {name: maxi1, host: 192.168.1.10}\n"
+	    "  - {name: other, host: h, link_alarm: {to: [x@example.com]}}\n"
+	    "rules:\n"
+	    "  - {name: pump1_fault, device: maxi1, coil: 12, to: [ops]}\n"
+	    "  - {name: b, device: maxi1, coil: 13,\n"
+	    "     to: [\"Ops <ops@example.com>\", maint@example.com]}\n"
+	    "  - {name: c, device: other, coil: 1, to: [y@example.com]}\n";
+	struct config *cfg;
+	char *errs;
+
+	(void)state;
+	cfg = load(yaml, &errs);
+	assert_non_null(cfg);
+	assert_string_equal(errs, "");
+	assert_int_equal(cfg->devices[0].link_to.n, 2);
+	assert_string_equal(cfg->devices[0].link_to.v[0], "ops@example.com");
+	assert_string_equal(cfg->devices[0].link_to.v[1], "maint@example.com");
+	/* an explicit list stays as given */
+	assert_int_equal(cfg->devices[1].link_to.n, 1);
+	assert_string_equal(cfg->devices[1].link_to.v[0], "x@example.com");
+	assert_int_equal(cfg->default_to.n, 0);
+	config_free(cfg);
 	free(errs);
 }
 
@@ -726,6 +910,10 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_broken_table),
 		cmocka_unit_test(test_all_errors_at_once),
+		cmocka_unit_test(test_errors_sorted),
+		cmocka_unit_test(test_address_warnings),
+		cmocka_unit_test(test_warnings_with_errors),
+		cmocka_unit_test(test_link_recipients_from_rules),
 		cmocka_unit_test(test_minimal_defaults),
 		cmocka_unit_test(test_full_example),
 		cmocka_unit_test(test_listener_default_allow),

@@ -3,7 +3,9 @@
  *
  * config_load() reads the whole file, applies defaults, resolves recipient
  * groups and device references, and reports every problem it finds as
- * "FILE:LINE:COL: error: MESSAGE" before returning NULL.
+ * "FILE:LINE:COL: error: MESSAGE", sorted by line and column, before
+ * returning NULL. Warnings (settings that load but are probably wrong) are
+ * printed with the errors, or kept in config.warnings when there are none.
  */
 #ifndef MODBUS2MAIL_CONFIG_H
 #define MODBUS2MAIL_CONFIG_H
@@ -179,14 +181,18 @@ struct config {
 	struct config_rule *rules;
 	size_t nrules;
 	struct config_sign_of_life sign_of_life;
+	struct config_strlist default_to; /* defaults.to resolved, may be empty */
+	struct config_strlist warnings; /* "FILE:L:C: warning: ..." in file
+					 * order (check prints, run logs them) */
 };
 
 /* Template fields valid in subject/body, NULL terminated. */
 extern const char *const config_template_fields[];
 
 /*
- * Loads and validates path. On any problem every error is printed to errout
- * as "FILE:LINE:COL: error: MESSAGE" and NULL is returned.
+ * Loads and validates path. On any problem every error (and warning) is
+ * printed to errout as "FILE:LINE:COL: error: MESSAGE", in file order, and
+ * NULL is returned.
  */
 struct config *config_load(const char *path, FILE *errout);
 /* Same for an in-memory document; name is used in messages (fuzzing, tests). */
