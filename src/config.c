@@ -104,11 +104,16 @@ static void	strlist_copy(struct config_strlist *, const struct config_strlist *)
 static void	strlist_free(struct config_strlist *);
 static size_t	edit_distance(const char *, const char *);
 
+/* The cursor's name carries the line so that loops nest without shadowing. */
 #define FOREACH_PAIR(ctx, map, k, v)                                           \
-	for (yaml_node_pair_t *pair_ = (map)->data.mapping.pairs.start;        \
-	    pair_ < (map)->data.mapping.pairs.top &&                           \
-	    ((k) = cfg_node(ctx, pair_->key)) != NULL &&                       \
-	    ((v) = cfg_node(ctx, pair_->value)) != NULL; pair_++)
+	FOREACH_PAIR_AT(ctx, map, k, v, M2M_CAT(pair_, __LINE__))
+#define FOREACH_PAIR_AT(ctx, map, k, v, p)                                     \
+	for (yaml_node_pair_t *p = (map)->data.mapping.pairs.start;            \
+	    p < (map)->data.mapping.pairs.top &&                               \
+	    ((k) = cfg_node(ctx, p->key)) != NULL &&                           \
+	    ((v) = cfg_node(ctx, p->value)) != NULL; p++)
+#define M2M_CAT(a, b)	M2M_CAT_(a, b)
+#define M2M_CAT_(a, b)	a##b
 #define KEY_IS(k, s) (strcmp((const char *)(k)->data.scalar.value, (s)) == 0)
 
 static void
