@@ -266,6 +266,12 @@ smtp_session_wait(const struct smtp_session *s)
 	}
 }
 
+int
+smtp_session_in_data(const struct smtp_session *s)
+{
+	return s->state == STATE_DATA;
+}
+
 const char *
 smtp_session_helo(const struct smtp_session *s)
 {

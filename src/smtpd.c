@@ -55,6 +55,10 @@
 #define SMTPD_USERS_LINE	1024
 #define SMTPD_COMMITTERS	4	/* threads doing spool commits */
 #define SMTPD_ACCEPT_PAUSE_MS	1000	/* after EMFILE: stop accepting */
+/* Work per connection and per loop turn, so that no client holds the loop. */
+#define SMTPD_TURN_BYTES	65536	/* input fed */
+#define SMTPD_TURN_LINES	32	/* command lines fed */
+#define SMTPD_TURN_ACCEPTS	16	/* connections accepted per listener */
 
 enum smtpd_kind {
 	KIND_LISTENER,
@@ -96,6 +100,10 @@ struct smtpd_conn {
 	int counted;			/* counts against max_clients */
 	int dead;			/* I/O error: close now */
 	int committing;			/* a smtpd_job is out for it */
+	int pending;			/* input left over by the turn's budget */
+	uint64_t turn;			/* loop turn the budget below is for */
+	size_t turn_bytes;
+	unsigned turn_lines;
 	uint32_t events;		/* epoll interest registered */
 	struct smtp_session *s;		/* owned */
 	char sid[20];			/* session id, hex */
@@ -144,6 +152,8 @@ struct smtpd {
 	unsigned nconns;		/* counted ones */
 	uint64_t seq;
 	uint64_t paused_until;		/* mono ms; listeners out of epoll */
+	uint64_t turn;			/* loop turns */
+	int pending;			/* some connection has input pending */
 	pthread_t thread;
 	int running;
 	_Atomic uint64_t alive;
@@ -157,7 +167,9 @@ static void	smtpd_accept(struct smtpd *, struct smtpd_listener *);
 static void	smtpd_accept_pause(struct smtpd *, int);
 static uint64_t	smtpd_check_timeouts(struct smtpd *, uint64_t);
 static void	smtpd_free(struct smtpd *);
+static void	smtpd_run_pending(struct smtpd *);
 static void	smtpd_conn_io(struct smtpd_conn *);
+static int	smtpd_conn_feed(struct smtpd_conn *);
 static int	smtpd_conn_read(struct smtpd_conn *);
 static int	smtpd_conn_flush(struct smtpd_conn *);
 static void	smtpd_conn_interest(struct smtpd_conn *);
@@ -461,6 +473,7 @@ smtpd_loop(void *arg)
 	int i, n, stop = 0;
 
 	while (!stop) {
+		d->turn++;
 		now = util_mono_ms();
 		atomic_store(&d->alive, now);
 		if (d->paused_until != 0 && now >= d->paused_until)
@@ -468,7 +481,8 @@ smtpd_loop(void *arg)
 		next = smtpd_check_timeouts(d, now);
 		if (d->paused_until != 0 && d->paused_until < next)
 			next = d->paused_until;
-		n = epoll_wait(d->epfd, evs, SMTPD_EVENTS, (int)(next - now));
+		n = epoll_wait(d->epfd, evs, SMTPD_EVENTS, d->pending ? 0 :
+		    (int)(next - now));
 		if (n == -1 && errno != EINTR) {
 			log_warn("smtpd: epoll_wait");
 			continue;
@@ -492,6 +506,7 @@ smtpd_loop(void *arg)
 				break;
 			}
 		}
+		smtpd_run_pending(d);
 		smtpd_reap(d);
 	}
 	/* Commits under way finish: those clients get their 250 first. */
@@ -504,6 +519,21 @@ smtpd_loop(void *arg)
 		smtpd_conn_close(d->conns);
 	}
 	return NULL;
+}
+
+/* Goes on with the input that earlier turns' budgets left unread. */
+static void
+smtpd_run_pending(struct smtpd *d)
+{
+	struct smtpd_conn *c, *next;
+
+	d->pending = 0;
+	for (c = d->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->pending)
+			smtpd_conn_io(c);
+		d->pending |= c->kind == KIND_CONN && c->pending;
+	}
 }
 
 /* Times out idle sessions; returns when the loop must turn next. */
@@ -537,9 +567,9 @@ smtpd_accept(struct smtpd *d, struct smtpd_listener *l)
 	struct smtpd_conn *c;
 	enum smtp_session_start how;
 	const struct smtp_session_params *params;
-	int fd, on = 1, port;
+	int fd, on = 1, port, n;
 
-	for (;;) {
+	for (n = 0; n < SMTPD_TURN_ACCEPTS; n++) {
 		sslen = sizeof(ss);
 		params = &d->params;
 		how = SMTP_START_OK;
@@ -596,6 +626,8 @@ smtpd_accept(struct smtpd *d, struct smtpd_listener *l)
 		smtp_session_start(c->s, how);
 		smtpd_conn_io(c);
 	}
+	if (n == SMTPD_TURN_ACCEPTS)
+		return;		/* level-triggered: the rest next turn */
 	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 	    errno == ENOMEM) {
 		/* level-triggered: the listener would wake us in a loop */
@@ -629,26 +661,28 @@ smtpd_accept_pause(struct smtpd *d, int pause)
 
 /* --- one connection ----------------------------------------------------- */
 
-/* Reads, feeds, writes until the connection would block; may free c. */
+/*
+ * Reads, feeds, writes until the connection would block or its budget for
+ * this turn is spent; may close c.
+ */
 static void
 smtpd_conn_io(struct smtpd_conn *c)
 {
 	enum smtp_session_wait w;
-	size_t n;
-	int r;
+	int r, spent;
 
+	if (c->turn != c->d->turn) {
+		c->turn = c->d->turn;
+		c->turn_bytes = 0;
+		c->turn_lines = 0;
+	}
 	for (;;) {
 		if (c->handshake) {
 			smtpd_conn_starttls(c);
 			if (c->handshake || c->dead)
 				break;
 		}
-		while (c->inoff < c->inlen &&
-		    smtp_session_wait(c->s) == SMTP_WAIT_INPUT) {
-			n = smtp_session_feed(c->s, c->in + c->inoff,
-			    c->inlen - c->inoff);
-			c->inoff += n;
-		}
+		spent = smtpd_conn_feed(c);
 		w = smtp_session_wait(c->s);
 		if (w == SMTP_WAIT_TLS) {
 			/* Plaintext pipelined after STARTTLS is dropped. */
@@ -658,7 +692,8 @@ smtpd_conn_io(struct smtpd_conn *c)
 			c->handshake = 1;
 			continue;
 		}
-		if (w == SMTP_WAIT_CLOSE || w == SMTP_WAIT_COMMIT || c->dead)
+		if (w == SMTP_WAIT_CLOSE || w == SMTP_WAIT_COMMIT || c->dead ||
+		    spent)
 			break;
 		if (c->inoff == c->inlen)
 			c->inoff = c->inlen = 0;
@@ -679,6 +714,8 @@ smtpd_conn_io(struct smtpd_conn *c)
 			break;
 		}
 	}
+	c->pending = !c->dead && c->inoff < c->inlen &&
+	    smtp_session_wait(c->s) == SMTP_WAIT_INPUT;
 	if (!c->dead)
 		smtpd_conn_flush(c);
 	/* A job out for c keeps it alive until smtpd_commit_finish(). */
@@ -688,6 +725,38 @@ smtpd_conn_io(struct smtpd_conn *c)
 		return;
 	}
 	smtpd_conn_interest(c);
+}
+
+/*
+ * Feeds buffered input to the session within this turn's budget: command
+ * lines one at a time, message text in bulk. 1 when the budget is spent.
+ */
+static int
+smtpd_conn_feed(struct smtpd_conn *c)
+{
+	const char *p, *nl;
+	size_t n;
+
+	while (c->inoff < c->inlen &&
+	    smtp_session_wait(c->s) == SMTP_WAIT_INPUT) {
+		if (c->turn_bytes >= SMTPD_TURN_BYTES ||
+		    c->turn_lines >= SMTPD_TURN_LINES)
+			return 1;
+		p = c->in + c->inoff;
+		n = c->inlen - c->inoff;
+		if (n > SMTPD_TURN_BYTES - c->turn_bytes)
+			n = SMTPD_TURN_BYTES - c->turn_bytes;
+		if (!smtp_session_in_data(c->s) &&
+		    (nl = memchr(p, '\n', n)) != NULL) {
+			n = (size_t)(nl - p) + 1;
+			c->turn_lines++;
+		}
+		n = smtp_session_feed(c->s, p, n);
+		c->inoff += n;
+		c->turn_bytes += n;
+	}
+	return c->turn_bytes >= SMTPD_TURN_BYTES ||
+	    c->turn_lines >= SMTPD_TURN_LINES;
 }
 
 /* >0 bytes read, 0 EOF, -1 error, -2 would block. */

@@ -77,6 +77,8 @@ void	smtp_session_start(struct smtp_session *, enum smtp_session_start);
  */
 size_t	smtp_session_feed(struct smtp_session *, const char *buf, size_t len);
 enum smtp_session_wait smtp_session_wait(const struct smtp_session *);
+/* 1 while message text is read (after 354, before its end). */
+int	smtp_session_in_data(const struct smtp_session *);
 /* id: queued as id (250); NULL: spool failure (452 4.3.1). */
 void	smtp_session_commit_done(struct smtp_session *, const char *id);
 /* TLS is up: back to the greeted state, EHLO expected again (RFC 3207). */

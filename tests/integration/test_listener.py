@@ -412,6 +412,54 @@ class ListenerTest(unittest.TestCase):
             self.assertIsNone(self.daemon.proc.poll(), self.daemon.logtext()[-3000:])
         stop.set()
 
+    def greeting_latencies(self, n):
+        """Seconds from connect to the 220 for n new clients, one after another."""
+        out = []
+        for _ in range(n):
+            t0 = time.monotonic()
+            c = Client(self.lport)
+            r = c.reply()
+            self.assertTrue(r.startswith("220 "), r)
+            out.append(time.monotonic() - t0)
+            c.send(b"QUIT\r\n")
+            c.close()
+        return sorted(out)
+
+    def test_fair_under_flood(self):
+        """4 clients stream DATA at full speed and one floods NOOPs: a new
+        client's 220 still comes within 100 ms (p99) and idle timeouts hold."""
+        self.start(provider=False, max_clients=64, timeout="2s",
+                   max_message_size="1GiB")
+        stop = threading.Event()
+        for _ in range(4):
+            self.streamer(stop)
+        flooder = self.greeted()
+
+        def flood():
+            try:
+                while not stop.is_set():
+                    flooder.send(b"NOOP\r\n" * 2000)
+                    while flooder.buf.count(b"\r\n") < 2000:
+                        flooder.buf += flooder.sock.recv(65536)
+                    flooder.buf = b""
+            except OSError:
+                pass
+        t = threading.Thread(target=flood, daemon=True)
+        t.start()
+        self.addCleanup(t.join, 10)
+        idle = self.greeted()
+        t0 = time.monotonic()
+        lat = self.greeting_latencies(100)
+        self.assertEqual(idle.reply(), "421 4.4.2 Timeout exceeded, closing\r\n")
+        idle_wait = time.monotonic() - t0
+        stop.set()
+        p50, p99 = lat[49], lat[98]
+        print("greeting under flood: p50 %.1f ms, p99 %.1f ms" % (p50 * 1e3, p99 * 1e3),
+              file=sys.stderr)
+        self.assertLess(p99, 0.100, lat[-10:])
+        self.assertLess(idle_wait, 4.0)
+        self.assertIsNone(self.daemon.proc.poll())
+
     def test_fd_exhaustion(self):
         """Out of file descriptors: accept pauses (no busy loop), service resumes."""
         global EXE
