@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "modbus2mail/buf.h"
 #include "modbus2mail/compose.h"
 #include "modbus2mail/util.h"
 
@@ -26,81 +27,25 @@
 #define COMPOSE_LINE_MAX 998
 #define COMPOSE_QP_LINE 76
 
-struct compose_buf {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-
-static void	compose_put(struct compose_buf *, const char *, size_t);
-static void	compose_puts(struct compose_buf *, const char *);
-static void	compose_printf(struct compose_buf *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
 static char	*compose_clean(const char *);
 static int	compose_needs_encoding(const char *);
 static size_t	compose_utf8_len(const unsigned char *, size_t);
-static void	compose_encode_words(struct compose_buf *, const char *);
-static void	compose_b64(struct compose_buf *, const unsigned char *,
+static void	compose_encode_words(struct buf *, const char *);
+static void	compose_b64(struct buf *, const unsigned char *,
 		    size_t);
-static void	compose_address(struct compose_buf *, const char *);
-static void	compose_address_list(struct compose_buf *, const char *,
+static void	compose_address(struct buf *, const char *);
+static void	compose_address_list(struct buf *, const char *,
 		    char *const *, size_t);
 static const char *compose_var(const struct compose_vars *, const char *,
 		    size_t, int *);
 static char	*compose_crlf(const char *, int *);
-static void	compose_qp(struct compose_buf *, const char *);
+static void	compose_qp(struct buf *, const char *);
 static int	compose_severity_rank(const char *);
 static char	*compose_message(const struct compose_text *, const char *,
 		    size_t *);
 
 static const char compose_b64chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void
-compose_put(struct compose_buf *b, const char *s, size_t n)
-{
-	char *np;
-	size_t ncap;
-
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		ncap = b->cap ? b->cap : 1024;
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		if ((np = realloc(b->p, ncap)) == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-compose_puts(struct compose_buf *b, const char *s)
-{
-	compose_put(b, s, strlen(s));
-}
-
-static void
-compose_printf(struct compose_buf *b, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	compose_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n :
-	    sizeof(tmp) - 1);
-}
 
 /* Copy with every control character (CR, LF, TAB...) made a space. */
 static char *
@@ -151,7 +96,7 @@ compose_utf8_len(const unsigned char *p, size_t left)
 }
 
 static void
-compose_b64(struct compose_buf *b, const unsigned char *p, size_t n)
+compose_b64(struct buf *b, const unsigned char *p, size_t n)
 {
 	char q[4];
 	unsigned v;
@@ -167,13 +112,13 @@ compose_b64(struct compose_buf *b, const unsigned char *p, size_t n)
 		q[1] = compose_b64chars[(v >> 12) & 63];
 		q[2] = i + 1 < n ? compose_b64chars[(v >> 6) & 63] : '=';
 		q[3] = i + 2 < n ? compose_b64chars[v & 63] : '=';
-		compose_put(b, q, 4);
+		buf_add(b, q, 4);
 	}
 }
 
 /* RFC 2047 encoded words, folded: "=?utf-8?B?...?=\r\n =?utf-8?B?...?=". */
 static void
-compose_encode_words(struct compose_buf *b, const char *s)
+compose_encode_words(struct buf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t left = strlen(s), n, c;
@@ -188,20 +133,20 @@ compose_encode_words(struct compose_buf *b, const char *s)
 				break;
 			n += c;
 		}
-		compose_puts(b, "=?utf-8?B?");
+		buf_adds(b, "=?utf-8?B?");
 		compose_b64(b, p, n);
-		compose_puts(b, "?=");
+		buf_adds(b, "?=");
 		p += n;
 		left -= n;
 		if (left > 0)
-			compose_puts(b, "\r\n ");
+			buf_adds(b, "\r\n ");
 	}
 }
 
 char *
 compose_header_value(const char *value)
 {
-	struct compose_buf b = { 0 };
+	struct buf b = { 0 };
 	char *c;
 
 	if ((c = compose_clean(value)) == NULL)
@@ -219,7 +164,7 @@ compose_header_value(const char *value)
 
 /* "Name <a@b>" or "a@b", display name quoted or encoded as needed. */
 static void
-compose_address(struct compose_buf *b, const char *raw)
+compose_address(struct buf *b, const char *raw)
 {
 	char *s, *lt, *gt, *name, *end;
 	const char *q;
@@ -235,7 +180,7 @@ compose_address(struct compose_buf *b, const char *raw)
 			;
 		for (end = name + strlen(name); end > name && end[-1] == ' ';)
 			*--end = '\0';
-		compose_puts(b, name);
+		buf_adds(b, name);
 		free(s);
 		return;
 	}
@@ -253,30 +198,30 @@ compose_address(struct compose_buf *b, const char *raw)
 		if (compose_needs_encoding(name))
 			compose_encode_words(b, name);
 		else if (strpbrk(name, "()<>[]:;@\\,.\"") != NULL) {
-			compose_puts(b, "\"");
+			buf_adds(b, "\"");
 			for (q = name; *q != '\0'; q++) {
 				if (*q == '"' || *q == '\\')
-					compose_puts(b, "\\");
-				compose_put(b, q, 1);
+					buf_adds(b, "\\");
+				buf_add(b, q, 1);
 			}
-			compose_puts(b, "\"");
+			buf_adds(b, "\"");
 		} else
-			compose_puts(b, name);
-		compose_puts(b, " ");
+			buf_adds(b, name);
+		buf_adds(b, " ");
 	}
-	compose_printf(b, "<%s>", lt + 1);
+	buf_printf(b, "<%s>", lt + 1);
 	free(s);
 }
 
 /* "Name: a, b,\r\n c" folded before an item that would pass column 78. */
 static void
-compose_address_list(struct compose_buf *b, const char *name,
+compose_address_list(struct buf *b, const char *name,
     char *const *v, size_t n)
 {
-	struct compose_buf one;
+	struct buf one;
 	size_t i, col;
 
-	compose_printf(b, "%s: ", name);
+	buf_printf(b, "%s: ", name);
 	col = strlen(name) + 2;
 	for (i = 0; i < n; i++) {
 		memset(&one, 0, sizeof(one));
@@ -287,17 +232,17 @@ compose_address_list(struct compose_buf *b, const char *name,
 			return;
 		}
 		if (i > 0) {
-			compose_puts(b, ",");
+			buf_adds(b, ",");
 			col++;
 			if (col + 1 + one.len > COMPOSE_FOLD) {
-				compose_puts(b, "\r\n");
+				buf_adds(b, "\r\n");
 				col = 0;
 			}
-			compose_puts(b, " ");
+			buf_adds(b, " ");
 			col++;
 		}
 		if (one.p != NULL)
-			compose_put(b, one.p, one.len);
+			buf_add(b, one.p, one.len);
 		/* An encoded display name ends after its last fold. */
 		if (one.p != NULL && strrchr(one.p, '\n') != NULL)
 			col = strlen(strrchr(one.p, '\n'));
@@ -305,7 +250,7 @@ compose_address_list(struct compose_buf *b, const char *name,
 			col += one.len;
 		free(one.p);
 	}
-	compose_puts(b, "\r\n");
+	buf_adds(b, "\r\n");
 }
 
 static const char *
@@ -340,17 +285,17 @@ compose_var(const struct compose_vars *v, const char *name, size_t len,
 char *
 compose_template(const char *tmpl, const struct compose_vars *v)
 {
-	struct compose_buf b = { 0 };
+	struct buf b = { 0 };
 	const char *p, *close, *val;
 	int ok;
 
 	for (p = tmpl; *p != '\0'; p++) {
 		if (*p != '{') {
-			compose_put(&b, p, 1);
+			buf_add(&b, p, 1);
 			continue;
 		}
 		if (p[1] == '{') {
-			compose_put(&b, "{", 1);
+			buf_add(&b, "{", 1);
 			p++;
 			continue;
 		}
@@ -361,7 +306,7 @@ compose_template(const char *tmpl, const struct compose_vars *v)
 			errno = EINVAL;
 			return NULL;
 		}
-		compose_puts(&b, val);
+		buf_adds(&b, val);
 		p = close;
 	}
 	if (b.oom) {
@@ -376,7 +321,7 @@ compose_template(const char *tmpl, const struct compose_vars *v)
 static char *
 compose_crlf(const char *s, int *plain)
 {
-	struct compose_buf b = { 0 };
+	struct buf b = { 0 };
 	size_t col = 0;
 
 	*plain = 1;
@@ -384,7 +329,7 @@ compose_crlf(const char *s, int *plain)
 		if (*s == '\r' || *s == '\n') {
 			if (*s == '\r' && s[1] == '\n')
 				s++;
-			compose_put(&b, "\r\n", 2);
+			buf_add(&b, "\r\n", 2);
 			col = 0;
 			continue;
 		}
@@ -393,10 +338,10 @@ compose_crlf(const char *s, int *plain)
 			*plain = 0;
 		if (++col > COMPOSE_LINE_MAX)
 			*plain = 0;
-		compose_put(&b, s, 1);
+		buf_add(&b, s, 1);
 	}
 	if (b.len == 0 || b.p[b.len - 1] != '\n')
-		compose_put(&b, "\r\n", 2);
+		buf_add(&b, "\r\n", 2);
 	if (b.oom) {
 		free(b.p);
 		return NULL;
@@ -406,7 +351,7 @@ compose_crlf(const char *s, int *plain)
 
 /* Quoted-printable (RFC 2045 §6.7) of CRLF text, lines <= 76. */
 static void
-compose_qp(struct compose_buf *b, const char *s)
+compose_qp(struct buf *b, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	char enc[4];
@@ -416,7 +361,7 @@ compose_qp(struct compose_buf *b, const char *s)
 
 	for (; *s != '\0'; s++) {
 		if (s[0] == '\r' && s[1] == '\n') {
-			compose_puts(b, "\r\n");
+			buf_adds(b, "\r\n");
 			s++;
 			col = 0;
 			continue;
@@ -435,10 +380,10 @@ compose_qp(struct compose_buf *b, const char *s)
 		}
 		/* Room for the soft break '=' unless the line ends here. */
 		if (col + n > (last ? COMPOSE_QP_LINE : COMPOSE_QP_LINE - 1)) {
-			compose_puts(b, "=\r\n");
+			buf_adds(b, "=\r\n");
 			col = 0;
 		}
-		compose_put(b, enc, n);
+		buf_add(b, enc, n);
 		col += n;
 	}
 }
@@ -461,7 +406,7 @@ compose_severity_rank(const char *s)
 static char *
 compose_message(const struct compose_text *t, const char *rules, size_t *len)
 {
-	struct compose_buf b = { 0 };
+	struct buf b = { 0 };
 	char date[64], *v, *body;
 	int plain;
 
@@ -469,39 +414,39 @@ compose_message(const struct compose_text *t, const char *rules, size_t *len)
 	compose_address_list(&b, "To", t->to, t->nto);
 	if ((v = compose_header_value(t->subject)) == NULL)
 		goto oom;
-	compose_printf(&b, "Subject: ");
-	compose_puts(&b, v);
-	compose_puts(&b, "\r\n");
+	buf_printf(&b, "Subject: ");
+	buf_adds(&b, v);
+	buf_adds(&b, "\r\n");
 	free(v);
 	compose_date(date, sizeof(date), t->date);
-	compose_printf(&b, "Date: %s\r\n", date);
+	buf_printf(&b, "Date: %s\r\n", date);
 	if ((v = compose_clean(t->message_id)) == NULL)
 		goto oom;
-	compose_printf(&b, "Message-ID: %s\r\n", v);
+	buf_printf(&b, "Message-ID: %s\r\n", v);
 	free(v);
 	if (t->in_reply_to != NULL && t->in_reply_to[0] != '\0') {
 		if ((v = compose_clean(t->in_reply_to)) == NULL)
 			goto oom;
-		compose_printf(&b, "In-Reply-To: %s\r\nReferences: %s\r\n", v,
+		buf_printf(&b, "In-Reply-To: %s\r\nReferences: %s\r\n", v,
 		    v);
 		free(v);
 	}
-	compose_printf(&b, "Auto-Submitted: %s\r\n", t->auto_submitted !=
+	buf_printf(&b, "Auto-Submitted: %s\r\n", t->auto_submitted !=
 	    NULL ? t->auto_submitted : "auto-generated");
 	if (rules != NULL) {
-		compose_puts(&b, "X-Modbus2mail-Rule: ");
-		compose_puts(&b, rules);
-		compose_puts(&b, "\r\n");
+		buf_adds(&b, "X-Modbus2mail-Rule: ");
+		buf_adds(&b, rules);
+		buf_adds(&b, "\r\n");
 	}
 	if ((body = compose_crlf(t->body != NULL ? t->body : "", &plain)) ==
 	    NULL)
 		goto oom;
-	compose_printf(&b, "MIME-Version: 1.0\r\n"
+	buf_printf(&b, "MIME-Version: 1.0\r\n"
 	    "Content-Type: text/plain; charset=utf-8\r\n"
 	    "Content-Transfer-Encoding: %s\r\n\r\n",
 	    plain ? "7bit" : "quoted-printable");
 	if (plain)
-		compose_puts(&b, body);
+		buf_adds(&b, body);
 	else
 		compose_qp(&b, body);
 	free(body);
@@ -525,7 +470,7 @@ compose_plain(const struct compose_text *t, size_t *len)
 char *
 compose_alarm(const struct compose_mail *m, size_t *len)
 {
-	struct compose_buf body = { 0 }, rules = { 0 };
+	struct buf body = { 0 }, rules = { 0 };
 	struct compose_text t;
 	const struct compose_item *it;
 	char *subject = NULL, *s, *out = NULL, rule[128];
@@ -549,25 +494,25 @@ compose_alarm(const struct compose_mail *m, size_t *len)
 			    '_';
 		rule[j] = '\0';
 		if (i > 0) {
-			compose_puts(&rules, ",");
+			buf_adds(&rules, ",");
 			if (col + 2 + j > COMPOSE_FOLD) {
-				compose_puts(&rules, "\r\n");
+				buf_adds(&rules, "\r\n");
 				col = 0;
 			}
-			compose_puts(&rules, " ");
+			buf_adds(&rules, " ");
 			col += 2;
 		}
-		compose_puts(&rules, rule);
+		buf_adds(&rules, rule);
 		col += j;
 		if (m->nitems > 1) {
 			s = compose_template(it->subject_tmpl, &it->vars);
-			compose_printf(&body, "%s* ", i > 0 ? "\n" : "");
-			compose_puts(&body, s != NULL ? s : it->subject_tmpl);
-			compose_puts(&body, "\n\n");
+			buf_printf(&body, "%s* ", i > 0 ? "\n" : "");
+			buf_adds(&body, s != NULL ? s : it->subject_tmpl);
+			buf_adds(&body, "\n\n");
 			free(s);
 		}
 		s = compose_template(it->body_tmpl, &it->vars);
-		compose_puts(&body, s != NULL ? s : it->body_tmpl);
+		buf_adds(&body, s != NULL ? s : it->body_tmpl);
 		free(s);
 	}
 	if (m->subject != NULL)

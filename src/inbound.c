@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "modbus2mail/buf.h"
 #include "modbus2mail/compose.h"
 #include "modbus2mail/inbound.h"
 #include "modbus2mail/util.h"
@@ -273,38 +274,18 @@ inbound_end(struct inbound *ib)
 	return inbound_flush(ib, end, 1);
 }
 
-struct inbound_buf {
-	char *p;
-	size_t len, cap;
-};
-
+/* The inbound writer's callback onto a buffer. */
 static int
-inbound_append(void *arg, const void *buf, size_t len)
+inbound_append(void *arg, const void *p, size_t len)
 {
-	struct inbound_buf *b = arg;
-	size_t cap;
-	char *np;
-
-	if (b->len + len + 1 > b->cap) {
-		cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + len + 1)
-			cap *= 2;
-		if ((np = realloc(b->p, cap)) == NULL)
-			return -1;
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, buf, len);
-	b->len += len;
-	b->p[b->len] = '\0';
-	return 0;
+	return buf_add(arg, p, len);
 }
 
 char *
 inbound_fixup(const struct inbound_info *info, const char *msg, size_t len,
     size_t *outlen)
 {
-	struct inbound_buf b = { NULL, 0, 0 };
+	struct buf b = BUF_INIT;
 	struct inbound *ib;
 
 	if ((ib = inbound_begin(info, inbound_append, &b)) == NULL)
