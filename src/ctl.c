@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,26 @@
 #include "modbus2mail/util.h"
 
 #define CTL_LINE_MAX	(CTL_NAME_MAX + CTL_REASON_MAX + 64)
+#define CTL_CLIENTS	(CTL_POLLFDS - 1)
 #define CTL_TIMEOUT_MS	2000
+
+/* One client: its request line comes in, then the whole reply goes out. */
+struct ctl_client {
+	int fd;				/* -1: free slot */
+	uint64_t deadline_ms;		/* for the whole exchange */
+	char line[CTL_LINE_MAX];
+	size_t linelen;
+	char *reply;			/* owned; NULL while reading */
+	size_t replylen, replyoff;
+};
+
+struct ctl {
+	int fd;				/* listening socket */
+	char path[108];
+	int (*handler)(const struct ctl_req *, FILE *, void *);
+	void *arg;
+	struct ctl_client clients[CTL_CLIENTS];
+};
 
 /* Per verb: its name, its operands on the command line, their usage. */
 static const struct {
@@ -38,7 +58,12 @@ static int	ctl_line_ok(const char *);
 static int	ctl_sockaddr(const char *, struct sockaddr_un *);
 static int	ctl_connect(const struct config *, const struct ctl_req *,
 		    FILE *);
-static ssize_t	ctl_read_line(int, char *, size_t);
+static int	ctl_listen(const char *);
+static void	ctl_accept(struct ctl *, uint64_t);
+static void	ctl_drop(struct ctl_client *);
+static void	ctl_read(struct ctl *, struct ctl_client *);
+static void	ctl_answer(struct ctl *, struct ctl_client *, const char *);
+static void	ctl_write(struct ctl_client *);
 
 const char *
 ctl_verb_name(enum ctl_verb v)
@@ -225,7 +250,7 @@ ctl_sockaddr(const char *path, struct sockaddr_un *sun)
 	return 0;
 }
 
-int
+static int
 ctl_listen(const char *path)
 {
 	struct sockaddr_un sun;
@@ -253,70 +278,217 @@ fail:
 	return -1;
 }
 
-/* Reads up to '\n' within CTL_TIMEOUT_MS; returns the length or -1. */
-static ssize_t
-ctl_read_line(int fd, char *buf, size_t len)
+struct ctl *
+ctl_open(const char *path, int (*handler)(const struct ctl_req *, FILE *,
+    void *), void *arg)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	size_t off = 0;
-	ssize_t n;
-	char *nl;
+	struct ctl *c;
+	size_t i;
 
-	while (off < len - 1) {
-		if (poll(&pfd, 1, CTL_TIMEOUT_MS) <= 0)
-			return -1;
-		n = read(fd, buf + off, len - 1 - off);
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-		buf[off] = '\0';
-		if ((nl = strchr(buf, '\n')) != NULL) {
-			*nl = '\0';
-			return nl - buf;
-		}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if (strlcpy(c->path, path, sizeof(c->path)) >= sizeof(c->path)) {
+		free(c);
+		errno = ENAMETOOLONG;
+		return NULL;
 	}
-	buf[off] = '\0';
-	return off > 0 ? (ssize_t)off : -1;
+	if ((c->fd = ctl_listen(path)) == -1) {
+		free(c);
+		return NULL;
+	}
+	c->handler = handler;
+	c->arg = arg;
+	for (i = 0; i < CTL_CLIENTS; i++)
+		c->clients[i].fd = -1;
+	return c;
 }
 
 void
-ctl_serve(int lfd, int (*handler)(const struct ctl_req *, FILE *, void *),
-    void *arg)
+ctl_close(struct ctl *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < CTL_CLIENTS; i++)
+		ctl_drop(&c->clients[i]);
+	close(c->fd);
+	unlink(c->path);
+	free(c);
+}
+
+static void
+ctl_drop(struct ctl_client *cl)
+{
+	if (cl->fd == -1)
+		return;
+	close(cl->fd);
+	free(cl->reply);
+	memset(cl, 0, sizeof(*cl));
+	cl->fd = -1;
+}
+
+void
+ctl_pollfds(struct ctl *c, struct pollfd *pfd, uint64_t now, int *timeout)
+{
+	struct ctl_client *cl;
+	int full = 1;
+	size_t i;
+
+	for (i = 0; i < CTL_CLIENTS; i++) {
+		cl = &c->clients[i];
+		pfd[i + 1].fd = cl->fd;
+		pfd[i + 1].events = cl->reply != NULL ? POLLOUT : POLLIN;
+		pfd[i + 1].revents = 0;
+		if (cl->fd == -1) {
+			full = 0;
+			continue;
+		}
+		if (cl->deadline_ms <= now)
+			*timeout = 0;
+		else if (cl->deadline_ms - now < (uint64_t)*timeout)
+			*timeout = (int)(cl->deadline_ms - now);
+	}
+	/* All slots busy: new clients wait in the backlog, no spinning. */
+	pfd[0].fd = full ? -1 : c->fd;
+	pfd[0].events = POLLIN;
+	pfd[0].revents = 0;
+}
+
+void
+ctl_events(struct ctl *c, const struct pollfd *pfd, uint64_t now)
+{
+	struct ctl_client *cl;
+	size_t i;
+
+	for (i = 0; i < CTL_CLIENTS; i++) {
+		cl = &c->clients[i];
+		if (cl->fd == -1 || pfd[i + 1].fd != cl->fd)
+			continue;
+		if (cl->reply == NULL && pfd[i + 1].revents)
+			ctl_read(c, cl);
+		else if (pfd[i + 1].revents)
+			ctl_write(cl);
+		if (cl->fd != -1 && cl->deadline_ms <= now) {
+			log_warnx("ctl: client did not finish within %dms, "
+			    "dropped", CTL_TIMEOUT_MS);
+			ctl_drop(cl);
+		}
+	}
+	if (pfd[0].fd != -1 && pfd[0].revents & POLLIN)
+		ctl_accept(c, now);
+}
+
+static void
+ctl_accept(struct ctl *c, uint64_t now)
+{
+	size_t i;
+	int fd;
+
+	for (i = 0; i < CTL_CLIENTS; i++) {
+		if (c->clients[i].fd != -1)
+			continue;
+		if ((fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK |
+		    SOCK_CLOEXEC)) == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR && errno != ECONNABORTED)
+				log_warn("ctl: accept");
+			return;
+		}
+		c->clients[i].fd = fd;
+		c->clients[i].deadline_ms = now + CTL_TIMEOUT_MS;
+	}
+}
+
+/* Whatever has arrived of the request line; answered once it is whole. */
+static void
+ctl_read(struct ctl *c, struct ctl_client *cl)
+{
+	char *nl;
+	ssize_t n;
+
+	n = read(cl->fd, cl->line + cl->linelen, sizeof(cl->line) - 1 -
+	    cl->linelen);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return;
+	if (n > 0) {
+		cl->linelen += (size_t)n;
+		cl->line[cl->linelen] = '\0';
+		if ((nl = memchr(cl->line, '\n', cl->linelen)) != NULL) {
+			*nl = '\0';
+			ctl_answer(c, cl, cl->line);
+		} else if (cl->linelen == sizeof(cl->line) - 1)
+			ctl_answer(c, cl, NULL);
+		return;
+	}
+	/* EOF: a last line without its newline still counts. */
+	if (n == 0 && cl->linelen > 0)
+		ctl_answer(c, cl, cl->line);
+	else {
+		log_warnx("ctl: no request from client");
+		ctl_drop(cl);
+	}
+}
+
+/*
+ * Decodes line (NULL: too long) and has it answered: "ok" and what the
+ * handler wrote, or "error: " and why (one line).
+ */
+static void
+ctl_answer(struct ctl *c, struct ctl_client *cl, const char *line)
 {
 	struct ctl_req req;
-	char line[CTL_LINE_MAX], err[128];
-	char *body = NULL;
+	char err[128], *body = NULL;
 	size_t bodylen = 0;
-	FILE *out;
-	int fd, r;
+	FILE *rep, *out;
 
-	if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1)
-		return;
-	if (ctl_read_line(fd, line, sizeof(line)) == -1) {
-		log_warnx("ctl: no request from client");
-		close(fd);
+	if ((rep = open_memstream(&cl->reply, &cl->replylen)) == NULL) {
+		ctl_drop(cl);
 		return;
 	}
-	if (ctl_req_decode(line, &req, err, sizeof(err)) == -1) {
+	if (line == NULL || ctl_req_decode(line, &req, err, sizeof(err)) ==
+	    -1) {
+		if (line == NULL)
+			strlcpy(err, "request too long", sizeof(err));
 		log_warnx("ctl: %s", err);
-		dprintf(fd, "error: %s\n", err);
-		close(fd);
+		fprintf(rep, "error: %s\n", err);
+	} else if ((out = open_memstream(&body, &bodylen)) == NULL)
+		fprintf(rep, "error: out of memory\n");
+	else {
+		if (c->handler(&req, out, c->arg) == 0) {
+			fclose(out);
+			fprintf(rep, "ok\n%s", body);
+		} else {
+			fclose(out);
+			fprintf(rep, "error: %s%s", bodylen > 0 ? body :
+			    "failed", bodylen > 0 && body[bodylen - 1] == '\n' ?
+			    "" : "\n");
+		}
+		free(body);
+	}
+	if (fclose(rep) == EOF) {
+		ctl_drop(cl);
 		return;
 	}
-	if ((out = open_memstream(&body, &bodylen)) == NULL) {
-		dprintf(fd, "error: out of memory\n");
-		close(fd);
+	ctl_write(cl);
+}
+
+/* As much of the reply as the socket takes; closed once it is all out. */
+static void
+ctl_write(struct ctl_client *cl)
+{
+	ssize_t n;
+
+	n = send(cl->fd, cl->reply + cl->replyoff, cl->replylen -
+	    cl->replyoff, MSG_NOSIGNAL);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
 		return;
-	}
-	r = handler(&req, out, arg);
-	fclose(out);
-	if (r == 0)
-		dprintf(fd, "ok\n%s", body);
-	else
-		dprintf(fd, "error: %s%s", bodylen > 0 ? body : "failed",
-		    bodylen > 0 && body[bodylen - 1] == '\n' ? "" : "\n");
-	free(body);
-	close(fd);
+	if (n > 0)
+		cl->replyoff += (size_t)n;
+	if (n <= 0 || cl->replyoff == cl->replylen)
+		ctl_drop(cl);
 }
 
 /* Connects to the daemon's socket and sends the request line. */

@@ -43,7 +43,7 @@ struct daemon {
 	struct smtpd *smtpd;		/* owned, NULL without listener */
 	struct poller **pollers;	/* owned, one per device */
 	size_t npollers;
-	int ctl_fd;
+	struct ctl *ctl;		/* owned */
 	char ctl_path[108];
 	uint64_t watchdog_ms;		/* 0 = no watchdog requested */
 	uint64_t last_ping_ms;
@@ -159,14 +159,11 @@ daemon_ctl_socket(struct daemon *d)
 	if (ctl_path(d->cfg, path, sizeof(path)) == -1)
 		fatalx("daemon: control socket path too long in %s",
 		    d->cfg->spool_dir);
-	if (d->ctl_fd != -1 && strcmp(path, d->ctl_path) == 0)
+	if (d->ctl != NULL && strcmp(path, d->ctl_path) == 0)
 		return;
-	if (d->ctl_fd != -1) {
-		close(d->ctl_fd);
-		unlink(d->ctl_path);
-	}
+	ctl_close(d->ctl);
 	strlcpy(d->ctl_path, path, sizeof(d->ctl_path));
-	if ((d->ctl_fd = ctl_listen(d->ctl_path)) == -1)
+	if ((d->ctl = ctl_open(d->ctl_path, daemon_ctl, d)) == NULL)
 		fatal("daemon: control socket %s", d->ctl_path);
 }
 
@@ -393,7 +390,7 @@ daemon_run(const char *path, int verbose)
 {
 	struct daemon d;
 	struct config *cfg;
-	struct pollfd pfd[2];
+	struct pollfd pfd[1 + CTL_POLLFDS];
 	struct signalfd_siginfo si;
 	sigset_t mask;
 	uint64_t usec = 0;
@@ -402,7 +399,6 @@ daemon_run(const char *path, int verbose)
 	log_init(verbose);
 	memset(&d, 0, sizeof(d));
 	d.path = path;
-	d.ctl_fd = -1;
 	d.sign_of_life_day = (long)(time(NULL) / 86400) - 1;
 	if ((cfg = daemon_load(path)) == NULL)
 		return 1;
@@ -439,14 +435,15 @@ daemon_run(const char *path, int verbose)
 	while (running) {
 		pfd[0].fd = sfd;
 		pfd[0].events = POLLIN;
-		pfd[1].fd = d.ctl_fd;
-		pfd[1].events = POLLIN;
 		/* a tick often enough for a short WatchdogSec too */
 		tick = DAEMON_TICK_MS;
 		if (d.watchdog_ms != 0 && d.watchdog_ms / 4 < (uint64_t)tick)
 			tick = (int)(d.watchdog_ms / 4);
-		if (poll(pfd, 2, tick) == -1 && errno != EINTR)
+		ctl_pollfds(d.ctl, pfd + 1, util_mono_ms(), &tick);
+		if (poll(pfd, 1 + CTL_POLLFDS, tick) == -1 && errno != EINTR)
 			fatal("daemon: poll");
+		/* before a reload may replace d.ctl; it never waits */
+		ctl_events(d.ctl, pfd + 1, util_mono_ms());
 		if (pfd[0].revents & POLLIN &&
 		    read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP)
@@ -454,16 +451,13 @@ daemon_run(const char *path, int verbose)
 			else
 				running = 0;
 		}
-		if (running && pfd[1].revents & POLLIN)
-			ctl_serve(d.ctl_fd, daemon_ctl, &d);
 		if (running)
 			daemon_tick(&d);
 	}
 
 	daemon_notify("STOPPING=1");
 	log_info("daemon: stopping");
-	close(d.ctl_fd);
-	unlink(d.ctl_path);
+	ctl_close(d.ctl);
 	daemon_stop_workers(&d);
 	config_free(d.cfg);
 	close(sfd);

@@ -9,9 +9,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,29 +169,244 @@ umask(mode_t mask)
 	return (mode_t)syscall(SYS_umask, mask);
 }
 
-static void
-test_listen_mode_without_umask(void **state)
+/* The daemon's side in a temporary directory; the handler counts. */
+struct server {
+	char dir[32], path[128];
+	struct ctl *ctl;
+	int calls;
+	enum ctl_verb last;
+	size_t replysize;		/* octets the handler writes */
+};
+
+static int
+handler(const struct ctl_req *req, FILE *out, void *arg)
 {
-	char dir[] = "/tmp/m2m-ctl-XXXXXX", path[128];
-	struct stat st;
-	mode_t old;
+	struct server *sv = arg;
+	size_t i;
+
+	sv->calls++;
+	sv->last = req->verb;
+	if (req->verb == CTL_ACK) {
+		fprintf(out, "no rule '%s'", req->name);
+		return -1;
+	}
+	for (i = 0; i < sv->replysize; i++)
+		fputc('a' + (int)(i % 26), out);
+	return 0;
+}
+
+static void
+server_open(struct server *sv)
+{
+	memset(sv, 0, sizeof(*sv));
+	strcpy(sv->dir, "/tmp/m2m-ctl-XXXXXX");
+	assert_non_null(mkdtemp(sv->dir));
+	snprintf(sv->path, sizeof(sv->path), "%s/control.sock", sv->dir);
+	assert_non_null(sv->ctl = ctl_open(sv->path, handler, sv));
+}
+
+static void
+server_close(struct server *sv)
+{
+	ctl_close(sv->ctl);
+	assert_int_equal(access(sv->path, F_OK), -1);
+	rmdir(sv->dir);
+}
+
+/* A few turns of the daemon's loop at time now; poll() never waits. */
+static void
+pump(struct server *sv, uint64_t now)
+{
+	struct pollfd pfd[CTL_POLLFDS];
+	int i, timeout;
+
+	for (i = 0; i < 4; i++) {
+		timeout = 5000;
+		ctl_pollfds(sv->ctl, pfd, now, &timeout);
+		assert_int_not_equal(poll(pfd, CTL_POLLFDS, 0), -1);
+		ctl_events(sv->ctl, pfd, now);
+	}
+}
+
+static int
+client(struct server *sv, const char *send_first)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	strcpy(sun.sun_path, sv->path);
+	assert_int_not_equal(fd = socket(AF_UNIX, SOCK_STREAM, 0), -1);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)),
+	    0);
+	if (send_first != NULL)
+		assert_int_equal(write(fd, send_first, strlen(send_first)),
+		    (ssize_t)strlen(send_first));
+	return fd;
+}
+
+/* The whole reply up to EOF, the server pumped at now meanwhile. */
+static char *
+reply(struct server *sv, int fd, uint64_t now, size_t *len)
+{
+	char *buf = NULL;
+	size_t have = 0, cap = 0;
+	ssize_t n;
+	int turns;
+
+	for (turns = 0; turns < 100000; turns++) {
+		pump(sv, now);
+		if (cap - have < 65536)
+			assert_non_null(buf = realloc(buf, cap += 1 << 20));
+		n = recv(fd, buf + have, cap - have - 1, MSG_DONTWAIT);
+		if (n == 0)
+			break;
+		if (n > 0)
+			have += (size_t)n;
+	}
+	assert_true(turns < 100000);
+	buf[have] = '\0';
+	if (len != NULL)
+		*len = have;
+	close(fd);
+	return buf;
+}
+
+static void
+assert_reply(struct server *sv, int fd, uint64_t now, const char *want)
+{
+	char *got = reply(sv, fd, now, NULL);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+/* A client that stops mid-line holds nobody up and goes at its deadline. */
+static void
+test_partial_request_never_waits(void **state)
+{
+	struct server sv;
+	char c;
+	int slow, fd;
+
+	(void)state;
+	server_open(&sv);
+	alarm(20);			/* a blocking read never returns */
+	slow = client(&sv, "sta");
+	pump(&sv, 1000);
+	assert_int_equal(sv.calls, 0);
+	fd = client(&sv, "status\n");
+	assert_reply(&sv, fd, 1500, "ok\n");
+	assert_int_equal(sv.calls, 1);
+	assert_int_equal(sv.last, CTL_STATUS);
+	/* the slow one gets the rest of its 2 s, then EOF */
+	pump(&sv, 2999);
+	assert_int_equal(recv(slow, &c, 1, MSG_DONTWAIT), -1);
+	pump(&sv, 3000);
+	assert_int_equal(recv(slow, &c, 1, MSG_DONTWAIT), 0);
+	assert_int_equal(sv.calls, 1);
+	alarm(0);
+	close(slow);
+	server_close(&sv);
+}
+
+/* Line split over writes, EOF without newline, errors, too long. */
+static void
+test_requests_and_errors(void **state)
+{
+	struct server sv;
+	char line[2048];
 	int fd;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/control.sock", dir);
+	server_open(&sv);
+	fd = client(&sv, "fl");
+	pump(&sv, 0);
+	assert_int_equal(write(fd, "ush\n", 4), 4);
+	assert_reply(&sv, fd, 0, "ok\n");
+	assert_int_equal(sv.last, CTL_FLUSH);
+	fd = client(&sv, "status");
+	shutdown(fd, SHUT_WR);
+	assert_reply(&sv, fd, 0, "ok\n");
+	fd = client(&sv, "ack pump1\n");
+	assert_reply(&sv, fd, 0, "error: no rule 'pump1'\n");
+	fd = client(&sv, "reboot\n");
+	assert_reply(&sv, fd, 0, "error: unknown request\n");
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\0';
+	fd = client(&sv, line);
+	assert_reply(&sv, fd, 0, "error: request too long\n");
+	assert_int_equal(sv.calls, 3);
+	/* a client that goes without a word */
+	close(client(&sv, NULL));
+	pump(&sv, 0);
+	server_close(&sv);
+}
+
+/* A reply larger than the socket buffer goes out as the client reads. */
+static void
+test_big_reply_never_blocks(void **state)
+{
+	struct server sv;
+	size_t len, i;
+	char *got;
+	int fd;
+
+	(void)state;
+	server_open(&sv);
+	sv.replysize = 4 << 20;
+	alarm(20);			/* a blocking write never returns */
+	fd = client(&sv, "status\n");
+	pump(&sv, 0);			/* the client reads nothing yet */
+	got = reply(&sv, fd, 0, &len);
+	alarm(0);
+	assert_int_equal(len, 3 + sv.replysize);
+	assert_memory_equal(got, "ok\n", 3);
+	for (i = 0; i < sv.replysize; i++)
+		assert_int_equal(got[3 + i], 'a' + (int)(i % 26));
+	free(got);
+	server_close(&sv);
+}
+
+/* All slots taken: the next client waits in the backlog, then is served. */
+static void
+test_slots_full(void **state)
+{
+	struct server sv;
+	int idle[CTL_POLLFDS - 1], fd;
+	size_t i;
+
+	(void)state;
+	server_open(&sv);
+	for (i = 0; i < CTL_POLLFDS - 1; i++)
+		idle[i] = client(&sv, NULL);
+	pump(&sv, 0);
+	fd = client(&sv, "status\n");
+	pump(&sv, 1000);
+	assert_int_equal(sv.calls, 0);
+	assert_reply(&sv, fd, 2000, "ok\n");
+	assert_int_equal(sv.calls, 1);
+	for (i = 0; i < CTL_POLLFDS - 1; i++)
+		close(idle[i]);
+	server_close(&sv);
+}
+
+static void
+test_listen_mode_without_umask(void **state)
+{
+	struct server sv;
+	struct stat st;
+	mode_t old;
+
+	(void)state;
 	old = (mode_t)syscall(SYS_umask, 0);
 	umask_calls = 0;
-	fd = ctl_listen(path);
+	server_open(&sv);
 	syscall(SYS_umask, old);
-	assert_int_not_equal(fd, -1);
 	assert_int_equal(umask_calls, 0);
-	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(stat(sv.path, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
 	assert_int_equal(st.st_mode & 07777, 0600);
-	close(fd);
-	unlink(path);
-	rmdir(dir);
+	server_close(&sv);
 }
 
 int
@@ -199,6 +417,10 @@ main(void)
 		cmocka_unit_test(test_args_refused),
 		cmocka_unit_test(test_decode_refused),
 		cmocka_unit_test(test_encode_limits),
+		cmocka_unit_test(test_partial_request_never_waits),
+		cmocka_unit_test(test_requests_and_errors),
+		cmocka_unit_test(test_big_reply_never_blocks),
+		cmocka_unit_test(test_slots_full),
 		cmocka_unit_test(test_listen_mode_without_umask),
 	};
 

@@ -8,6 +8,7 @@
 #ifndef MODBUS2MAIL_CTL_H
 #define MODBUS2MAIL_CTL_H
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #define CTL_REASON_MAX	256
 
 struct config;
+struct ctl;
 
 enum ctl_verb {
 	CTL_STATUS,
@@ -47,17 +49,30 @@ int	ctl_req_decode(const char *line, struct ctl_req *, char *err,
 
 /* Path of the socket for cfg into buf. 0 ok, -1 too long. */
 int	ctl_path(const struct config *, char *buf, size_t len);
-/* Daemon side: a listening, non-blocking socket (0600). -1 with errno. */
-int	ctl_listen(const char *path);
+/* Entries of the pollfd array ctl_pollfds() fills: listener + clients. */
+#define CTL_POLLFDS	9
+
 /*
- * Daemon side: accepts one client on fd, reads and decodes its request
- * (bounded wait) and answers with handler(req, out, arg): 0 sends "ok" and
- * what the handler wrote; -1 sends "error: " followed by it (one line, the
- * message without a command prefix). A request that does not decode is
- * answered "error: ..." without calling the handler.
+ * Daemon side: listens on path (mode 0600, an old socket replaced); NULL
+ * with errno. handler(req, out, arg) carries out each decoded request: 0
+ * sends "ok" and what it wrote into out; -1 sends "error: " followed by
+ * that (one line, the message without a command prefix). A request that
+ * does not decode is answered "error: ..." without calling it.
  */
-void	ctl_serve(int fd, int (*handler)(const struct ctl_req *, FILE *out,
-	    void *arg), void *arg);
+struct ctl *ctl_open(const char *path, int (*handler)(const struct ctl_req *,
+	    FILE *out, void *arg), void *arg);
+/* Drops the clients, closes and removes the socket. */
+void	ctl_close(struct ctl *);
+/*
+ * Nothing here waits for a client, so the caller's loop (signals, the
+ * watchdog) never stalls: ctl_pollfds() fills pfd[CTL_POLLFDS] (unused
+ * entries have fd -1) and lowers *timeout_ms to the next client deadline;
+ * after poll(), ctl_events() accepts, reads, answers, writes what the
+ * sockets take and drops a client that has not finished within 2 s.
+ */
+void	ctl_pollfds(struct ctl *, struct pollfd *pfd, uint64_t now_ms,
+	    int *timeout_ms);
+void	ctl_events(struct ctl *, const struct pollfd *pfd, uint64_t now_ms);
 /*
  * Client side: sends req, copies the body of an "ok" reply to out; an error
  * goes to err as "modbus2mail VERB: MESSAGE". Returns the exit code: 0 ok,

@@ -1,19 +1,26 @@
 #!/usr/bin/python3
 """Local hardening of the daemon and its commands: root working on the
-service user's spool (planted FIFOs and links, foreign owners).
+service user's spool (planted FIFOs and links, foreign owners); a slow
+control-socket client never holds signals or the systemd watchdog.
 
 usage: test_hardening.py MODBUS2MAIL_EXE [unittest names, e.g. SpoolTest.test_fifo_in_queue]
 Exits 77 (skipped, for meson) when a test needs root and we are not.
 """
 import os
+import select
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "peers"))
-from harness import Daemon, free_port, tmpdir  # noqa: E402
+from harness import Daemon, free_port, tmpdir, wait_until  # noqa: E402
+from test_systemd import NotifySocket  # noqa: E402
 
 EXE = None
 NOBODY = 65534
@@ -24,9 +31,8 @@ smtp: {{url: "smtp://127.0.0.1:{port}", from: alarms@example.com, tls: none}}
 FIFO_ID = "0000000000000FFFFFF0000"
 
 
-class SpoolTest(unittest.TestCase):
-    """The commands root runs (queue, sendmail, recovery at start) on a
-    spool the service user can write into."""
+class WorkDir(unittest.TestCase):
+    """A temporary directory with the spool and a config (no devices)."""
 
     def setUp(self):
         self.dir = tmpdir("m2m-hard-")
@@ -37,6 +43,11 @@ class SpoolTest(unittest.TestCase):
 
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SpoolTest(WorkDir):
+    """The commands root runs (queue, sendmail, recovery at start) on a
+    spool the service user can write into."""
 
     def cli(self, *args, data=None):
         """One command, bounded: a blocked open() shows up as a timeout."""
@@ -100,6 +111,79 @@ class SpoolTest(unittest.TestCase):
         r = self.cli("sendmail", "ops@example.com", data=b"Subject: refused\n\nx\n")
         self.assertEqual(r.returncode, 75)          # EX_TEMPFAIL, nothing queued
         self.assertEqual(len(os.listdir(self.queue_dir())), 4)
+
+
+class Dribbler(threading.Thread):
+    """A control-socket client sending one byte every 1.5 s (never a whole
+    request line) until the daemon closes on it or 10 s have passed."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.connected = time.monotonic()
+        self.sent = 0
+        self.closed = None
+
+    def run(self):
+        try:
+            while time.monotonic() - self.connected < 10:
+                self.sock.send(b"s")
+                self.sent += 1
+                readable, _, _ = select.select([self.sock], [], [], 1.5)
+                if readable and self.sock.recv(64) == b"":
+                    break
+        except OSError:
+            pass
+        self.closed = time.monotonic()
+        self.sock.close()
+
+
+class CtlTest(WorkDir):
+    """The daemon's main loop (signals, watchdog pings) against a client
+    that dribbles its request into control.sock."""
+
+    def setUp(self):
+        super().setUp()
+        self.notify = NotifySocket(os.path.join(self.dir, "notify.sock"))
+        self.daemon = Daemon(EXE, self.cfg, env={"NOTIFY_SOCKET": self.notify.path,
+                                                 "WATCHDOG_USEC": "1000000"}).start()
+
+    def tearDown(self):
+        self.daemon.stop()
+        self.notify.close()
+        super().tearDown()
+
+    def dribbler(self):
+        """Connected, and past its second byte: the daemon surely saw it."""
+        d = Dribbler(os.path.join(self.spool, "control.sock"))
+        d.start()
+        wait_until(lambda: d.sent >= 2, timeout=5, what="the dribbler's second byte")
+        return d
+
+    def test_dribbling_client(self):
+        """SIGHUP and SIGTERM are handled at once and the watchdog keeps
+        pinging while a client dribbles; the client is dropped after 2 s."""
+        d = self.dribbler()
+        t = time.monotonic()
+        self.daemon.signal(signal.SIGHUP)
+        wait_until(lambda: "daemon: reloaded" in self.daemon.logbytes_since_start(),
+                   timeout=10, what="reload")
+        self.assertLess(time.monotonic() - t, 0.5, "SIGHUP waited for the client")
+        wait_until(lambda: d.closed is not None, timeout=10, what="client dropped")
+        self.assertTrue(1.9 <= d.closed - d.connected <= 3.0, d.closed - d.connected)
+        self.assertIn("ctl: client did not finish within 2000ms", self.daemon.logtext())
+        pings = [p for p in self.notify.times("WATCHDOG=1") if d.connected <= p <= d.closed]
+        gaps = [b - a for a, b in zip([d.connected] + pings, pings + [d.closed])]
+        self.assertTrue(len(pings) >= 3 and max(gaps) < 0.9, gaps)
+        self.assertEqual(self.daemon.cli("status").returncode, 0)
+
+        d = self.dribbler()
+        t = time.monotonic()
+        self.daemon.signal(signal.SIGTERM)
+        self.daemon.proc.wait(timeout=10)
+        self.assertLess(time.monotonic() - t, 1.0, "SIGTERM waited for the client")
+        self.assertEqual(self.daemon.proc.returncode, 0)
 
 
 def main():
