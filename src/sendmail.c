@@ -2,7 +2,8 @@
  * sendmail.c - `modbus2mail sendmail` (SPEC §2), see sendmail.h.
  *
  * The message is read whole (bounded by listener.max_message_size, else
- * 10MiB), its lines turned into CRLF, fixed up like mail received on
+ * 10MiB: reading stops as soon as it is passed, whatever the line
+ * lengths), its lines turned into CRLF, fixed up like mail received on
  * port 25 and submitted to the spool in one durable step. Nothing is
  * queued unless the exit code is 0.
  */
@@ -15,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "modbus2mail/buf.h"
 #include "modbus2mail/config.h"
 #include "modbus2mail/ctl.h"
 #include "modbus2mail/inbound.h"
@@ -30,18 +32,13 @@ struct sendmail_rcpts {
 	size_t n;
 };
 
-struct sendmail_buf {
-	char *p;			/* owned */
-	size_t len, cap;
-};
-
 static int	sendmail_add(struct sendmail_rcpts *, const char *);
 static int	sendmail_split(struct sendmail_rcpts *, const char *, size_t);
-static int	sendmail_read(FILE *, int, size_t, struct sendmail_buf *);
-static int	sendmail_append(struct sendmail_buf *, const char *, size_t);
-static int	sendmail_header(struct sendmail_buf *, struct sendmail_rcpts *);
+static int	sendmail_read(FILE *, int, size_t, struct buf *);
+static int	sendmail_eol(struct buf *, size_t *, int);
+static int	sendmail_header(struct buf *, struct sendmail_rcpts *);
 static int	sendmail_queue(const struct config *, const char *,
-		    struct sendmail_rcpts *, struct sendmail_buf *);
+		    struct sendmail_rcpts *, struct buf *);
 static void	sendmail_rcpts_free(struct sendmail_rcpts *);
 
 static void
@@ -115,69 +112,71 @@ sendmail_split(struct sendmail_rcpts *r, const char *v, size_t len)
 	return 0;
 }
 
+/*
+ * Ends the line that starts at *line in b: CRLF instead of LF or CRLF.
+ * Returns 1 when it was a lone "." that ends the message (then dropped).
+ */
 static int
-sendmail_append(struct sendmail_buf *b, const char *p, size_t n)
+sendmail_eol(struct buf *b, size_t *line, int dots)
 {
-	size_t cap;
-	char *np;
-
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap ? b->cap : 8192;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if ((np = realloc(b->p, cap)) == NULL)
-			return -1;
-		b->p = np;
-		b->cap = cap;
+	if (b->len > *line && b->p[b->len - 1] == '\r')
+		b->p[--b->len] = '\0';
+	if (dots && b->len - *line == 1 && b->p[*line] == '.') {
+		b->p[b->len = *line] = '\0';
+		return 1;
 	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = '\0';
+	buf_add(b, "\r\n", 2);
+	*line = b->len;
 	return 0;
 }
 
-/* stdin into CRLF lines; without -i a lone "." ends it. 0 or EX_*. */
+/*
+ * stdin into CRLF lines; without -i a lone "." ends it. Read in blocks and
+ * given up once past max, so no line, however long, takes more memory.
+ * 0 or EX_*.
+ */
 static int
-sendmail_read(FILE *in, int dots, size_t max, struct sendmail_buf *b)
+sendmail_read(FILE *in, int dots, size_t max, struct buf *b)
 {
-	char *line = NULL;
-	size_t cap = 0, n;
-	ssize_t r;
-	int rc = 0;
+	char blk[65536], *nl;
+	size_t n, off, line = 0;
+	int end = 0;
 
-	while ((r = getline(&line, &cap, in)) != -1) {
-		n = (size_t)r;
-		if (n > 0 && line[n - 1] == '\n')
-			n--;
-		if (n > 0 && line[n - 1] == '\r')
-			n--;
-		if (dots && n == 1 && line[0] == '.')
-			break;
-		if (sendmail_append(b, line, n) == -1 ||
-		    sendmail_append(b, "\r\n", 2) == -1) {
-			fprintf(stderr, "modbus2mail sendmail: out of memory\n");
-			rc = EX_OSERR;
-			break;
+	while (!end && (n = fread(blk, 1, sizeof(blk), in)) > 0) {
+		for (off = 0; off < n && !end; off = (size_t)(nl - blk) + 1) {
+			if ((nl = memchr(blk + off, '\n', n - off)) == NULL) {
+				buf_add(b, blk + off, n - off);
+				break;
+			}
+			buf_add(b, blk + off, (size_t)(nl - blk) - off);
+			end = sendmail_eol(b, &line, dots);
 		}
-		if (b->len > max) {
-			fprintf(stderr, "modbus2mail sendmail: message larger "
-			    "than %zu octets\n", max);
-			rc = EX_DATAERR;
+		if (b->len > max)
 			break;
-		}
 	}
-	if (rc == 0 && ferror(in)) {
+	if (!end && b->len > line && b->len <= max)
+		sendmail_eol(b, &line, dots);	/* last line, no newline */
+	if (b->oom) {
+		fprintf(stderr, "modbus2mail sendmail: out of memory\n");
+		return EX_OSERR;
+	}
+	if (b->len > max) {
+		fprintf(stderr, "modbus2mail sendmail: message larger than "
+		    "%zu octets (listener.max_message_size), nothing queued\n",
+		    max);
+		return EX_DATAERR;
+	}
+	if (ferror(in)) {
 		fprintf(stderr, "modbus2mail sendmail: reading stdin: %s\n",
 		    strerror(errno));
-		rc = EX_IOERR;
+		return EX_IOERR;
 	}
-	free(line);
-	return rc;
+	return 0;
 }
 
 /* -t: recipients from To/Cc/Bcc of the header; Bcc lines removed. */
 static int
-sendmail_header(struct sendmail_buf *b, struct sendmail_rcpts *r)
+sendmail_header(struct buf *b, struct sendmail_rcpts *r)
 {
 	size_t off = 0, end, fend, k;
 	const char *colon;
@@ -223,7 +222,7 @@ sendmail_header(struct sendmail_buf *b, struct sendmail_rcpts *r)
 
 static int
 sendmail_queue(const struct config *cfg, const char *sender,
-    struct sendmail_rcpts *r, struct sendmail_buf *b)
+    struct sendmail_rcpts *r, struct buf *b)
 {
 	static const struct ctl_req flush = { .verb = CTL_FLUSH };
 	struct inbound_info info;
@@ -275,7 +274,7 @@ int
 sendmail_main(const struct config *cfg, int argc, char **argv)
 {
 	struct sendmail_rcpts r = { NULL, 0 };
-	struct sendmail_buf b = { NULL, 0, 0 };
+	struct buf b = BUF_INIT;
 	char sender[SENDMAIL_ADDR_MAX];
 	const char *from = NULL, *a;
 	size_t max;
@@ -341,6 +340,6 @@ sendmail_main(const struct config *cfg, int argc, char **argv)
 	rc = sendmail_queue(cfg, sender, &r, &b);
 done:
 	sendmail_rcpts_free(&r);
-	free(b.p);
+	buf_free(&b);
 	return rc;
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """Local hardening of the daemon and its commands: root working on the
 service user's spool (planted FIFOs and links, foreign owners); a slow
-control-socket client never holds signals or the systemd watchdog.
+control-socket client never holds signals or the systemd watchdog;
+`sendmail` input is bounded by the maximum message size.
 
 usage: test_hardening.py MODBUS2MAIL_EXE [unittest names, e.g. SpoolTest.test_fifo_in_queue]
 Exits 77 (skipped, for meson) when a test needs root and we are not.
 """
 import os
+import resource
 import select
 import shutil
 import signal
@@ -33,13 +35,14 @@ FIFO_ID = "0000000000000FFFFFF0000"
 
 class WorkDir(unittest.TestCase):
     """A temporary directory with the spool and a config (no devices)."""
+    extra_config = ""
 
     def setUp(self):
         self.dir = tmpdir("m2m-hard-")
         self.spool = os.path.join(self.dir, "spool")
         self.cfg = os.path.join(self.dir, "m2m.yaml")
         with open(self.cfg, "w") as f:
-            f.write(CONFIG.format(spool=self.spool, port=free_port()))
+            f.write(CONFIG.format(spool=self.spool, port=free_port()) + self.extra_config)
 
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -185,6 +188,35 @@ class CtlTest(WorkDir):
         self.assertLess(time.monotonic() - t, 1.0, "SIGTERM waited for the client")
         self.assertEqual(self.daemon.proc.returncode, 0)
 
+
+class SendmailTest(WorkDir):
+    """`modbus2mail sendmail` reads no more than the size limit allows."""
+    extra_config = ("listener: {listen: [\"127.0.0.1:%d\"], max_message_size: 1MiB}\n"
+                    % free_port())
+
+    def sendmail(self, data):
+        """Exit code and stderr of sendmail fed data, its heap and other
+        private data limited to 32 MiB (it has 1 MiB to hold)."""
+        def limit():
+            resource.setrlimit(resource.RLIMIT_DATA, (32 << 20, 32 << 20))
+        r = subprocess.run([EXE, "sendmail", "-c", self.cfg, "ops@example.com"],
+                           input=data, capture_output=True, timeout=30, preexec_fn=limit)
+        return r.returncode, r.stderr
+
+    def test_huge_line_bounded(self):
+        """A 64 MiB line (and 64 MiB of short lines) against a 1 MiB
+        limit: EX_DATAERR with a clear message within 32 MiB of memory,
+        nothing queued; a message that fits goes through."""
+        for data in (b"Subject: big\n\n" + b"x" * (64 << 20),
+                     b"Subject: lines\n\n" + b"y\n" * (32 << 20)):
+            code, err = self.sendmail(data)
+            self.assertEqual(code, 65, err)             # EX_DATAERR
+            self.assertIn(b"message larger than 1048576 octets "
+                          b"(listener.max_message_size), nothing queued", err)
+            self.assertFalse(os.path.exists(self.spool))   # not even opened
+        code, err = self.sendmail(b"Subject: fits\n\n" + b"z" * (1000 << 10))
+        self.assertEqual(code, 0, err)
+        self.assertEqual(len(os.listdir(os.path.join(self.spool, "queue"))), 1)
 
 def main():
     global EXE
