@@ -295,10 +295,20 @@ smtp_session_auth_user(const struct smtp_session *s)
 }
 
 void
-smtp_session_timeout(struct smtp_session *s)
+smtp_session_timeout(struct smtp_session *s, enum smtp_session_limit why)
 {
+	static const char *const replies[] = {
+		[SMTP_LIMIT_IDLE] = "421 4.4.2 Timeout exceeded, closing",
+		[SMTP_LIMIT_SESSION] = "421 4.4.2 Session time limit exceeded, "
+		    "closing",
+		[SMTP_LIMIT_DATA] = "421 4.4.2 Message time limit exceeded, "
+		    "closing",
+		[SMTP_LIMIT_AUTH] = "421 4.7.0 Authentication time limit "
+		    "exceeded, closing",
+	};
+
 	if (s->state != STATE_QUIT)
-		smtp_close(s, "421 4.4.2 Timeout exceeded, closing");
+		smtp_close(s, replies[why]);
 }
 
 void

@@ -59,6 +59,17 @@
 #define SMTPD_TURN_BYTES	65536	/* input fed */
 #define SMTPD_TURN_LINES	32	/* command lines fed */
 #define SMTPD_TURN_ACCEPTS	16	/* connections accepted per listener */
+/*
+ * Clients outside allow (they must AUTH) get at most half the slots, at
+ * most SMTPD_OUTSIDER_PER_IP from one address, and SMTPD_AUTH_LIMIT_MS (or
+ * timeout, if shorter) from connect to a successful AUTH; nothing they send
+ * extends it. Every session and every DATA phase has a total limit too,
+ * a multiple of timeout: one byte per timeout keeps nobody for hours.
+ */
+#define SMTPD_OUTSIDER_PER_IP	4
+#define SMTPD_AUTH_LIMIT_MS	30000
+#define SMTPD_SESSION_LIMIT	10	/* x timeout */
+#define SMTPD_DATA_LIMIT	2	/* x timeout */
 
 enum smtpd_kind {
 	KIND_LISTENER,
@@ -98,6 +109,7 @@ struct smtpd_conn {
 	int handshake;			/* TLS handshake under way */
 	int want_write;			/* SSL needs the socket writable */
 	int counted;			/* counts against max_clients */
+	int outsider;			/* not in allow: AUTH first */
 	int dead;			/* I/O error: close now */
 	int committing;			/* a smtpd_job is out for it */
 	int pending;			/* input left over by the turn's budget */
@@ -109,6 +121,9 @@ struct smtpd_conn {
 	char sid[20];			/* session id, hex */
 	char peer[INET6_ADDRSTRLEN];
 	uint64_t deadline;		/* mono ms: idle timeout */
+	uint64_t session_deadline;	/* mono ms: whole session */
+	uint64_t data_deadline;		/* mono ms: the current DATA phase */
+	uint64_t auth_deadline;		/* mono ms: outsider's AUTH; 0 none */
 	char in[SMTPD_IN_SIZE];
 	size_t inoff, inlen;
 	char *out;			/* replies not yet written; owned */
@@ -150,6 +165,7 @@ struct smtpd {
 	struct smtpd_conn *conns;	/* list, owned */
 	struct smtpd_conn *closed;	/* closed this turn; events may follow */
 	unsigned nconns;		/* counted ones */
+	unsigned noutsiders;		/* counted ones outside allow */
 	uint64_t seq;
 	uint64_t paused_until;		/* mono ms; listeners out of epoll */
 	uint64_t turn;			/* loop turns */
@@ -166,6 +182,9 @@ static void	*smtpd_loop(void *);
 static void	smtpd_accept(struct smtpd *, struct smtpd_listener *);
 static void	smtpd_accept_pause(struct smtpd *, int);
 static uint64_t	smtpd_check_timeouts(struct smtpd *, uint64_t);
+static int	smtpd_conn_limit(struct smtpd_conn *, uint64_t, uint64_t *);
+static enum smtp_session_start smtpd_admit(struct smtpd *,
+		    struct smtpd_conn *, const struct sockaddr *);
 static void	smtpd_free(struct smtpd *);
 static void	smtpd_run_pending(struct smtpd *);
 static void	smtpd_conn_io(struct smtpd_conn *);
@@ -536,32 +555,54 @@ smtpd_run_pending(struct smtpd *d)
 	}
 }
 
-/* Times out idle sessions; returns when the loop must turn next. */
+/* Closes sessions past a time limit; returns when the loop must turn next. */
 static uint64_t
 smtpd_check_timeouts(struct smtpd *d, uint64_t now)
 {
 	struct smtpd_conn *c, *next;
 	uint64_t wake = now + SMTPD_TICK_MS;
+	int limit;
 
 	for (c = d->conns; c != NULL; c = next) {
 		next = c->next;
-		if (c->committing)
+		if (c->committing ||
+		    (limit = smtpd_conn_limit(c, now, &wake)) == -1)
 			continue;
-		if (now >= c->deadline) {
-			smtp_session_timeout(c->s);
-			c->reason = "timeout";
-			smtpd_conn_flush(c);
-			smtpd_conn_close(c);
-		} else if (c->deadline < wake)
-			wake = c->deadline;
+		smtp_session_timeout(c->s, (enum smtp_session_limit)limit);
+		c->reason = "timeout";
+		smtpd_conn_flush(c);
+		smtpd_conn_close(c);
 	}
 	return wake;
+}
+
+/* The time limit c is past (enum smtp_session_limit), or -1 and wake. */
+static int
+smtpd_conn_limit(struct smtpd_conn *c, uint64_t now, uint64_t *wake)
+{
+	uint64_t t[4];
+	int i, n = 0;
+
+	t[SMTP_LIMIT_IDLE] = c->deadline;
+	t[SMTP_LIMIT_SESSION] = c->session_deadline;
+	t[SMTP_LIMIT_DATA] = smtp_session_in_data(c->s) ? c->data_deadline :
+	    UINT64_MAX;
+	t[SMTP_LIMIT_AUTH] = c->auth_deadline != 0 &&
+	    smtp_session_auth_user(c->s) == NULL ? c->auth_deadline :
+	    UINT64_MAX;
+	for (i = 1; i < 4; i++)
+		if (t[i] < t[n])
+			n = i;
+	if (now >= t[n])
+		return n;
+	if (t[n] < *wake)
+		*wake = t[n];
+	return -1;
 }
 
 static void
 smtpd_accept(struct smtpd *d, struct smtpd_listener *l)
 {
-	const struct config_listener *cl = &d->cfg->listener;
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	struct smtpd_conn *c;
@@ -571,8 +612,6 @@ smtpd_accept(struct smtpd *d, struct smtpd_listener *l)
 
 	for (n = 0; n < SMTPD_TURN_ACCEPTS; n++) {
 		sslen = sizeof(ss);
-		params = &d->params;
-		how = SMTP_START_OK;
 		if ((fd = accept4(l->fd, (struct sockaddr *)&ss, &sslen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
 			break;
@@ -597,18 +636,8 @@ smtpd_accept(struct smtpd *d, struct smtpd_listener *l)
 		}
 		snprintf(c->sid, sizeof(c->sid), "%016llx", (unsigned long long)
 		    ((util_wall_ms() << 16) ^ ++d->seq));
-		if (!netaddr_match_any(cl->allow, cl->nallow,
-		    (struct sockaddr *)&ss)) {
-			if (d->params.auth)
-				params = &d->params_auth;
-			else
-				how = SMTP_START_DENIED;
-		}
-		if (how == SMTP_START_OK && d->nconns >= cl->max_clients)
-			how = SMTP_START_BUSY;
-		c->counted = how == SMTP_START_OK;
-		d->nconns += c->counted;
-		c->deadline = util_mono_ms() + cl->timeout_ms;
+		how = smtpd_admit(d, c, (struct sockaddr *)&ss);
+		params = c->outsider ? &d->params_auth : &d->params;
 		if ((c->next = d->conns) != NULL)
 			c->next->prev = c;
 		d->conns = c;
@@ -620,7 +649,7 @@ smtpd_accept(struct smtpd *d, struct smtpd_listener *l)
 		log_info("smtpd: session=%s connect peer=%s port=%d%s", c->sid,
 		    c->peer, port, how == SMTP_START_DENIED ? " denied=allow" :
 		    how == SMTP_START_BUSY ? " denied=max_clients" :
-		    params == &d->params_auth ? " auth=required" : "");
+		    c->outsider ? " auth=required" : "");
 		if (how != SMTP_START_OK)
 			c->reason = "denied";
 		smtp_session_start(c->s, how);
@@ -637,6 +666,42 @@ smtpd_accept(struct smtpd *d, struct smtpd_listener *l)
 	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 	    errno != ECONNABORTED)
 		log_warn("smtpd: accept on %s", l->name);
+}
+
+/*
+ * Who may have a session: clients in allow up to max_clients; others only
+ * with users_file, in at most half the slots and SMTPD_OUTSIDER_PER_IP per
+ * address, so that they can never lock out the devices in allow.
+ */
+static enum smtp_session_start
+smtpd_admit(struct smtpd *d, struct smtpd_conn *c, const struct sockaddr *sa)
+{
+	const struct config_listener *cl = &d->cfg->listener;
+	struct smtpd_conn *o;
+	uint64_t now = util_mono_ms();
+	unsigned same = 0;
+
+	c->deadline = now + cl->timeout_ms;
+	c->session_deadline = now + SMTPD_SESSION_LIMIT * cl->timeout_ms;
+	c->outsider = !netaddr_match_any(cl->allow, cl->nallow, sa);
+	if (c->outsider && !d->params.auth)
+		return SMTP_START_DENIED;
+	if (d->nconns >= cl->max_clients)
+		return SMTP_START_BUSY;
+	if (c->outsider) {
+		for (o = d->conns; o != NULL; o = o->next)
+			same += o->counted && o->outsider &&
+			    strcmp(o->peer, c->peer) == 0;
+		if (d->noutsiders >= (cl->max_clients + 1) / 2 ||
+		    same >= SMTPD_OUTSIDER_PER_IP)
+			return SMTP_START_BUSY;
+		c->auth_deadline = now + (cl->timeout_ms < SMTPD_AUTH_LIMIT_MS ?
+		    cl->timeout_ms : SMTPD_AUTH_LIMIT_MS);
+	}
+	c->counted = 1;
+	d->nconns++;
+	d->noutsiders += c->outsider;
+	return SMTP_START_OK;
 }
 
 /* Takes the listeners out of epoll for a while (pause) or back in. */
@@ -936,6 +1001,7 @@ smtpd_conn_close(struct smtpd_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	d->nconns -= c->counted;
+	d->noutsiders -= c->counted && c->outsider;
 	/*
 	 * Later events of this epoll batch may still point at c (a commit
 	 * finished for it before its own event): freed at the turn's end.
@@ -1029,6 +1095,8 @@ smtpd_cb_begin(void *arg, const char *sender, char *const *rcpts,
 	strlcpy(c->sender, sender, sizeof(c->sender));
 	c->nrcpt = nrcpt;
 	c->size = 0;
+	c->data_deadline = util_mono_ms() + SMTPD_DATA_LIMIT *
+	    d->cfg->listener.timeout_ms;
 	return 0;
 }
 

@@ -209,7 +209,7 @@ run(const struct smtp_session_params *p, struct fake *f,
 			if (strcmp(arg, "tls") == 0)
 				smtp_session_tls_done(f->s);
 			else if (strcmp(arg, "timeout") == 0)
-				smtp_session_timeout(f->s);
+				smtp_session_timeout(f->s, SMTP_LIMIT_IDLE);
 			else if (strcmp(arg, "commit") == 0) {
 				smtp_session_commit_done(f->s, "Q2");
 				len = f->pendlen;

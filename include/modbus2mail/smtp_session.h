@@ -83,8 +83,16 @@ int	smtp_session_in_data(const struct smtp_session *);
 void	smtp_session_commit_done(struct smtp_session *, const char *id);
 /* TLS is up: back to the greeted state, EHLO expected again (RFC 3207). */
 void	smtp_session_tls_done(struct smtp_session *);
-/* Idle past the timeout: 421 4.4.2, close. */
-void	smtp_session_timeout(struct smtp_session *);
+/* Which time limit ran out (the shell keeps the clock). */
+enum smtp_session_limit {
+	SMTP_LIMIT_IDLE,		/* no input for the timeout: 421 4.4.2 */
+	SMTP_LIMIT_SESSION,		/* session too long: 421 4.4.2 */
+	SMTP_LIMIT_DATA,		/* message text too slow: 421 4.4.2 */
+	SMTP_LIMIT_AUTH,		/* no AUTH in time: 421 4.7.0 */
+};
+
+/* A time limit ran out: 421, close. */
+void	smtp_session_timeout(struct smtp_session *, enum smtp_session_limit);
 /* Server shutting down: 421 4.3.2, close. */
 void	smtp_session_shutdown(struct smtp_session *);
 

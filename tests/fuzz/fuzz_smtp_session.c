@@ -155,7 +155,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += n;
 	}
 	if (data[0] & 16)
-		smtp_session_timeout(f.s);
+		smtp_session_timeout(f.s, (enum smtp_session_limit)(data[0] >> 6));
 	smtp_session_free(f.s);
 	if (f.ib != NULL)
 		abort();		/* begin without end or abort */

@@ -460,6 +460,70 @@ class ListenerTest(unittest.TestCase):
         self.assertLess(idle_wait, 4.0)
         self.assertIsNone(self.daemon.proc.poll())
 
+    def test_outsiders_keep_allow_free(self):
+        """Outsiders (users_file, not in allow) get at most half the slots and 4
+        per address; clients in allow still connect while outsiders hold theirs."""
+        self.start_auth(max_clients=12)
+        busy = "421 4.7.0 Too many connections, try again later\r\n"
+        for _ in range(4):
+            self.greeted(source="127.0.0.2")
+        self.assertEqual(self.session(source="127.0.0.2").reply(), busy)
+        for _ in range(2):
+            self.greeted(source="127.0.0.3")
+        self.assertEqual(self.session(source="127.0.0.4").reply(), busy)
+        inside = [self.greeted() for _ in range(6)]
+        self.assertEqual(self.session().reply(), busy)
+        self.assertEqual(inside[0].cmd("QUIT"), "221 2.0.0 Bye\r\n")
+        self.assertTrue(inside[0].closed())
+        wait_until(lambda: self._try_greeting(), timeout=10, what="a slot for allow")
+
+    def noop_until_closed(self, c, every=0.4, limit=30, also=()):
+        """NOOP every `every` s until the server closes c; (last reply, seconds).
+        The clients in also NOOP too and must get 250 each time."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < limit:
+            r = c.cmd("NOOP")
+            for o in also:
+                self.assertEqual(o.cmd("NOOP"), "250 2.0.0 Ok\r\n")
+            if not r.startswith("250"):
+                return r, time.monotonic() - t0
+            time.sleep(every)
+        return None, limit
+
+    def test_auth_time_limit(self):
+        """An outsider that does not AUTH is closed after min(30s, timeout) in
+        all, however busy it keeps the session; a client in allow is not."""
+        self.start_auth(timeout="3s")
+        out, inside = self.greeted(source="127.0.0.2"), self.greeted()
+        r, waited = self.noop_until_closed(out, limit=10, also=[inside])
+        self.assertEqual(r, "421 4.7.0 Authentication time limit exceeded, closing\r\n")
+        self.assertGreater(waited, 2.0)
+        self.assertLess(waited, 5.0)
+        self.assertEqual(inside.cmd("NOOP"), "250 2.0.0 Ok\r\n")
+
+    def test_session_and_data_limits(self):
+        """One byte per timeout keeps nobody: DATA ends after 2x timeout, a
+        session after 10x timeout, in all; nothing is queued."""
+        self.start(timeout="1s")
+        c = self.greeted()
+        for line in ("HELO slow", "MAIL FROM:<a@plc.local>", "RCPT TO:<ops@example.com>"):
+            self.assertTrue(c.cmd(line).startswith("250"))
+        self.assertTrue(c.cmd("DATA").startswith("354"))
+        t0 = time.monotonic()
+        try:
+            for _ in range(25):
+                c.send(b"x")
+                time.sleep(0.4)
+        except OSError:
+            pass
+        self.assertEqual(c.reply(), "421 4.4.2 Message time limit exceeded, closing\r\n")
+        self.assertLess(time.monotonic() - t0, 4.0)
+        self.assertEqual(self.queue_files(), [])
+        r, waited = self.noop_until_closed(self.greeted(), limit=20)
+        self.assertEqual(r, "421 4.4.2 Session time limit exceeded, closing\r\n")
+        self.assertGreater(waited, 8.0)
+        self.assertLess(waited, 13.0)
+
     def test_fd_exhaustion(self):
         """Out of file descriptors: accept pauses (no busy loop), service resumes."""
         global EXE
@@ -566,15 +630,21 @@ class ListenerTest(unittest.TestCase):
         self.assertEqual(self.provider.messages()[0]["Subject"], "durable")
         wait_until(lambda: self.queue_files() == [], timeout=20, what="queue empty")
 
-    def test_starttls_auth(self):
-        """Outside allow with users_file: STARTTLS + AUTH PLAIN (swaks), else 530/535."""
-        pki = make_pki(os.path.join(self.dir, "pki"), name="listener")
+    def start_auth(self, hashed=None, **kw):
+        """The daemon with tls and a users_file: plc/s3cret (hashed: its crypt hash)."""
+        self.pki = make_pki(os.path.join(self.dir, "pki"), name="listener")
         users = os.path.join(self.dir, "users")
-        h = subprocess.run(["openssl", "passwd", "-6", "s3cret"], capture_output=True,
-                           text=True, check=True, timeout=30).stdout.strip()
+        h = hashed or subprocess.run(["openssl", "passwd", "-6", "s3cret"],
+                                     capture_output=True, text=True, check=True,
+                                     timeout=30).stdout.strip()
         with open(users, "w") as f:
             f.write("# test users\nplc:%s\n" % h)
-        self.start(tls="{cert: %s, key: %s}" % (pki.cert, pki.key), users_file=users)
+        return self.start(tls="{cert: %s, key: %s}" % (self.pki.cert, self.pki.key),
+                          users_file=users, **kw)
+
+    def test_starttls_auth(self):
+        """Outside allow with users_file: STARTTLS + AUTH PLAIN (swaks), else 530/535."""
+        self.start_auth()
         # not authenticated: no MAIL
         c = self.greeted(source="127.0.0.2")
         ehlo = c.cmd("EHLO outside")
