@@ -127,7 +127,6 @@ static void	fill_event(const struct slot *, struct alarm_event *,
 static void	addr_bare(const char *, char *, size_t);
 static void	addr_add(char ***, size_t *, const struct config_strlist *);
 static int	near_equal(double, double);
-static void	fmt_time(char *, size_t, time_t);
 static const char *save_field(const char *, const char *, size_t *);
 static void	load_line(struct alarm_engine *, const char *, uint64_t,
 		    time_t);
@@ -850,27 +849,27 @@ int
 alarm_engine_shelve(struct alarm_engine *e, const char *rule, uint64_t ms,
     const char *reason, uint64_t now, time_t wall, char *err, size_t errlen)
 {
-	long idx = slot_find(e, rule);
+	long idx = rule != NULL ? slot_find(e, rule) : 0;
+	size_t i, end;
 	struct slot *s;
 
 	if (idx == -1)
 		return 1;
-	s = &e->slots[idx];
-	if (ms == 0) {
-		/* the next cycle's timers() mails a still-active alarm */
-		s->shelved_until = 0;
-		s->shelved_until_wall = 0;
-		s->reason[0] = '\0';
-		return 0;
-	}
 	if (now + ms < now) {
 		if (err != NULL)
 			snprintf(err, errlen, "shelve duration too long");
 		return -1;
 	}
-	s->shelved_until = now + ms;
-	s->shelved_until_wall = wall + (time_t)((ms + 999) / 1000);
-	strlcpy(s->reason, reason != NULL ? reason : "", sizeof(s->reason));
+	end = rule != NULL ? (size_t)idx + 1 : e->nslots;
+	for (i = (size_t)idx; i < end; i++) {
+		s = &e->slots[i];
+		/* ms 0: the next cycle's timers() mails a still-active alarm */
+		s->shelved_until = ms != 0 ? now + ms : 0;
+		s->shelved_until_wall = ms != 0 ?
+		    wall + (time_t)((ms + 999) / 1000) : 0;
+		strlcpy(s->reason, ms != 0 && reason != NULL ? reason : "",
+		    sizeof(s->reason));
+	}
 	return 0;
 }
 
@@ -899,15 +898,6 @@ alarm_engine_get(const struct alarm_engine *e, size_t i, uint64_t now,
 	st->value = s->value;
 }
 
-static void
-fmt_time(char *buf, size_t len, time_t t)
-{
-	struct tm tm;
-
-	localtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-}
-
 void
 alarm_engine_status(const struct alarm_engine *e, FILE *out, uint64_t now,
     time_t wall)
@@ -921,13 +911,13 @@ alarm_engine_status(const struct alarm_engine *e, FILE *out, uint64_t now,
 		alarm_engine_get(e, i, now, &st);
 		if (!st.active && !st.shelved)
 			continue;
-		fmt_time(since, sizeof(since), st.since);
+		util_fmt_time(since, sizeof(since), st.since);
 		fprintf(out, "  %s state=%s since=%s acknowledged=%s "
 		    "shelved=%s", st.name, st.active ? "ACTIVE" : "NORMAL",
 		    st.active ? since : "-", st.acknowledged ? "yes" : "no",
 		    st.shelved ? "yes" : "no");
 		if (st.shelved) {
-			fmt_time(until, sizeof(until), st.shelved_until);
+			util_fmt_time(until, sizeof(until), st.shelved_until);
 			fprintf(out, " shelved_until=%s reason=\"%s\"", until,
 			    st.reason);
 		}

@@ -49,7 +49,8 @@ static const struct {
 	[CTL_STATUS] = { "status", "" },
 	[CTL_FLUSH] = { "flush", "" },
 	[CTL_ACK] = { "ack", " RULE" },
-	[CTL_SHELVE] = { "shelve", " RULE DURATION [--reason TEXT]" },
+	[CTL_SHELVE] = { "shelve", " RULE|DEVICE DURATION [--reason TEXT]" },
+	[CTL_UNSHELVE] = { "unshelve", " RULE|DEVICE" },
 };
 #define CTL_NVERBS	(sizeof(ctl_verbs) / sizeof(ctl_verbs[0]))
 
@@ -116,6 +117,7 @@ ctl_req_from_args(int argc, char **argv, struct ctl_req *req, char *err,
 			goto usage;
 		return 0;
 	case CTL_ACK:
+	case CTL_UNSHELVE:
 		if (argc != 2)
 			goto usage;
 		break;
@@ -161,6 +163,7 @@ ctl_req_encode(const struct ctl_req *req, char *buf, size_t len)
 		return -1;
 	switch (req->verb) {
 	case CTL_ACK:
+	case CTL_UNSHELVE:
 		n = snprintf(buf, len, "%s %s", verb, req->name);
 		break;
 	case CTL_SHELVE:
@@ -208,7 +211,7 @@ ctl_req_decode(const char *line, struct ctl_req *req, char *err,
 	if (!ctl_word_ok(req->name, sizeof(req->name)))
 		goto bad;
 	p += n;
-	if (req->verb == CTL_ACK) {
+	if (req->verb == CTL_ACK || req->verb == CTL_UNSHELVE) {
 		if (*p != '\0')
 			goto bad;
 		return 0;

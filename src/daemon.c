@@ -65,6 +65,10 @@ static void	daemon_submit_sign_of_life(struct daemon *,
 		    const struct notify_gateway *, time_t);
 static int	daemon_ctl_status(struct daemon *, FILE *);
 static int	daemon_ctl(const struct ctl_req *, FILE *, void *);
+static int	daemon_ctl_flush(struct daemon *, FILE *);
+static void	daemon_fmt_until(char *, size_t, time_t, uint64_t);
+static int	daemon_ctl_alarm(struct daemon *, const struct ctl_req *,
+		    FILE *);
 static void	daemon_wake_relay(void *);
 
 static void
@@ -356,33 +360,94 @@ daemon_ctl_status(struct daemon *d, FILE *out)
 	return 0;
 }
 
+static int
+daemon_ctl_flush(struct daemon *d, FILE *out)
+{
+	size_t qlen;
+	time_t oldest;
+
+	relay_wake(d->relay);
+	log_info("daemon: flush requested");
+	daemon_queue_info(d, &qlen, &oldest);
+	if (qlen == 0)
+		fprintf(out, "flush: the queue is empty\n");
+	else
+		fprintf(out, "flush: %zu message%s queued for delivery now\n",
+		    qlen, qlen == 1 ? "" : "s");
+	return 0;
+}
+
+/* "14:30" when that is today, else "2026-11-30 14:30" (local time). */
+static void
+daemon_fmt_until(char *buf, size_t len, time_t now, uint64_t ms)
+{
+	time_t t = now + (time_t)((ms + 999) / 1000);
+	struct tm a, b;
+
+	localtime_r(&now, &a);
+	localtime_r(&t, &b);
+	if (a.tm_year == b.tm_year && a.tm_yday == b.tm_yday)
+		strftime(buf, len, "%H:%M", &b);
+	else
+		strftime(buf, len, "%Y-%m-%d %H:%M", &b);
+}
+
+/*
+ * ack RULE; shelve and unshelve a RULE or a DEVICE (every alarm of it).
+ * A rule of the same name as a device wins: shelve RULE keeps its meaning.
+ */
+static int
+daemon_ctl_alarm(struct daemon *d, const struct ctl_req *req, FILE *out)
+{
+	uint64_t ms = req->verb == CTL_SHELVE ? req->ms : 0;
+	long dev = config_find_device(d->cfg, req->name);
+	const char *all = "";
+	char until[32];
+	size_t i;
+	int r = 1;
+
+	if (req->verb != CTL_ACK && dev != -1 &&
+	    config_find_rule(d->cfg, req->name) == -1) {
+		all = "every alarm of ";
+		r = poller_shelve(d->pollers[dev], NULL, ms, req->reason, out);
+	}
+	for (i = 0; i < d->npollers && r == 1; i++)
+		r = req->verb == CTL_ACK ? poller_ack(d->pollers[i], req->name,
+		    out) : poller_shelve(d->pollers[i], req->name, ms,
+		    req->reason, out);
+	if (r == 1)
+		fprintf(out, "no %s '%s' in %s\n", req->verb == CTL_ACK ?
+		    "rule" : "rule or device", req->name, d->path);
+	if (r != 0)
+		return -1;
+	if (req->verb == CTL_ACK)
+		fprintf(out, "%s acknowledged\n", req->name);
+	else if (ms == 0)
+		fprintf(out, "%s%s unshelved\n", all, req->name);
+	else {
+		daemon_fmt_until(until, sizeof(until), time(NULL), ms);
+		fprintf(out, "%s%s shelved until %s\n", all, req->name, until);
+	}
+	return 0;
+}
+
 /* Control requests, decoded by ctl.c. */
 static int
 daemon_ctl(const struct ctl_req *req, FILE *out, void *arg)
 {
 	struct daemon *d = arg;
-	size_t i;
-	int r;
 
 	switch (req->verb) {
 	case CTL_FLUSH:
-		relay_wake(d->relay);
-		log_info("daemon: flush requested");
-		return 0;
+		return daemon_ctl_flush(d, out);
 	case CTL_STATUS:
 		return daemon_ctl_status(d, out);
-	default:
-		break;
+	case CTL_ACK:
+	case CTL_SHELVE:
+	case CTL_UNSHELVE:
+		return daemon_ctl_alarm(d, req, out);
 	}
-	for (i = 0; i < d->npollers; i++) {
-		r = req->verb == CTL_ACK ? poller_ack(d->pollers[i], req->name,
-		    out) : poller_shelve(d->pollers[i], req->name, req->ms,
-		    req->reason, out);
-		if (r != 1)
-			return r;
-	}
-	fprintf(out, "no rule '%s' in %s\n", req->name, d->path);
-	return -1;
+	fatalx("daemon: control verb %d", (int)req->verb);
 }
 
 int

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "modbus2mail/config.h"
 #include "modbus2mail/ctl.h"
@@ -20,9 +21,19 @@
 
 #define EXIT_USAGE 2
 
+/*
+ * One entry per command: what it runs and its help. args is the synopsis
+ * after "[-c FILE]"; text says what it does, options lists the command's
+ * own (-c is added for all), example is one command line.
+ */
 struct cmd {
 	const char *name;
 	int (*fn)(const char *path, int argc, char **argv);
+	const char *args;
+	const char *summary;
+	const char *text;
+	const char *options;
+	const char *example;
 };
 
 static int	cmd_run(const char *, int, char **);
@@ -33,42 +44,169 @@ static int	cmd_queue(const char *, int, char **);
 static int	cmd_ctl(const char *, int, char **);
 static int	cmd_render(const char *, int, char **);
 static int	cmd_sendmail(const char *, int, char **);
+static int	cmd_help(const char *, int, char **);
+static const struct cmd *cmd_find(const char *);
+static void	cmd_synopsis(FILE *, const struct cmd *);
+static int	cmd_usage(const char *);
 static void	usage(FILE *);
 static struct config *load(const char *);
 
 static const struct cmd commands[] = {
-	{ "run", cmd_run },
-	{ "check", cmd_check },
-	{ "test-mail", cmd_test_mail },
-	{ "poll", cmd_poll },
-	{ "queue", cmd_queue },
-	{ "flush", cmd_ctl },
-	{ "status", cmd_ctl },
-	{ "ack", cmd_ctl },
-	{ "shelve", cmd_ctl },
-	{ "render", cmd_render },
-	{ "sendmail", cmd_sendmail },
+	{ "run", cmd_run, "[-v]", "run the daemon in the foreground",
+	    "Runs the daemon in the foreground (systemd starts it so): polls the\n"
+	    "devices, mails alarms, listens on port 25 when configured, relays\n"
+	    "the spool. Stops on SIGTERM, re-reads the configuration on SIGHUP.\n",
+	    "  -v               also log debug messages\n",
+	    "modbus2mail run -c /etc/modbus2mail/modbus2mail.yaml -v" },
+	{ "check", cmd_check, "", "validate the configuration",
+	    "Loads the configuration and reports every error and warning as\n"
+	    "FILE:LINE:COL: error|warning: MESSAGE, in file order. Exit 0 when it\n"
+	    "loads (also with warnings), 1 when it does not. Changes nothing.\n",
+	    "",
+	    "modbus2mail check -c new.yaml" },
+	{ "test-mail", cmd_test_mail, "[--to ADDR]",
+	    "send one message now through the provider",
+	    "Sends one short message now, directly through the provider (smtp.url,\n"
+	    "then the fallbacks), bypassing the spool, and prints the provider's\n"
+	    "answer or what failed (DNS, connect, TLS verify, AUTH, ...).\n",
+	    "  --to ADDR        the recipient; without it each address of\n"
+	    "                   defaults.to, else of sign_of_life.to, gets one\n",
+	    "sudo modbus2mail test-mail --to you@example.com" },
+	{ "poll", cmd_poll, "[DEVICE]", "read every rule's source once",
+	    "Reads every rule's address once, with the daemon's coalesced requests,\n"
+	    "and prints raw and scaled values and active/normal. Mails nothing;\n"
+	    "works with or without the daemon.\n",
+	    "  DEVICE           only this device\n",
+	    "modbus2mail poll maxi1" },
+	{ "queue", cmd_queue, "", "list spooled messages",
+	    "Lists the messages waiting for the provider, read from the spool\n"
+	    "directory (the daemon need not run): id, size, age, attempts, next\n"
+	    "try, last error, recipients. Creates nothing.\n",
+	    "",
+	    "sudo modbus2mail queue" },
+	{ "flush", cmd_ctl, "", "retry every queued message now",
+	    "Asks the running daemon to retry every queued message now, ignoring\n"
+	    "the backoff, and says how many there are.\n",
+	    "",
+	    "sudo modbus2mail flush" },
+	{ "status", cmd_ctl, "", "links, alarms and queue of the daemon",
+	    "Asks the running daemon for its state: per device the link, the last\n"
+	    "good poll, requests per cycle (shelved_until= when every alarm of it\n"
+	    "is shelved); each active or shelved alarm; the queue.\n",
+	    "",
+	    "sudo modbus2mail status" },
+	{ "ack", cmd_ctl, "RULE", "acknowledge an active alarm",
+	    "Acknowledges the active alarm of RULE (also DEVICE.link or\n"
+	    "DEVICE.heartbeat): reminders and escalation stop, the ACKNOWLEDGED\n"
+	    "mail goes out, a latched alarm that is normal again clears.\n",
+	    "",
+	    "sudo modbus2mail ack pump1_fault" },
+	{ "shelve", cmd_ctl, "RULE|DEVICE DURATION [--reason TEXT]",
+	    "silence a rule or a device for a while",
+	    "Silences one rule, or every alarm of a device (its rules, link and\n"
+	    "heartbeat alarms: maintenance on one machine), for DURATION (30m, 2h,\n"
+	    "1d; 0 unshelves). A shelved alarm mails nothing; one still active when\n"
+	    "the shelf ends sends its ACTIVE mail then. A name that is both a rule\n"
+	    "and a device means the rule.\n",
+	    "  --reason TEXT    why (one line): shown by status, logged;\n"
+	    "                   default \"manual\"\n",
+	    "sudo modbus2mail shelve maxi1 2h --reason \"motor change\"" },
+	{ "unshelve", cmd_ctl, "RULE|DEVICE", "end a shelf now",
+	    "Ends the shelf of one rule, or of every alarm of a device, now (as\n"
+	    "shelve NAME 0 does). An alarm still active sends its ACTIVE mail.\n",
+	    "",
+	    "sudo modbus2mail unshelve maxi1" },
+	{ "render", cmd_render, "RULE", "print the ACTIVE mail a rule would send",
+	    "Prints the complete ACTIVE message of RULE (headers and body) with\n"
+	    "sample values; sends nothing. For checking subject and body templates.\n",
+	    "",
+	    "modbus2mail render tank_temp_high" },
+	{ "sendmail", cmd_sendmail, "[-t] [-f FROM] [-i] [RCPT...]",
+	    "queue a message from stdin",
+	    "sendmail-compatible entry point for local scripts: reads a message on\n"
+	    "stdin and puts it into the spool for the daemon to deliver. Run under\n"
+	    "the name \"sendmail\" (a link or wrapper) it needs no command word.\n",
+	    "  -t               recipients from the To:, Cc: and Bcc: headers\n"
+	    "  -f FROM          the original sender (kept in Reply-To:)\n"
+	    "  -i, -oi          accepted (a lone dot never ends the message)\n",
+	    "printf 'Subject: backup done\\n\\nok\\n' | modbus2mail sendmail ops@example.com" },
+	{ "help", cmd_help, "[COMMAND]", "this list, or the help of one command",
+	    "Prints the list of commands, or what one command does, its options\n"
+	    "and an example (as COMMAND --help does).\n",
+	    "",
+	    "modbus2mail help shelve" },
 };
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-	    "usage: modbus2mail COMMAND [-c FILE] [ARGS]\n"
-	    "  run       [-c FILE] [-v]              run the daemon in the foreground\n"
-	    "  check     [-c FILE]                   validate the configuration\n"
-	    "  test-mail [-c FILE] --to ADDR         send one message now through the upstream\n"
-	    "  poll      [-c FILE] [DEVICE]          read every rule's source once\n"
-	    "  queue     [-c FILE]                   list spooled messages\n"
-	    "  flush     [-c FILE]                   retry every queued message now\n"
-	    "  status    [-c FILE]                   links, active alarms, queue of the daemon\n"
-	    "  ack       [-c FILE] RULE              acknowledge an active alarm\n"
-	    "  shelve    [-c FILE] RULE DURATION [--reason TEXT]  silence a rule (0 = unshelve)\n"
-	    "  render    [-c FILE] RULE              print the ACTIVE mail a rule would send\n"
-	    "  sendmail  [-c FILE] [-t] [-f FROM] [-i] [RCPT...]  queue a message from stdin\n"
-	    "  --version | --help\n"
-	    "The configuration is -c FILE, else $MODBUS2MAIL_CONFIG, else "
-	    CONFIG_DEFAULT_PATH ".\n");
+	size_t i;
+
+	fprintf(f, "usage: modbus2mail COMMAND [-c FILE] [ARGS]\n");
+	for (i = 0; i < NCOMMANDS; i++)
+		if (strlen(commands[i].args) <= 24)
+			fprintf(f, "  %-9s %-24s %s\n", commands[i].name,
+			    commands[i].args, commands[i].summary);
+		else	/* the summary goes on a line of its own */
+			fprintf(f, "  %-9s %s\n  %-9s %-24s %s\n",
+			    commands[i].name, commands[i].args, "", "",
+			    commands[i].summary);
+	fprintf(f, "  --version | --help\n"
+	    "The configuration is -c FILE, else $MODBUS2MAIL_CONFIG, else\n"
+	    CONFIG_DEFAULT_PATH ".\n"
+	    "modbus2mail help COMMAND (or COMMAND --help) tells more.\n");
+}
+
+static const struct cmd *
+cmd_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NCOMMANDS; i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void
+cmd_synopsis(FILE *f, const struct cmd *c)
+{
+	fprintf(f, "usage: modbus2mail %s [-c FILE]%s%s\n", c->name,
+	    *c->args ? " " : "", c->args);
+}
+
+/* The synopsis on stderr; returns the exit code of a usage error. */
+static int
+cmd_usage(const char *name)
+{
+	cmd_synopsis(stderr, cmd_find(name));
+	return EXIT_USAGE;
+}
+
+static int
+cmd_help(const char *path, int argc, char **argv)
+{
+	const struct cmd *c;
+
+	(void)path;
+	if (argc == 1) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 2)
+		return cmd_usage("help");
+	if ((c = cmd_find(argv[1])) == NULL) {
+		fprintf(stderr, "modbus2mail help: unknown command '%s' (the "
+		    "list: modbus2mail help)\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	cmd_synopsis(stdout, c);
+	printf("\n%s\noptions:\n"
+	    "  -c FILE          the configuration (default: $MODBUS2MAIL_CONFIG,\n"
+	    "                   else " CONFIG_DEFAULT_PATH ")\n"
+	    "%s\nexample:\n  %s\n", c->text, c->options, c->example);
+	return 0;
 }
 
 static struct config *
@@ -114,25 +252,35 @@ cmd_check(const char *path, int argc, char **argv)
 	return 0;
 }
 
+/* Without --to: whoever gets mail anyway, defaults.to or sign_of_life.to. */
 static int
 cmd_test_mail(const char *path, int argc, char **argv)
 {
+	const struct config_strlist *rcpts;
 	struct config *cfg;
-	const char *to = NULL;
-	int r;
+	char *to = NULL;
+	size_t i;
+	int r = 0;
 
 	if (argc == 3 && strcmp(argv[1], "--to") == 0)
 		to = argv[2];
 	else if (argc == 2 && strncmp(argv[1], "--to=", 5) == 0)
 		to = argv[1] + 5;
-	if (to == NULL) {
-		fprintf(stderr, "usage: modbus2mail test-mail [-c FILE] "
-		    "--to ADDR\n");
-		return EXIT_USAGE;
-	}
+	else if (argc != 1)
+		return cmd_usage("test-mail");
 	if ((cfg = load(path)) == NULL)
 		return 1;
-	r = relay_test_mail(cfg, to, stdout);
+	rcpts = cfg->default_to.n > 0 ? &cfg->default_to : &cfg->sign_of_life.to;
+	if (to != NULL)
+		r = relay_test_mail(cfg, to, stdout);
+	else if (rcpts->n == 0) {
+		fprintf(stderr, "modbus2mail test-mail: no --to, and %s has "
+		    "neither defaults.to nor sign_of_life.to\n", path);
+		r = EXIT_USAGE;
+	}
+	for (i = 0; to == NULL && i < rcpts->n; i++)
+		if (relay_test_mail(cfg, rcpts->v[i], stdout) != 0)
+			r = 1;
 	config_free(cfg);
 	return r;
 }
@@ -143,10 +291,8 @@ cmd_poll(const char *path, int argc, char **argv)
 	struct config *cfg;
 	int r;
 
-	if (argc > 2) {
-		fprintf(stderr, "usage: modbus2mail poll [-c FILE] [DEVICE]\n");
-		return EXIT_USAGE;
-	}
+	if (argc > 2)
+		return cmd_usage("poll");
 	if ((cfg = load(path)) == NULL)
 		return 1;
 	if (argc == 2 && config_find_device(cfg, argv[1]) == -1) {
@@ -165,15 +311,21 @@ cmd_queue(const char *path, int argc, char **argv)
 {
 	struct config *cfg;
 	struct spool *sp;
+	struct stat st;
 	char err[256];
 	int r;
 
-	if (argc > 1) {
-		fprintf(stderr, "usage: modbus2mail queue [-c FILE]\n");
-		return EXIT_USAGE;
-	}
+	if (argc > 1)
+		return cmd_usage("queue");
 	if ((cfg = load(path)) == NULL)
 		return 1;
+	/* a read-only look: never create the spool (or its owner is wrong) */
+	if (stat(cfg->spool_dir, &st) == -1 && errno == ENOENT) {
+		printf("Mail queue is empty (no spool directory %s yet)\n",
+		    cfg->spool_dir);
+		config_free(cfg);
+		return 0;
+	}
 	if ((sp = spool_open(cfg->spool_dir, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "modbus2mail queue: %s\n", err);
 		config_free(cfg);
@@ -211,10 +363,8 @@ cmd_render(const char *path, int argc, char **argv)
 	struct config *cfg;
 	int r;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: modbus2mail render [-c FILE] RULE\n");
-		return EXIT_USAGE;
-	}
+	if (argc != 2)
+		return cmd_usage("render");
 	if ((cfg = load(path)) == NULL)
 		return 1;
 	r = render_rule(cfg, argv[1], stdout, stderr);
@@ -242,7 +392,6 @@ main(int argc, char **argv)
 	const struct cmd *cmd = NULL;
 	char *args[64];
 	int nargs = 0, i;
-	size_t j;
 
 	log_init(0);
 	/* Installed as /usr/sbin/sendmail: cron and scripts call it directly. */
@@ -268,14 +417,16 @@ main(int argc, char **argv)
 		printf("modbus2mail %s\n", M2M_VERSION);
 		return 0;
 	}
-	for (j = 0; j < sizeof(commands) / sizeof(commands[0]); j++)
-		if (strcmp(argv[1], commands[j].name) == 0)
-			cmd = &commands[j];
-	if (cmd == NULL) {
-		fprintf(stderr, "modbus2mail: unknown command '%s' "
-		    "(try --help)\n", argv[1]);
+	if ((cmd = cmd_find(argv[1])) == NULL) {
+		fprintf(stderr, "modbus2mail: unknown command '%s' (the list: "
+		    "modbus2mail help)\n", argv[1]);
 		return EXIT_USAGE;
 	}
+	/* COMMAND --help (or -h right after it) is help COMMAND */
+	for (i = 2; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || (i == 2 &&
+		    strcmp(argv[i], "-h") == 0))
+			return cmd_help(NULL, 2, (char *[]){ "help", argv[1] });
 
 	path = getenv("MODBUS2MAIL_CONFIG");
 	if (path == NULL || *path == '\0')

@@ -555,26 +555,51 @@ poller_shelve(struct poller *p, const char *rule, uint64_t ms,
 	pthread_mutex_unlock(&p->lock);
 	if (r == -1)
 		fprintf(out, "%s\n", err);
-	if (r == 0)
+	if (r == 0 && rule != NULL)
 		log_info("alarm: rule=%s shelved_ms=%llu reason=\"%s\"", rule,
 		    (unsigned long long)ms, reason);
+	else if (r == 0)
+		log_info("alarm: device=%s all_rules shelved_ms=%llu "
+		    "reason=\"%s\"", p->dev->name, (unsigned long long)ms,
+		    reason);
 	return r;
+}
+
+/* " shelved_until=T" when every alarm of the device is shelved. */
+static void
+poller_device_shelf(struct poller *p, FILE *out, uint64_t now)
+{
+	struct alarm_status st;
+	time_t until = 0;
+	char buf[32];
+	size_t i, n = alarm_engine_count(p->eng);
+
+	for (i = 0; i < n; i++) {
+		alarm_engine_get(p->eng, i, now, &st);
+		if (!st.shelved)
+			return;
+		if (until == 0 || st.shelved_until < until)
+			until = st.shelved_until;
+	}
+	if (n == 0)
+		return;
+	util_fmt_time(buf, sizeof(buf), until);
+	fprintf(out, " shelved_until=%s", buf);
 }
 
 void
 poller_status(struct poller *p, FILE *devices, FILE *alarms)
 {
 	char last[32] = "never";
-	struct tm tm;
 
 	pthread_mutex_lock(&p->lock);
-	if (p->last_good != 0) {
-		localtime_r(&p->last_good, &tm);
-		strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%S", &tm);
-	}
+	if (p->last_good != 0)
+		util_fmt_time(last, sizeof(last), p->last_good);
 	fprintf(devices, "  %s link=%s last_good_poll=%s requests_per_cycle="
-	    "%zu address=%s:%u\n", p->dev->name, p->link_up ? "up" : "down",
+	    "%zu address=%s:%u", p->dev->name, p->link_up ? "up" : "down",
 	    last, p->plan.nreq, p->dev->host, p->dev->port);
+	poller_device_shelf(p, devices, util_mono_ms());
+	fputc('\n', devices);
 	alarm_engine_status(p->eng, alarms, util_mono_ms(), time(NULL));
 	pthread_mutex_unlock(&p->lock);
 }

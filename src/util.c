@@ -124,6 +124,15 @@ util_parse_double(const char *s, double *out)
 	return 0;
 }
 
+void
+util_fmt_time(char *buf, size_t len, time_t t)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+}
+
 int
 util_fsync_dir(const char *path)
 {

@@ -525,6 +525,52 @@ test_manual_shelve(void **state)
 	fx_close(&f);
 }
 
+/* rule NULL: every slot of the device, link and heartbeat included. */
+static void
+test_device_shelve(void **state)
+{
+	struct fx f;
+	const struct alarm_notification *n;
+	struct alarm_status st;
+	size_t i;
+
+	(void)state;
+	fx_open(&f, HDR "    link_alarm: {after: 2s}\n"
+	    "    heartbeat: {holding_register: 0, stale_after: 2s}\n"
+	    "rules:\n"
+	    "  - {name: a, device: d1, coil: 1}\n"
+	    "  - {name: b, device: d1, coil: 2}\n");
+	assert_int_equal(alarm_engine_shelve(f.e, NULL, 3600000, "motor",
+	    0, T0, NULL, 0), 0);
+	assert_int_equal(alarm_engine_count(f.e), 4);
+	for (i = 0; i < alarm_engine_count(f.e); i++) {
+		alarm_engine_get(f.e, i, 0, &st);
+		assert_true(st.shelved);
+		assert_int_equal(st.shelved_until, T0 + 3600);
+		assert_string_equal(st.reason, "motor");
+	}
+	fx_coil(&f, 1, 1);
+	fx_coil(&f, 2, 1);
+	assert_int_equal(fx_run(&f, 0, 5000, 1000), 0);
+	fx_link(&f, 0);
+	assert_int_equal(fx_run(&f, 6000, 20000, 1000), 0);	/* link too */
+	fx_link(&f, 1);
+	/* lifted: what is still on mails now, as one burst (the counter
+	 * never moved, so the heartbeat alarm is on too) */
+	assert_int_equal(alarm_engine_shelve(f.e, NULL, 0, NULL, 21000,
+	    T0 + 21, NULL, 0), 0);
+	assert_int_equal(fx_cycle(&f, 21000), 1);
+	n = last(&f, ALARM_ACTIVE, 3, "a");
+	assert_string_equal(n->ev[1].name, "b");
+	assert_string_equal(n->ev[2].name, "d1.heartbeat");
+	for (i = 0; i < alarm_engine_count(f.e); i++) {
+		alarm_engine_get(f.e, i, 21000, &st);
+		assert_false(st.shelved);
+		assert_string_equal(st.reason, "");
+	}
+	fx_close(&f);
+}
+
 static void
 test_link_loss(void **state)
 {
@@ -1064,6 +1110,7 @@ main(void)
 		cmocka_unit_test(test_escalation_once),
 		cmocka_unit_test(test_chatter_shelves_with_one_mail),
 		cmocka_unit_test(test_manual_shelve),
+		cmocka_unit_test(test_device_shelve),
 		cmocka_unit_test(test_link_loss),
 		cmocka_unit_test(test_unavailable_never_evaluated),
 		cmocka_unit_test(test_heartbeat),

@@ -48,6 +48,7 @@ test_args_roundtrip(void **state)
 	char *shelve[] = { "shelve", "pump1", "2h" };
 	char *why[] = { "shelve", "pump1", "30m", "--reason", "valve work, B2" };
 	char *unshelve[] = { "shelve", "pump1", "0" };
+	char *dev[] = { "unshelve", "maxi1" };
 	struct ctl_req req;
 	char err[256];
 
@@ -67,6 +68,9 @@ test_args_roundtrip(void **state)
 	assert_int_equal(ctl_req_from_args(3, unshelve, &req, err,
 	    sizeof(err)), 0);
 	roundtrip(&req, "shelve pump1 0 manual");
+	assert_int_equal(ctl_req_from_args(2, dev, &req, err, sizeof(err)), 0);
+	assert_int_equal(req.verb, CTL_UNSHELVE);
+	roundtrip(&req, "unshelve maxi1");
 }
 
 static void
@@ -116,6 +120,8 @@ test_decode_refused(void **state)
 		{ "ack ", "malformed ack request" },
 		{ "ack a b", "malformed ack request" },
 		{ "ack a\tb", "malformed ack request" },
+		{ "unshelve", "malformed unshelve request" },
+		{ "unshelve a b", "malformed unshelve request" },
 		{ "shelve p", "malformed shelve request" },
 		{ "shelve p 10", "malformed shelve request" },
 		{ "shelve p x reason", "malformed shelve request" },

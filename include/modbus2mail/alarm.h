@@ -116,7 +116,8 @@ uint64_t alarm_engine_next_deadline(const struct alarm_engine *);
  * Operator commands; their mails go out with the next cycle. 0 ok; -1 not
  * possible (message in err, may be NULL); 1 the rule is not on this device.
  * shelve with ms 0 unshelves; a rule still active when its shelf ends
- * (or is lifted) then sends its ACTIVE mail.
+ * (or is lifted) then sends its ACTIVE mail. shelve with rule NULL
+ * shelves (unshelves) every slot of the device, pseudo-rules included.
  */
 int	alarm_engine_ack(struct alarm_engine *, const char *rule, uint64_t now,
 	    char *err, size_t errlen);

@@ -23,7 +23,9 @@ enum ctl_verb {
 	CTL_STATUS,
 	CTL_FLUSH,
 	CTL_ACK,		/* name = rule */
-	CTL_SHELVE,		/* name = rule, ms (0 = unshelve), reason */
+	CTL_SHELVE,		/* name = rule or device, ms (0 = unshelve),
+				 * reason */
+	CTL_UNSHELVE,		/* name = rule or device */
 };
 
 struct ctl_req {

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 void	*xmalloc(size_t);
 void	*xcalloc(size_t, size_t);
@@ -22,6 +23,9 @@ uint64_t util_wall_ms(void);
 int	util_parse_ulong(const char *s, unsigned long max, unsigned long *out);
 /* Whole string as a finite double. 0 ok, -1 bad. */
 int	util_parse_double(const char *s, double *out);
+
+/* Local time as 2026-11-29T14:30:00 (status lines). */
+void	util_fmt_time(char *buf, size_t len, time_t t);
 
 /* fsync a directory by path: a rename is durable only after this. */
 int	util_fsync_dir(const char *path);

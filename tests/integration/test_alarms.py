@@ -6,6 +6,7 @@ behaviour; meson runs them as separate tests.
 usage: test_alarms.py MODBUS2MAIL_EXE [unittest names...]
 """
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -199,7 +200,7 @@ class BitAlarm(AlarmTest):
                           (b"ack two words\n", b"error: malformed ack request\n"),
                           (b"ack no_such_rule\n",
                            b"error: no rule 'no_such_rule' in %s\n" % self.cfg.encode()),
-                          (b"flush\n", b"ok\n")):
+                          (b"flush\n", b"ok\nflush: the queue is empty\n")):
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(10)
                 s.connect(os.path.join(self.work, "spool", "control.sock"))
@@ -320,7 +321,7 @@ class AckRepeatEscalate(AlarmTest):
         esc = wait_until(lambda: [m for m in self.mails("nagging") if "maint@example.com" in (m["To"] or "")],
                          timeout=15, what="the escalation mail")
         self.assertEqual(len(esc), 1)
-        self.daemon.cli("ack", "nagging")
+        self.assertEqual(self.daemon.cli("ack", "nagging").stdout, "nagging acknowledged\n")
         self.assertIn("acknowledged=yes", self.daemon.cli("status").stdout)
         self.settle()
         n = len(self.mails("nagging"))
@@ -361,15 +362,54 @@ class ChatterShelve(AlarmTest):
         self.assertLessEqual(len(msgs), 4, "at most 3 raises + 1 shelve notice")
         self.assertRegex(self.daemon.cli("status").stdout, r"flappy .*shelved=yes")
 
+    def until(self, minutes):
+        """What shelve prints for a shelf of that many minutes from now: HH:MM
+        (either side of a minute boundary while the command runs)."""
+        import datetime
+        now = datetime.datetime.now()
+        return [(now + datetime.timedelta(minutes=minutes, seconds=s)).strftime("%H:%M")
+                for s in (-5, 0, 5)]
+
     def test_manual_shelve_and_unshelve(self):
         self.start()
-        self.daemon.cli("shelve", "manual", "10m", "--reason", "sensor swap")
-        self.assertRegex(self.daemon.cli("status").stdout, r"manual .*shelved=yes")
+        out = self.daemon.cli("shelve", "manual", "10m", "--reason", "sensor swap").stdout
+        self.assertRegex(out, r"^manual shelved until \d\d:\d\d\n$")
+        self.assertIn(out[len("manual shelved until "):-1], self.until(10))
+        st = self.daemon.cli("status").stdout
+        self.assertRegex(st, r"manual .*shelved=yes")
+        self.assertNotIn("shelved_until", st.split("alarms:")[0], "only one rule is shelved")
         self.plc.set("co", 8, 1)
         self.settle()
         self.assertEqual(self.mails("manual"), [])
-        self.daemon.cli("shelve", "manual", "0")
+        self.assertEqual(self.daemon.cli("shelve", "manual", "0").stdout, "manual unshelved\n")
         self.wait_mails(1, "manual")
+
+    def test_device_shelve_and_unshelve(self):
+        """Maintenance on one machine: every alarm of the device, one command."""
+        self.start()
+        out = self.daemon.cli("shelve", "maxi1", "2h", "--reason", "motor change").stdout
+        self.assertRegex(out, r"^every alarm of maxi1 shelved until \d\d:\d\d\n$")
+        self.assertIn(out.split(" until ")[1][:-1], self.until(120))
+        st = self.daemon.cli("status").stdout
+        self.assertRegex(st, r"maxi1 link=up .* shelved_until=\S+\n")
+        for name in ("flappy", "manual", "maxi1.link"):
+            self.assertRegex(st, r"  %s state=\S+ .*shelved=yes .*reason=\"motor change\"" %
+                             re.escape(name))
+        self.plc.set("co", 7, 1)
+        self.plc.set("co", 8, 1)
+        self.settle()
+        self.assertEqual(self.mails(), [], "a shelved device mails nothing")
+        self.assertEqual(self.daemon.cli("unshelve", "maxi1").stdout,
+                         "every alarm of maxi1 unshelved\n")
+        self.wait_mails(1, "manual")
+        self.wait_mails(1, "flappy")
+        st = self.daemon.cli("status").stdout
+        self.assertNotIn("shelved_until", st)
+        self.assertNotIn("shelved=yes", st)
+        bad = self.daemon.cli("unshelve", "maxi2", check=False)
+        self.assertEqual((bad.returncode, bad.stdout), (1, ""))
+        self.assertEqual(bad.stderr, "modbus2mail unshelve: no rule or device 'maxi2' in %s\n"
+                         % self.cfg)
 
 
 class MailOkCoil(AlarmTest):
@@ -386,6 +426,8 @@ class MailOkCoil(AlarmTest):
         self.catcher.tempfail = True
         self.plc.set("co", 12, 1)
         wait_until(lambda: self.plc.get("co", 200) == [0], timeout=20, what="mail_ok_coil=0")
+        self.assertEqual(self.daemon.cli("flush").stdout,
+                         "flush: 1 message queued for delivery now\n")
         self.catcher.tempfail = False
         self.daemon.cli("flush")
         self.wait_mails(1, "pump")
