@@ -88,6 +88,8 @@ static void	cfg_template(struct ctx *, yaml_node_t *, char **);
 static void	cfg_top(struct ctx *, yaml_node_t *);
 static void	cfg_smtp(struct ctx *, yaml_node_t *);
 static void	cfg_retry(struct ctx *, yaml_node_t *);
+static void	cfg_allow_item(struct ctx *, yaml_node_t *);
+static void	cfg_allow(struct ctx *, yaml_node_t *);
 static void	cfg_listener(struct ctx *, yaml_node_t *);
 static void	cfg_recipients(struct ctx *, yaml_node_t *);
 static yaml_node_item_t *cfg_items(struct ctx *, yaml_node_t *, const char *,
@@ -765,6 +767,57 @@ cfg_smtp(struct ctx *c, yaml_node_t *n)
 		cfg_error(c, n, "smtp: retry needs 0 < initial <= max");
 }
 
+/* One allow entry; beyond private networks only with recipient_domains. */
+static void
+cfg_allow_item(struct ctx *c, yaml_node_t *n)
+{
+	struct config_listener *l = &c->cfg->listener;
+	struct netaddr_cidr *a = &l->allow[l->nallow];
+	const char *s;
+
+	if ((s = cfg_scalar(c, n, "a CIDR")) == NULL)
+		return;
+	if (netaddr_parse_cidr(s, a) == -1)
+		cfg_error(c, n, "bad CIDR '%s' (use e.g. 192.168.1.0/24 or "
+		    "::1/128)", s);
+	else if (l->recipient_domains.n == 0 && !netaddr_cidr_private(a))
+		cfg_error(c, n, "allow '%s' reaches public addresses: without "
+		    "'recipient_domains' the listener would be an open relay "
+		    "(name the domains mail may go to, or allow only loopback, "
+		    "private, RFC 6598, link-local or ULA ranges)", s);
+	else
+		l->nallow++;
+}
+
+static void
+cfg_allow(struct ctx *c, yaml_node_t *n)
+{
+	struct config_listener *l = &c->cfg->listener;
+	yaml_node_item_t *it;
+
+	/* No allow list: only this host may relay (never an open relay). */
+	if (n == NULL) {
+		l->allow = xcalloc(2, sizeof(*l->allow));
+		netaddr_parse_cidr("127.0.0.0/8", &l->allow[l->nallow++]);
+		netaddr_parse_cidr("::1/128", &l->allow[l->nallow++]);
+		return;
+	}
+	if (n->type == YAML_SCALAR_NODE) {
+		l->allow = xcalloc(1, sizeof(*l->allow));
+		cfg_allow_item(c, n);
+		return;
+	}
+	if (n->type != YAML_SEQUENCE_NODE) {
+		cfg_error(c, n, "expected a list");
+		return;
+	}
+	l->allow = xcalloc((size_t)(n->data.sequence.items.top -
+	    n->data.sequence.items.start) + 1, sizeof(*l->allow));
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	    it++)
+		cfg_allow_item(c, cfg_node(c, *it));
+}
+
 static void
 cfg_listener(struct ctx *c, yaml_node_t *n)
 {
@@ -773,7 +826,6 @@ cfg_listener(struct ctx *c, yaml_node_t *n)
 		"max_clients", "timeout", "tls", "users_file", NULL };
 	static const char *const tlskeys[] = { "cert", "key", NULL };
 	struct config_listener *l = &c->cfg->listener;
-	struct config_strlist allow = { NULL, 0 };
 	yaml_node_t *k, *v, *tk, *tv, *allow_node = NULL;
 	char host[256];
 	unsigned long ul;
@@ -792,10 +844,9 @@ cfg_listener(struct ctx *c, yaml_node_t *n)
 					cfg_error(c, v, "bad listen address "
 					    "'%s' (use host:port)",
 					    l->listen.v[i]);
-		} else if (KEY_IS(k, "allow")) {
+		} else if (KEY_IS(k, "allow"))
 			allow_node = v;
-			cfg_strlist(c, v, &allow);
-		} else if (KEY_IS(k, "recipient_domains"))
+		else if (KEY_IS(k, "recipient_domains"))
 			cfg_strlist(c, v, &l->recipient_domains);
 		else if (KEY_IS(k, "max_message_size"))
 			cfg_size(c, v, &l->max_message_size);
@@ -828,19 +879,7 @@ cfg_listener(struct ctx *c, yaml_node_t *n)
 	}
 	if (l->listen.n == 0)
 		cfg_error(c, n, "listener: missing 'listen'");
-	/* No allow list: only this host may relay (never an open relay). */
-	if (allow_node == NULL) {
-		strlist_add(&allow, "127.0.0.0/8");
-		strlist_add(&allow, "::1/128");
-	}
-	l->allow = xcalloc(allow.n, sizeof(*l->allow));
-	for (i = 0; i < allow.n; i++)
-		if (netaddr_parse_cidr(allow.v[i], &l->allow[l->nallow]) == 0)
-			l->nallow++;
-		else
-			cfg_error(c, allow_node, "bad CIDR '%s' (use e.g. "
-			    "192.168.1.0/24 or ::1/128)", allow.v[i]);
-	strlist_free(&allow);
+	cfg_allow(c, allow_node);
 	if (l->users_file != NULL && l->tls_cert == NULL)
 		cfg_error(c, n, "listener: users_file needs tls (AUTH is only "
 		    "offered after STARTTLS)");

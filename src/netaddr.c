@@ -11,6 +11,10 @@
 
 static void	netaddr_mask(uint8_t *addr, unsigned nbytes, unsigned prefix);
 
+/* ::ffff:a.b.c.d, an IPv4 address on an IPv6 socket */
+static const uint8_t netaddr_v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0xff, 0xff };
+
 static void
 netaddr_mask(uint8_t *addr, unsigned nbytes, unsigned prefix)
 {
@@ -64,8 +68,6 @@ netaddr_match(const struct netaddr_cidr *cidr, const struct sockaddr *sa)
 {
 	uint8_t addr[16];
 	unsigned nbytes;
-	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		0xff, 0xff };
 
 	if (sa->sa_family == AF_INET) {
 		if (cidr->family != AF_INET)
@@ -78,7 +80,7 @@ netaddr_match(const struct netaddr_cidr *cidr, const struct sockaddr *sa)
 		if (cidr->family == AF_INET6) {
 			memcpy(addr, a6, 16);
 			nbytes = 16;
-		} else if (memcmp(a6, v4mapped, 12) == 0) {
+		} else if (memcmp(a6, netaddr_v4mapped, 12) == 0) {
 			memcpy(addr, a6 + 12, 4);
 			nbytes = 4;
 		} else
@@ -98,6 +100,38 @@ netaddr_match_any(const struct netaddr_cidr *v, size_t n,
 	for (i = 0; i < n; i++)
 		if (netaddr_match(&v[i], sa))
 			return 1;
+	return 0;
+}
+
+int
+netaddr_cidr_private(const struct netaddr_cidr *cidr)
+{
+	static const char *const nets[] = { "127.0.0.0/8", "10.0.0.0/8",
+		"172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+		"169.254.0.0/16", "::1/128", "fe80::/10", "fc00::/7" };
+	struct netaddr_cidr c = *cidr, net;
+	uint8_t a[16];
+	unsigned nbytes;
+	size_t i;
+
+	/* ::ffff:a.b.c.d/n is the IPv4 range a.b.c.d/(n-96) */
+	if (c.family == AF_INET6 && c.prefix >= 96 &&
+	    memcmp(c.addr, netaddr_v4mapped, 12) == 0) {
+		c.family = AF_INET;
+		memmove(c.addr, c.addr + 12, 4);
+		c.prefix -= 96;
+	}
+	nbytes = c.family == AF_INET ? 4 : 16;
+	for (i = 0; i < sizeof(nets) / sizeof(nets[0]); i++) {
+		if (netaddr_parse_cidr(nets[i], &net) == -1 ||
+		    net.family != c.family || c.prefix < net.prefix)
+			continue;
+		/* inside net: at least as long a prefix, same leading bits */
+		memcpy(a, c.addr, sizeof(a));
+		netaddr_mask(a, nbytes, net.prefix);
+		if (memcmp(a, net.addr, nbytes) == 0)
+			return 1;
+	}
 	return 0;
 }
 

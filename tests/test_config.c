@@ -153,7 +153,29 @@ static const struct broken broken[] = {
 	    "listener:\n"
 	    "  listen: [\"127.0.0.1:25\"]\n"
 	    "  allow: [192.168.1.0/33]\n",
-	    "t.yaml:13:10: error: bad CIDR '192.168.1.0/33' (use e.g. 192.168.1.0/24 or ::1/128)\n" },
+	    "t.yaml:13:11: error: bad CIDR '192.168.1.0/33' (use e.g. 192.168.1.0/24 or ::1/128)\n" },
+	{ "open relay",
+	    BASE
+	    "listener:\n"
+	    "  listen: [\"127.0.0.1:25\"]\n"
+	    "  users_file: /etc/modbus2mail/users\n"
+	    "  tls: {cert: /c.pem, key: /k.pem}\n"
+	    "  allow:\n"
+	    "    - 192.168.1.0/24\n"
+	    "    - 0.0.0.0/0\n"
+	    "    - \"::/0\"\n"
+	    "    - 100.64.0.0/9\n"
+	    "    - \"::ffff:0:0/96\"\n",
+	    "t.yaml:17:7: error: allow '0.0.0.0/0' reaches public addresses: without 'recipient_domains' the listener would be an open relay (name the domains mail may go to, or allow only loopback, private, RFC 6598, link-local or ULA ranges)\n"
+	    "t.yaml:18:7: error: allow '::/0' reaches public addresses: without 'recipient_domains' the listener would be an open relay (name the domains mail may go to, or allow only loopback, private, RFC 6598, link-local or ULA ranges)\n"
+	    "t.yaml:19:7: error: allow '100.64.0.0/9' reaches public addresses: without 'recipient_domains' the listener would be an open relay (name the domains mail may go to, or allow only loopback, private, RFC 6598, link-local or ULA ranges)\n"
+	    "t.yaml:20:7: error: allow '::ffff:0:0/96' reaches public addresses: without 'recipient_domains' the listener would be an open relay (name the domains mail may go to, or allow only loopback, private, RFC 6598, link-local or ULA ranges)\n" },
+	{ "open relay, scalar allow",
+	    BASE
+	    "listener:\n"
+	    "  listen: [\"127.0.0.1:25\"]\n"
+	    "  allow: 8.8.8.0/24\n",
+	    "t.yaml:13:10: error: allow '8.8.8.0/24' reaches public addresses: without 'recipient_domains' the listener would be an open relay (name the domains mail may go to, or allow only loopback, private, RFC 6598, link-local or ULA ranges)\n" },
 	{ "bad listen",
 	    BASE
 	    "listener:\n"
@@ -789,6 +811,40 @@ test_listener_default_allow(void **state)
 	free(errs);
 }
 
+/* Private ranges need no recipient_domains; public ones do. */
+static void
+test_listener_allow_relay(void **state)
+{
+	static const char priv[] = "smtp: {url: \"smtp://x:587\", from: a@b.c}\n"
+	    "listener:\n"
+	    "  listen: [\"127.0.0.1:2525\"]\n"
+	    "  allow: [127.0.0.1, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16,\n"
+	    "    100.64.0.0/10, 169.254.0.0/16, \"::1\", \"fe80::/10\",\n"
+	    "    \"fc00::/7\"]\n";
+	static const char pub[] = "smtp: {url: \"smtp://x:587\", from: a@b.c}\n"
+	    "listener:\n"
+	    "  allow: [0.0.0.0/0, \"::/0\"]\n"
+	    "  listen: [\"127.0.0.1:2525\"]\n"
+	    "  recipient_domains: [example.com]\n";
+	struct config *cfg;
+	char *errs;
+
+	(void)state;
+	cfg = load(priv, &errs);
+	assert_non_null(cfg);
+	assert_string_equal(errs, "");
+	assert_int_equal(cfg->listener.nallow, 9);
+	config_free(cfg);
+	free(errs);
+	cfg = load(pub, &errs);
+	assert_non_null(cfg);
+	assert_string_equal(errs, "");
+	assert_int_equal(cfg->listener.nallow, 2);
+	assert_int_equal(cfg->listener.allow[0].prefix, 0);
+	config_free(cfg);
+	free(errs);
+}
+
 static void
 test_password_file_mode(void **state)
 {
@@ -917,6 +973,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_minimal_defaults),
 		cmocka_unit_test(test_full_example),
 		cmocka_unit_test(test_listener_default_allow),
+		cmocka_unit_test(test_listener_allow_relay),
 		cmocka_unit_test(test_password_file_mode),
 		cmocka_unit_test(test_credentials_directory),
 		cmocka_unit_test(test_parsers),

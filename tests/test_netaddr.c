@@ -1,4 +1,7 @@
-/* Unit tests for netaddr.c: CIDR parsing, matching, host:port splitting. */
+/*
+ * Unit tests for netaddr.c: CIDR parsing, matching, private ranges,
+ * host:port splitting.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -76,6 +79,42 @@ test_bad(void **state)
 		assert_int_equal(netaddr_parse_cidr(bad[i], &c), -1);
 }
 
+static int
+private(const char *cidr)
+{
+	struct netaddr_cidr c;
+
+	assert_int_equal(netaddr_parse_cidr(cidr, &c), 0);
+	return netaddr_cidr_private(&c);
+}
+
+static void
+test_private(void **state)
+{
+	static const char *const inside[] = { "127.0.0.1", "127.0.0.0/8",
+		"10.0.0.0/8", "10.20.30.0/24", "172.16.0.0/12",
+		"172.31.255.255", "192.168.0.0/16", "192.168.1.0/24",
+		"100.64.0.0/10", "100.127.0.0/16", "169.254.0.0/16", "::1",
+		"::1/128", "fe80::/10", "fe80::1/64", "fc00::/7", "fd12::/16",
+		"::ffff:192.168.1.0/120", "::ffff:10.0.0.0/104", NULL };
+	static const char *const outside[] = { "0.0.0.0/0", "::/0",
+		"8.8.8.8", "1.0.0.0/8", "0.0.0.0/1", "126.0.0.0/7",
+		"10.0.0.0/7", "172.16.0.0/11", "172.32.0.0/16",
+		"192.168.0.0/15", "100.64.0.0/9", "100.128.0.0/16",
+		"169.254.0.0/15", "::/127", "::2", "fe80::/9", "fc00::/6",
+		"2001:db8::/32", "2000::/3", "::ffff:0:0/96",
+		"::ffff:8.8.8.0/120", "64:ff9b::/96", NULL };
+	size_t i;
+
+	(void)state;
+	for (i = 0; inside[i] != NULL; i++)
+		if (!private(inside[i]))
+			fail_msg("%s should be private", inside[i]);
+	for (i = 0; outside[i] != NULL; i++)
+		if (private(outside[i]))
+			fail_msg("%s reaches public addresses", outside[i]);
+}
+
 static void
 test_hostport(void **state)
 {
@@ -116,6 +155,7 @@ main(void)
 		cmocka_unit_test(test_v4),
 		cmocka_unit_test(test_v6),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_private),
 		cmocka_unit_test(test_hostport),
 	};
 

@@ -20,6 +20,13 @@ int netaddr_match(const struct netaddr_cidr *cidr, const struct sockaddr *sa);
 /* 1 when sa matches any of the n entries. */
 int netaddr_match_any(const struct netaddr_cidr *v, size_t n,
     const struct sockaddr *sa);
+/*
+ * 1 when the whole of cidr lies in loopback (127/8, ::1), RFC 1918,
+ * RFC 6598 (100.64/10), link-local (169.254/16, fe80::/10) or ULA
+ * (fc00::/7) space, v4-mapped IPv6 ranges judged as IPv4; 0 when it
+ * reaches other (public) addresses.
+ */
+int netaddr_cidr_private(const struct netaddr_cidr *cidr);
 /* Splits "host:port" / "[v6]:port" / "host" (port = defport). 0 ok, -1 bad. */
 int netaddr_split_hostport(const char *s, char *host, size_t hostlen,
     unsigned *port, unsigned defport);
