@@ -53,6 +53,32 @@ LOG_FN(log_warnx, LOG_WARNING, 0)
 LOG_FN(log_err, LOG_ERR, 1)
 LOG_FN(log_errx, LOG_ERR, 0)
 
+const char *
+log_vis(char *buf, size_t len, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0;
+
+	for (; *p != '\0'; p++) {
+		if (*p >= 0x20 && *p < 0x7f && *p != '\\' && *p != '"') {
+			if (n + 1 >= len)
+				break;
+			buf[n++] = (char)*p;
+			continue;
+		}
+		if (n + 4 >= len)
+			break;
+		buf[n++] = '\\';
+		buf[n++] = 'x';
+		buf[n++] = hex[*p >> 4];
+		buf[n++] = hex[*p & 15];
+	}
+	if (len > 0)
+		buf[n] = '\0';
+	return buf;
+}
+
 void
 fatal(const char *fmt, ...)
 {

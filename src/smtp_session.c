@@ -500,13 +500,22 @@ smtp_command(struct smtp_session *s, char *line)
 
 /* --- commands ----------------------------------------------------------- */
 
+/* The argument goes into Received: and the logs: no control characters. */
 static int
 smtp_check_helo(struct smtp_session *s, const char *args)
 {
+	const unsigned char *p;
+
 	if (args[0] == '\0') {
 		smtp_error(s, "501 5.5.4 Syntax: HELO/EHLO hostname");
 		return 0;
 	}
+	for (p = (const unsigned char *)args; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f) {
+			smtp_error(s, "501 5.5.2 Syntax: control character in "
+			    "HELO/EHLO hostname");
+			return 0;
+		}
 	return 1;
 }
 

@@ -54,6 +54,7 @@
 #define SMTPD_EVENTS		64
 #define SMTPD_USERS_LINE	1024
 #define SMTPD_COMMITTERS	4	/* threads doing spool commits */
+#define SMTPD_VIS		1024	/* client text escaped for the log */
 #define SMTPD_ACCEPT_PAUSE_MS	1000	/* after EMFILE: stop accepting */
 /* Work per connection and per loop turn, so that no client holds the loop. */
 #define SMTPD_TURN_BYTES	65536	/* input fed */
@@ -975,14 +976,15 @@ static void
 smtpd_conn_close(struct smtpd_conn *c)
 {
 	struct smtpd *d = c->d;
-	const char *user;
+	char helo[SMTPD_VIS], user[SMTPD_VIS];
+	const char *u;
 
-	user = c->s != NULL ? smtp_session_auth_user(c->s) : NULL;
+	u = c->s != NULL ? smtp_session_auth_user(c->s) : NULL;
 	log_info("smtpd: session=%s close peer=%s helo=%s proto=%s user=%s "
-	    "msgs=%u reason=%s", c->sid, c->peer, c->s != NULL ?
-	    smtp_session_helo(c->s) : "", c->s != NULL ?
-	    smtp_session_protocol(c->s) : "", user != NULL ? user : "-",
-	    c->nmsg, c->reason);
+	    "msgs=%u reason=%s", c->sid, c->peer, log_vis(helo, sizeof(helo),
+	    c->s != NULL ? smtp_session_helo(c->s) : ""), c->s != NULL ?
+	    smtp_session_protocol(c->s) : "", log_vis(user, sizeof(user),
+	    u != NULL ? u : "-"), c->nmsg, c->reason);
 	smtp_session_free(c->s);	/* aborts an open message */
 	c->s = NULL;
 	if (c->events != 0)
@@ -1028,13 +1030,17 @@ static void
 smtpd_cb_output(void *arg, const char *buf, size_t len)
 {
 	struct smtpd_conn *c = arg;
+	char line[SMTP_SESSION_LINE_MAX], vis[SMTPD_VIS];
 	size_t cap;
 	char *n;
 
-	if (len > 0 && (buf[0] == '4' || buf[0] == '5') &&
-	    strncmp(buf, "421 4.4.2", 9) != 0)
-		log_info("smtpd: session=%s peer=%s reply=\"%.*s\"", c->sid,
-		    c->peer, (int)(len - 2), buf);
+	if (len > 2 && len - 2 < sizeof(line) && (buf[0] == '4' ||
+	    buf[0] == '5') && strncmp(buf, "421 4.4.2", 9) != 0) {
+		memcpy(line, buf, len - 2);
+		line[len - 2] = '\0';
+		log_info("smtpd: session=%s peer=%s reply=\"%s\"", c->sid,
+		    c->peer, log_vis(vis, sizeof(vis), line));
+	}
 	if (c->outlen + len > c->outcap) {
 		cap = c->outcap ? c->outcap : 1024;
 		while (cap < c->outlen + len)
@@ -1193,6 +1199,7 @@ smtpd_commit_finish(struct smtpd *d)
 {
 	struct smtpd_job *j, *next;
 	struct smtpd_conn *c;
+	char vis[SMTPD_VIS];
 	uint64_t n;
 
 	if (read(d->donefd, &n, sizeof(n)) == -1 && errno != EAGAIN)
@@ -1213,8 +1220,8 @@ smtpd_commit_finish(struct smtpd *d)
 		} else {
 			c->nmsg++;
 			log_info("smtpd: session=%s queued id=%s from=<%s> "
-			    "nrcpt=%zu size=%zu", c->sid, j->id, c->sender,
-			    c->nrcpt, c->size);
+			    "nrcpt=%zu size=%zu", c->sid, j->id, log_vis(vis,
+			    sizeof(vis), c->sender), c->nrcpt, c->size);
 			smtp_session_commit_done(c->s, j->id);
 			if (d->queued != NULL)
 				d->queued(d->qarg);
@@ -1241,6 +1248,7 @@ smtpd_cb_auth(void *arg, const char *user, const char *pass)
 {
 	struct smtpd_conn *c = arg;
 	struct smtpd *d = c->d;
+	char vis[SMTPD_VIS];
 	const char *h;
 	size_t i;
 
@@ -1256,12 +1264,12 @@ smtpd_cb_auth(void *arg, const char *user, const char *pass)
 #endif
 		if (h != NULL && strcmp(h, d->users[i].hash) == 0) {
 			log_info("smtpd: session=%s auth user=%s", c->sid,
-			    user);
+			    log_vis(vis, sizeof(vis), user));
 			return 1;
 		}
 		break;
 	}
 	log_warnx("smtpd: session=%s peer=%s auth failed user=%s", c->sid,
-	    c->peer, user);
+	    c->peer, log_vis(vis, sizeof(vis), user));
 	return 0;
 }

@@ -437,6 +437,27 @@ test_bare_cr_in_text(void **state)
 	script(sc);
 }
 
+/* HELO/EHLO arguments go into Received: and the logs: no controls. */
+static void
+test_helo_control_chars(void **state)
+{
+	static const char *const sc[] = {
+		GREETING,
+		">EHLO evil\rBcc: attacker@evil.example\r\n",
+		"<501 5.5.2 Syntax: control character in HELO/EHLO hostname\r\n",
+		">EHLO a\r.\rb\r\nHELO \x1b[2Jx\r\nHELO a\tb\r\n"
+		"EHLO x\x7f\r\n",
+		"<501 5.5.2 Syntax: control character in HELO/EHLO hostname\r\n"
+		"501 5.5.2 Syntax: control character in HELO/EHLO hostname\r\n"
+		"501 5.5.2 Syntax: control character in HELO/EHLO hostname\r\n"
+		"501 5.5.2 Syntax: control character in HELO/EHLO hostname\r\n",
+		"?input",
+		">HELO plc-1.example\r\n", "<250 gw.test\r\n",
+		NULL
+	};
+	script(sc);
+}
+
 static void
 test_size(void **state)
 {
@@ -806,6 +827,7 @@ main(void)
 		cmocka_unit_test(test_smuggling_lf_dot_crlf),
 		cmocka_unit_test(test_smuggling_cr_dot_cr),
 		cmocka_unit_test(test_bare_cr_in_text),
+		cmocka_unit_test(test_helo_control_chars),
 		cmocka_unit_test(test_size),
 		cmocka_unit_test(test_recipients),
 		cmocka_unit_test(test_sequence_and_syntax),

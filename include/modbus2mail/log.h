@@ -7,6 +7,7 @@
 #define MODBUS2MAIL_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #define LOG_FMT(a, b) __attribute__((format(printf, a, b)))
 
@@ -19,6 +20,11 @@ void	log_warn(const char *, ...) LOG_FMT(1, 2);
 void	log_warnx(const char *, ...) LOG_FMT(1, 2);
 void	log_err(const char *, ...) LOG_FMT(1, 2);
 void	log_errx(const char *, ...) LOG_FMT(1, 2);
+/*
+ * Text from the network made safe inside one log line: control and
+ * non-ASCII bytes, backslash and '"' become \xNN; cut to fit. Returns buf.
+ */
+const char *log_vis(char *buf, size_t len, const char *s);
 /* Start-up failures and broken invariants: log and exit(1). */
 void	fatal(const char *, ...) LOG_FMT(1, 2) __attribute__((noreturn));
 void	fatalx(const char *, ...) LOG_FMT(1, 2) __attribute__((noreturn));

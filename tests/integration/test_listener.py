@@ -298,6 +298,30 @@ class ListenerTest(unittest.TestCase):
         self.assertEqual(self.provider.count(), 1)
         self.assertNotIn(b"smuggled", self.provider.raw()[0])
 
+    def test_helo_and_log_injection(self):
+        """A HELO argument with CR or other controls gets 501 and never reaches
+        Received:; client text in log lines is escaped (no raw ESC, CR, LF)."""
+        self.start()
+        c = self.greeted()
+        bad = "501 5.5.2 Syntax: control character in HELO/EHLO hostname\r\n"
+        self.assertEqual(c.cmd(b"EHLO evil\rBcc: attacker@evil.example\r\n"), bad)
+        self.assertEqual(c.cmd(b"EHLO a\r.\rb\r\n"), bad)
+        self.assertEqual(c.cmd(b"EHLO \x1b[2Jx\r\n"), bad)
+        self.assertEqual(c.cmd(b"MAIL FROM:<a@plc.local> X=\x1b[2J\rBcc:\r\n")[:4], "555 ")
+        self.assertTrue(c.cmd("EHLO plc-1").startswith("250"))
+        self.assertTrue(self.transaction(c).startswith("250 "))
+        self.assertEqual(c.cmd("QUIT"), "221 2.0.0 Bye\r\n")
+        self.provider.wait_count(1, timeout=30)
+        head = self.provider.raw()[0].partition(b"\r\n\r\n")[0]
+        self.assertTrue(head.startswith(b"Received: from plc-1 ([127.0.0.1])\r\n"), head)
+        self.assertNotIn(b"Bcc", head)
+        wait_until(lambda: "reason=quit" in self.daemon.logbytes_since_start(), timeout=10,
+                   what="session closed")
+        log = self.daemon.logbytes_since_start()
+        self.assertIn("X=\\x1b[2J\\x0dBcc:", log)
+        self.assertNotIn("\x1b", log)
+        self.assertNotIn("\r", log)
+
     def test_dot_stuffing(self):
         self.start()
         c = self.greeted()
