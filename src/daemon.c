@@ -366,9 +366,10 @@ daemon_ctl_flush(struct daemon *d, FILE *out)
 	size_t qlen;
 	time_t oldest;
 
+	/* counted first: once woken, the relay may empty the queue */
+	daemon_queue_info(d, &qlen, &oldest);
 	relay_wake(d->relay);
 	log_info("daemon: flush requested");
-	daemon_queue_info(d, &qlen, &oldest);
 	if (qlen == 0)
 		fprintf(out, "flush: the queue is empty\n");
 	else
