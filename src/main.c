@@ -277,10 +277,10 @@ cmd_test_mail(const char *path, int argc, char **argv)
 		fprintf(stderr, "modbus2mail test-mail: no --to, and %s has "
 		    "neither defaults.to nor sign_of_life.to\n", path);
 		r = EXIT_USAGE;
-	}
-	for (i = 0; to == NULL && i < rcpts->n; i++)
-		if (relay_test_mail(cfg, rcpts->v[i], stdout) != 0)
-			r = 1;
+	} else
+		for (i = 0; i < rcpts->n; i++)
+			if (relay_test_mail(cfg, rcpts->v[i], stdout) != 0)
+				r = 1;
 	config_free(cfg);
 	return r;
 }
