@@ -12,7 +12,7 @@
  * a bare CR or LF anywhere marks the message bad and does not end a line,
  * so "\n.\n", "\r.\n" or "\n.\r\n" never end the data early: whatever a
  * smuggler puts after them is swallowed as text, and the whole message is
- * refused with 550 5.6.0 at the real end.
+ * refused with 550 5.6.0 at the real end. So is a message with a NUL.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -94,6 +94,7 @@ struct smtp_session {
 	enum smtp_scan scan;
 	size_t size;			/* unstuffed octets seen */
 	int bare;			/* bare CR or LF seen */
+	int nul;			/* NUL seen */
 	int toobig;			/* over max_size */
 	int failed;			/* data() failed */
 	int open;			/* begin() succeeded, not ended */
@@ -126,6 +127,7 @@ static void	smtp_abort(struct smtp_session *);
 static void	smtp_close(struct smtp_session *, const char *);
 static int	smtp_parse_path(const char *, char *, size_t, const char **);
 static int	smtp_domain_ok(struct smtp_session *, const char *);
+static int	smtp_routed(const char *, const char *);
 static int	smtp_mail_params(struct smtp_session *, const char *);
 static void	smtp_set_helo(struct smtp_session *, const char *, int);
 static void	smtp_auth_response(struct smtp_session *, char *);
@@ -435,7 +437,7 @@ smtp_reset(struct smtp_session *s)
 	s->nrcpt = 0;
 	s->sender[0] = '\0';
 	s->size = 0;
-	s->bare = s->toobig = s->failed = 0;
+	s->bare = s->nul = s->toobig = s->failed = 0;
 	s->chunklen = 0;
 }
 
@@ -897,6 +899,22 @@ smtp_domain_ok(struct smtp_session *s, const char *addr)
 	return 0;
 }
 
+/*
+ * Source routes, '%', '!' or a second '@' could make the provider relay
+ * to another domain than the one recipient_domains checked (RFC 5321
+ * 3.6.1, C): refused, as Postfix does.
+ */
+static int
+smtp_routed(const char *args, const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	while (*args == ' ')
+		args++;
+	return strncmp(args, "<@", 2) == 0 || strcspn(addr, "%!") <
+	    (size_t)(at - addr) || memchr(addr, '@', (size_t)(at - addr));
+}
+
 static int
 smtp_check_rcpt(struct smtp_session *s, const char *args)
 {
@@ -918,6 +936,10 @@ smtp_check_rcpt(struct smtp_session *s, const char *args)
 	}
 	if (*rest != '\0') {
 		smtp_error(s, "555 5.5.4 Unsupported parameter %s", rest);
+		return 0;
+	}
+	if (smtp_routed(args + 3, addr)) {
+		smtp_error(s, "553 5.7.1 <%s>: Routed address refused", addr);
 		return 0;
 	}
 	if (!smtp_domain_ok(s, addr)) {
@@ -1095,6 +1117,8 @@ smtp_data_text(struct smtp_session *s, char c)
 	}
 	if (c == '\n')
 		smtp_data_refuse(s, &s->bare);
+	else if (c == '\0')
+		smtp_data_refuse(s, &s->nul);
 	smtp_data_byte(s, c);
 	s->scan = SCAN_TEXT;
 }
@@ -1145,6 +1169,8 @@ smtp_data_end(struct smtp_session *s)
 	if (s->bare)
 		smtp_reply(s, "550 5.6.0 Message refused: bare CR or LF in "
 		    "message text (RFC 5321 2.3.8)");
+	else if (s->nul)
+		smtp_reply(s, "550 5.6.0 Message refused: NUL in message text");
 	else if (s->toobig)
 		smtp_reply(s, "552 5.3.4 Message size exceeds fixed maximum "
 		    "message size");

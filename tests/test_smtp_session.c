@@ -458,6 +458,58 @@ test_helo_control_chars(void **state)
 	script(sc);
 }
 
+/* A routed recipient could reach a domain recipient_domains never saw. */
+static void
+test_routed_recipients(void **state)
+{
+	static const char *const sc[] = {
+		GREETING,
+		">HELO a\r\nMAIL FROM:<a@b.c>\r\n"
+		"RCPT TO:<u@evil.com@example.com>\r\n"
+		"RCPT TO:<u%evil.com@example.com>\r\n"
+		"RCPT TO:<evil.com!u@example.com>\r\n"
+		"RCPT TO: <@evil.com,@x.org:u@example.com>\r\n"
+		"RCPT TO:<\"u@evil.com\"@example.com>\r\n"
+		"RCPT TO:<u.v+tag@example.com>\r\n",
+		"<250 gw.test\r\n250 2.1.0 Ok\r\n"
+		"553 5.7.1 <u@evil.com@example.com>: Routed address refused\r\n"
+		"553 5.7.1 <u%evil.com@example.com>: Routed address refused\r\n"
+		"553 5.7.1 <evil.com!u@example.com>: Routed address refused\r\n"
+		"553 5.7.1 <u@example.com>: Routed address refused\r\n"
+		"553 5.7.1 <\"u@evil.com\"@example.com>: Routed address "
+		"refused\r\n"
+		"250 2.1.5 Ok\r\n",
+		NULL
+	};
+	script(sc);
+}
+
+/* NUL in message text: refused like a bare CR or LF, the session goes on. */
+static void
+test_nul_in_data(void **state)
+{
+	static const char in[] = "HELO a\r\nMAIL FROM:<a@b.c>\r\n"
+	    "RCPT TO:<x@example.com>\r\nDATA\r\nSubject: x\r\n\r\na\0b\r\n"
+	    ".\r\nNOOP\r\n";
+	struct smtp_session_params p = params();
+	struct fake *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->s = smtp_session_new(&p, &fake_ops, f);
+	smtp_session_start(f->s, SMTP_START_OK);
+	feed(f, in, sizeof(in) - 1);
+	f->out[f->outlen] = '\0';
+	assert_string_equal(f->out, "220 gw.test ESMTP modbus2mail\r\n250 gw.test\r\n"
+	    "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+	    "354 End data with <CR><LF>.<CR><LF>\r\n"
+	    "550 5.6.0 Message refused: NUL in message text\r\n"
+	    "250 2.0.0 Ok\r\n");
+	assert_int_equal(f->commits, 0);
+	assert_int_equal(f->aborts, 1);
+	smtp_session_free(f->s);
+	free(f);
+}
+
 static void
 test_size(void **state)
 {
@@ -512,7 +564,7 @@ test_recipients(void **state)
 		"501 5.1.3 Bad recipient address syntax\r\n"
 		"501 5.1.3 Bad recipient address syntax\r\n"
 		"555 5.5.4 Unsupported parameter NOTIFY=NEVER\r\n"
-		"452 4.5.3 Error: too many recipients\r\n",
+		"553 5.7.1 <r@example.com>: Routed address refused\r\n",
 		">DATA\r\n.\r\n",
 		"<354 End data with <CR><LF>.<CR><LF>\r\n"
 		"250 2.0.0 Ok: queued as Q1\r\n",
@@ -828,6 +880,8 @@ main(void)
 		cmocka_unit_test(test_smuggling_cr_dot_cr),
 		cmocka_unit_test(test_bare_cr_in_text),
 		cmocka_unit_test(test_helo_control_chars),
+		cmocka_unit_test(test_routed_recipients),
+		cmocka_unit_test(test_nul_in_data),
 		cmocka_unit_test(test_size),
 		cmocka_unit_test(test_recipients),
 		cmocka_unit_test(test_sequence_and_syntax),

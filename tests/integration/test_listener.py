@@ -322,6 +322,33 @@ class ListenerTest(unittest.TestCase):
         self.assertNotIn("\x1b", log)
         self.assertNotIn("\r", log)
 
+    def test_nul_in_data_refused(self):
+        """A NUL in the message text: 550 5.6.0, nothing queued, the session goes on."""
+        self.start()
+        c = self.greeted()
+        self.assertTrue(c.cmd("EHLO plc").startswith("250"))
+        self.assertEqual(self.transaction(c, b"Subject: nul\r\n\r\na\0b\r\n"),
+                         "550 5.6.0 Message refused: NUL in message text\r\n")
+        self.assertEqual(self.queue_files(), [])
+        self.assertTrue(self.transaction(c).startswith("250 "))
+        self.provider.wait_count(1, timeout=30)
+        self.assertEqual(self.provider.messages()[0]["Subject"], "t")
+
+    def test_routed_recipients_refused(self):
+        """u@evil@dom, u%evil@dom, evil!u@dom and source routes get 553 5.7.1
+        although dom is in recipient_domains; nothing is relayed."""
+        self.start()
+        c = self.greeted()
+        self.assertTrue(c.cmd("EHLO plc").startswith("250"))
+        self.assertTrue(c.cmd("MAIL FROM:<a@plc.local>").startswith("250"))
+        for rcpt, shown in (("u@evil.com@example.com", None), ("u%evil.com@example.com", None),
+                            ("evil.com!u@example.com", None),
+                            ("@evil.com:u@example.com", "u@example.com")):
+            self.assertEqual(c.cmd("RCPT TO:<%s>" % rcpt), "553 5.7.1 <%s>: Routed address "
+                             "refused\r\n" % (shown or rcpt))
+        self.assertEqual(c.cmd("DATA"), "503 5.5.1 Error: need RCPT command\r\n")
+        self.assertEqual(self.queue_files(), [])
+
     def test_dot_stuffing(self):
         self.start()
         c = self.greeted()
