@@ -44,6 +44,13 @@ static int	compose_severity_rank(const char *);
 static char	*compose_message(const struct compose_text *, const char *,
 		    size_t *);
 
+const char *const compose_fields[] = {
+#define F(x) #x,
+	COMPOSE_FIELDS(F)
+#undef F
+	NULL
+};
+
 static const char compose_b64chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -257,25 +264,19 @@ static const char *
 compose_var(const struct compose_vars *v, const char *name, size_t len,
     int *ok)
 {
-	static const struct {
-		const char *name;
-		size_t off;
-	} fields[] = {
-#define F(x) { #x, offsetof(struct compose_vars, x) }
-		F(name), F(device), F(severity), F(state), F(value), F(raw),
-		F(unit), F(threshold), F(since), F(duration), F(hostname),
-		F(time),
+	static const size_t off[] = {
+#define F(x) offsetof(struct compose_vars, x),
+		COMPOSE_FIELDS(F)
 #undef F
 	};
 	const char *val;
 	size_t i;
 
-	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		if (strlen(fields[i].name) == len &&
-		    memcmp(fields[i].name, name, len) == 0) {
+	for (i = 0; compose_fields[i] != NULL; i++)
+		if (strlen(compose_fields[i]) == len &&
+		    memcmp(compose_fields[i], name, len) == 0) {
 			*ok = 1;
-			memcpy(&val, (const char *)v + fields[i].off,
-			    sizeof(val));
+			memcpy(&val, (const char *)v + off[i], sizeof(val));
 			return val != NULL ? val : "";
 		}
 	*ok = 0;

@@ -1,14 +1,16 @@
 /*
- * config.c - loads the YAML configuration (SPEC §3) with libyaml's document
- * API so that every node keeps its mark, validates it and reports every
- * problem as "FILE:LINE:COL: error: MESSAGE" (SPEC §2) before giving up.
+ * config.c - loads the YAML configuration with libyaml's document API so
+ * that every node keeps its mark, validates it and reports every problem
+ * as "FILE:LINE:COL: error: MESSAGE" before giving up.
  *
- * Order of work: recipients first (groups are referenced everywhere), then
- * devices, defaults, rules; the rest is independent.
+ * Each section is a table of keys (parser, field, default); cfg_top_keys
+ * gives the order of work: recipients first (groups are named
+ * everywhere), defaults, then devices before the rules that name them.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "modbus2mail/buf.h"
+#include "modbus2mail/compose.h"
 #include "modbus2mail/config.h"
 #include "modbus2mail/log.h"
 #include "modbus2mail/util.h"
@@ -48,12 +52,44 @@ struct ctx {
 	enum config_severity def_severity;
 	int def_notify_clear;
 	uint64_t def_repeat_ms;
+	yaml_node_t *link_to;	/* the device's link_alarm.to, while read */
+	yaml_node_t *thr_node;	/* the rule's last threshold, while read */
 };
 
-const char *const config_template_fields[] = {
-	"name", "device", "severity", "state", "value", "raw", "unit",
-	"threshold", "since", "duration", "hostname", "time", NULL
+/*
+ * Key tables. Each section is one table: the key, how its value is parsed,
+ * where it is stored (offsetof in the section's struct) and its default.
+ * The unknown-key suggestion reads the same table. A key with a parser
+ * function (fn) is parsed by it; its kind then only says how the default
+ * is stored. K_NODE keys are looked at by the section's own checks.
+ */
+enum cfg_kind {
+	K_NODE, K_STR, K_BOOL, K_UINT, K_INT, K_MS, K_SIZE, K_DOUBLE,
+	K_SEVERITY, K_STRLIST, K_ADDRLIST, K_TEMPLATE,
+	K_SECTION		/* a top-level section: fn, in table order */
 };
+
+struct cfg_key {
+	const char	*name;
+	enum cfg_kind	 kind;
+	size_t		 off;	/* offsetof() in the section's struct */
+	double		 def;	/* default of a number, bool, duration, size */
+	unsigned long	 max;	/* K_UINT, K_INT: largest value */
+	void		(*fn)(struct ctx *, yaml_node_t *, void *,
+			    const struct cfg_key *);
+	size_t		 aux;	/* fn's second field (a has_* flag) */
+};
+
+#define KEY(n, k, st, f)		{ n, k, offsetof(st, f), 0, 0, NULL, 0 }
+#define KEY_DEF(n, k, st, f, d)		{ n, k, offsetof(st, f), d, 0, NULL, 0 }
+#define KEY_NUM(n, k, st, f, d, m)	{ n, k, offsetof(st, f), d, m, NULL, 0 }
+#define KEY_FN(n, k, st, f, d, fn)	{ n, k, offsetof(st, f), d, 0, fn, 0 }
+#define KEY_NODE(n)			{ n, K_NODE, 0, 0, 0, NULL, 0 }
+#define KEY_SUB(n, fn)			{ n, K_NODE, 0, 0, 0, fn, 0 }
+#define KEY_SECTION(n, fn)		{ n, K_SECTION, 0, 0, 0, fn, 0 }
+#define KEY_END				{ NULL, K_NODE, 0, 0, 0, NULL, 0 }
+#define NKEYS(t)			(sizeof(t) / sizeof((t)[0]) - 1)
+#define FIELD(base, k, type)		((type *)(void *)((char *)(base) + (k)->off))
 
 static void	cfg_diag(struct ctx *, const yaml_node_t *, int, const char *,
 		    va_list) __attribute__((format(printf, 4, 0)));
@@ -74,7 +110,8 @@ static void	strlist_add_unique(struct config_strlist *, const char *);
 static yaml_node_t *cfg_node(struct ctx *, int);
 static const char *cfg_scalar(struct ctx *, yaml_node_t *, const char *);
 static int	cfg_is_mapping(struct ctx *, yaml_node_t *);
-static void	cfg_unknown_key(struct ctx *, yaml_node_t *, const char *const *);
+static void	cfg_unknown_key(struct ctx *, yaml_node_t *,
+		    const struct cfg_key *);
 static int	cfg_str(struct ctx *, yaml_node_t *, char **);
 static int	cfg_bool(struct ctx *, yaml_node_t *, int *);
 static int	cfg_uint(struct ctx *, yaml_node_t *, unsigned long, unsigned long *);
@@ -85,21 +122,8 @@ static int	cfg_severity(struct ctx *, yaml_node_t *, enum config_severity *);
 static void	cfg_strlist(struct ctx *, yaml_node_t *, struct config_strlist *);
 static void	cfg_addrlist(struct ctx *, yaml_node_t *, struct config_strlist *);
 static void	cfg_template(struct ctx *, yaml_node_t *, char **);
-static void	cfg_top(struct ctx *, yaml_node_t *);
-static void	cfg_smtp(struct ctx *, yaml_node_t *);
-static void	cfg_retry(struct ctx *, yaml_node_t *);
-static void	cfg_allow_item(struct ctx *, yaml_node_t *);
-static void	cfg_allow(struct ctx *, yaml_node_t *);
-static void	cfg_listener(struct ctx *, yaml_node_t *);
-static void	cfg_recipients(struct ctx *, yaml_node_t *);
 static yaml_node_item_t *cfg_items(struct ctx *, yaml_node_t *, const char *,
 		    size_t *);
-static void	cfg_devices(struct ctx *, yaml_node_t *);
-static int	cfg_device(struct ctx *, yaml_node_t *, struct config_device *);
-static void	cfg_defaults(struct ctx *, yaml_node_t *);
-static void	cfg_rules(struct ctx *, yaml_node_t *);
-static void	cfg_rule(struct ctx *, yaml_node_t *, struct config_rule *);
-static void	cfg_sign_of_life(struct ctx *, yaml_node_t *);
 static void	cfg_password(struct ctx *, yaml_node_t *);
 static void	strlist_add(struct config_strlist *, const char *);
 static void	strlist_copy(struct config_strlist *, const struct config_strlist *);
@@ -335,15 +359,15 @@ edit_distance(const char *a, const char *b)
 }
 
 static void
-cfg_unknown_key(struct ctx *c, yaml_node_t *k, const char *const *keys)
+cfg_unknown_key(struct ctx *c, yaml_node_t *k, const struct cfg_key *keys)
 {
 	const char *key = (const char *)k->data.scalar.value, *best = NULL;
 	size_t d, bestd = 3;
 
-	for (; *keys != NULL; keys++)
-		if ((d = edit_distance(key, *keys)) < bestd) {
+	for (; keys->name != NULL; keys++)
+		if ((d = edit_distance(key, keys->name)) < bestd) {
 			bestd = d;
-			best = *keys;
+			best = keys->name;
 		}
 	if (best != NULL)
 		cfg_error(c, k, "unknown key '%s' (did you mean '%s'?)", key,
@@ -620,134 +644,227 @@ cfg_template(struct ctx *c, yaml_node_t *n, char **out)
 			return;
 		}
 		len = (size_t)(end - p - 1);
-		for (f = config_template_fields; *f != NULL; f++)
+		for (f = compose_fields; *f != NULL; f++)
 			if (strlen(*f) == len && strncmp(*f, p + 1, len) == 0)
 				break;
-		if (*f == NULL)
-			cfg_error(c, n, "unknown template field '{%.*s}' (known: "
-			    "name device severity state value raw unit "
-			    "threshold since duration hostname time)",
-			    (int)len, p + 1);
-	}
-}
+		if (*f == NULL) {
+			struct buf known = BUF_INIT;
 
-static void
-cfg_retry(struct ctx *c, yaml_node_t *n)
-{
-	static const char *const keys[] = { "initial", "max", "give_up_after",
-		NULL };
-	struct config_retry *r = &c->cfg->smtp.retry;
-	yaml_node_t *k, *v;
-
-	if (!cfg_is_mapping(c, n))
-		return;
-	FOREACH_PAIR(c, n, k, v) {
-		if (KEY_IS(k, "initial"))
-			cfg_duration(c, v, &r->initial_ms);
-		else if (KEY_IS(k, "max"))
-			cfg_duration(c, v, &r->max_ms);
-		else if (KEY_IS(k, "give_up_after"))
-			cfg_duration(c, v, &r->give_up_ms);
-		else
-			cfg_unknown_key(c, k, keys);
-	}
-}
-
-static void
-cfg_password(struct ctx *c, yaml_node_t *n)
-{
-	struct config_smtp *s = &c->cfg->smtp;
-	const char *creds = getenv("CREDENTIALS_DIRECTORY");
-	struct stat st;
-	char *path;
-
-	/* systemd's LoadCredential= wins over the file named here. */
-	if (creds != NULL && *creds != '\0') {
-		path = xasprintf("%s/smtp-password", creds);
-		/* an empty credential (unit installed, secret not set) is skipped */
-		if (access(path, R_OK) == 0 && stat(path, &st) == 0 &&
-		    st.st_size > 0) {
-			free(s->password_file);
-			s->password_file = path;
-			return;
+			for (f = compose_fields; *f != NULL; f++)
+				buf_printf(&known, "%s%s", f == compose_fields ?
+				    "" : " ", *f);
+			cfg_error(c, n, "unknown template field '{%.*s}' "
+			    "(known: %s)", (int)len, p + 1,
+			    known.p != NULL ? known.p : "");
+			buf_free(&known);
 		}
-		free(path);
 	}
-	if (n == NULL)
-		return;
-	if (cfg_str(c, n, &s->password_file) == -1)
-		return;
-	if (stat(s->password_file, &st) == -1)
-		cfg_error(c, n, "cannot read password file %s: %s",
-		    s->password_file, strerror(errno));
-	else if (st.st_mode & 077)
-		cfg_error(c, n, "password file %s is readable by group or "
-		    "others (chmod 600 it)", s->password_file);
 }
 
 static void
-cfg_smtp(struct ctx *c, yaml_node_t *n)
+cfg_key_defaults(const struct cfg_key *keys, void *base)
 {
-	static const char *const keys[] = { "url", "fallback_urls", "tls",
-		"verify_peer", "ca_file", "username", "password_file", "from",
-		"source_address", "timeout", "retry", "failure_notice", NULL };
-	struct config_smtp *s = &c->cfg->smtp;
-	yaml_node_t *k, *v, *pw = NULL, *url = NULL, *from = NULL;
-	char bare[CFG_ADDR_MAX];
+	for (; keys->name != NULL; keys++) {
+		switch (keys->kind) {
+		case K_BOOL:
+		case K_INT:
+			*FIELD(base, keys, int) = (int)keys->def;
+			break;
+		case K_UINT:
+			*FIELD(base, keys, unsigned) = (unsigned)keys->def;
+			break;
+		case K_MS:
+			*FIELD(base, keys, uint64_t) = (uint64_t)keys->def;
+			break;
+		case K_SIZE:
+			*FIELD(base, keys, size_t) = (size_t)keys->def;
+			break;
+		case K_DOUBLE:
+			*FIELD(base, keys, double) = keys->def;
+			break;
+		case K_SEVERITY:
+			*FIELD(base, keys, enum config_severity) =
+			    (enum config_severity)keys->def;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void
+cfg_key_value(struct ctx *c, yaml_node_t *v, const struct cfg_key *k,
+    void *base)
+{
+	unsigned long ul;
+
+	if (k->fn != NULL && k->kind != K_SECTION) {
+		k->fn(c, v, base, k);
+		return;
+	}
+	switch (k->kind) {
+	case K_NODE:
+	case K_SECTION:
+		break;
+	case K_STR:
+		cfg_str(c, v, FIELD(base, k, char *));
+		break;
+	case K_BOOL:
+		cfg_bool(c, v, FIELD(base, k, int));
+		break;
+	case K_UINT:
+		if (cfg_uint(c, v, k->max, &ul) == 0)
+			*FIELD(base, k, unsigned) = (unsigned)ul;
+		break;
+	case K_INT:
+		if (cfg_uint(c, v, k->max, &ul) == 0)
+			*FIELD(base, k, int) = (int)ul;
+		break;
+	case K_MS:
+		cfg_duration(c, v, FIELD(base, k, uint64_t));
+		break;
+	case K_SIZE:
+		cfg_size(c, v, FIELD(base, k, size_t));
+		break;
+	case K_DOUBLE:
+		cfg_double(c, v, FIELD(base, k, double));
+		break;
+	case K_SEVERITY:
+		cfg_severity(c, v, FIELD(base, k, enum config_severity));
+		break;
+	case K_STRLIST:
+		cfg_strlist(c, v, FIELD(base, k, struct config_strlist));
+		break;
+	case K_ADDRLIST:
+		cfg_addrlist(c, v, FIELD(base, k, struct config_strlist));
+		break;
+	case K_TEMPLATE:
+		cfg_template(c, v, FIELD(base, k, char *));
+		break;
+	}
+}
+
+/*
+ * Parses mapping n against keys into base; seen (NKEYS entries, or NULL)
+ * gets the value node of every key present. 0 when n is no mapping.
+ */
+static int
+cfg_section(struct ctx *c, yaml_node_t *n, const struct cfg_key *keys,
+    void *base, yaml_node_t **seen)
+{
+	yaml_node_t *k, *v;
 	size_t i;
 
 	if (!cfg_is_mapping(c, n))
+		return 0;
+	FOREACH_PAIR(c, n, k, v) {
+		for (i = 0; keys[i].name != NULL && !KEY_IS(k, keys[i].name);
+		    i++)
+			;
+		if (keys[i].name == NULL) {
+			cfg_unknown_key(c, k, keys);
+			continue;
+		}
+		if (seen != NULL)
+			seen[i] = v;
+		cfg_key_value(c, v, &keys[i], base);
+	}
+	return 1;
+}
+
+/* The value node of key name in a cfg_section's seen array, or NULL. */
+static yaml_node_t *
+cfg_seen(const struct cfg_key *keys, yaml_node_t *const *seen,
+    const char *name)
+{
+	size_t i;
+
+	for (i = 0; keys[i].name != NULL; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return seen[i];
+	return NULL;
+}
+
+static const struct cfg_key cfg_retry_keys[] = {
+	KEY_DEF("initial", K_MS, struct config_retry, initial_ms, 30000),
+	KEY_DEF("max", K_MS, struct config_retry, max_ms, 30 * 60000),
+	KEY_DEF("give_up_after", K_MS, struct config_retry, give_up_ms,
+	    3 * 86400000.0),
+	KEY_END
+};
+
+static void
+cfg_k_retry(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	struct config_smtp *s = base;
+
+	cfg_section(c, v, cfg_retry_keys, &s->retry, NULL);
+}
+
+static void
+cfg_k_tls(struct ctx *c, yaml_node_t *v, void *base, const struct cfg_key *k)
+{
+	const char *t = cfg_scalar(c, v, "required or none");
+
+	if (t != NULL && strcmp(t, "none") == 0)
+		*FIELD(base, k, int) = 1;
+	else if (t != NULL && strcmp(t, "required") == 0)
+		*FIELD(base, k, int) = 0;
+	else if (t != NULL)
+		cfg_error(c, v, "bad tls '%s' (required or none)", t);
+}
+
+static void
+cfg_k_address(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	char **s = FIELD(base, k, char *), bare[CFG_ADDR_MAX];
+
+	if (cfg_str(c, v, s) == 0 &&
+	    config_parse_address(*s, bare, sizeof(bare)) == -1)
+		cfg_error(c, v, "bad address '%s'", *s);
+}
+
+static const struct cfg_key cfg_smtp_keys[] = {
+	KEY("url", K_STR, struct config_smtp, url),
+	KEY("fallback_urls", K_STRLIST, struct config_smtp, fallback_urls),
+	KEY_FN("tls", K_BOOL, struct config_smtp, tls_none, 0, cfg_k_tls),
+	KEY_DEF("verify_peer", K_BOOL, struct config_smtp, verify_peer, 1),
+	KEY("ca_file", K_STR, struct config_smtp, ca_file),
+	KEY("username", K_STR, struct config_smtp, username),
+	KEY_NODE("password_file"),
+	KEY("from", K_STR, struct config_smtp, from),
+	KEY("source_address", K_STR, struct config_smtp, source_address),
+	KEY_DEF("timeout", K_MS, struct config_smtp, timeout_ms, 30000),
+	KEY_SUB("retry", cfg_k_retry),
+	KEY_FN("failure_notice", K_STR, struct config_smtp, failure_notice, 0,
+	    cfg_k_address),
+	KEY_END
+};
+
+static void
+cfg_smtp(struct ctx *c, yaml_node_t *n, void *base,
+    const struct cfg_key *section)
+{
+	struct config_smtp *s = &c->cfg->smtp;
+	yaml_node_t *seen[NKEYS(cfg_smtp_keys)] = { NULL };
+	yaml_node_t *pw;
+	char bare[CFG_ADDR_MAX];
+	size_t i;
+
+	if (!cfg_section(c, n, cfg_smtp_keys, s, seen))
 		return;
 	s->present = 1;
-	FOREACH_PAIR(c, n, k, v) {
-		if (KEY_IS(k, "url")) {
-			url = v;
-			cfg_str(c, v, &s->url);
-		} else if (KEY_IS(k, "fallback_urls"))
-			cfg_strlist(c, v, &s->fallback_urls);
-		else if (KEY_IS(k, "tls")) {
-			const char *t = cfg_scalar(c, v, "required or none");
-
-			if (t != NULL && strcmp(t, "none") == 0)
-				s->tls_none = 1;
-			else if (t != NULL && strcmp(t, "required") == 0)
-				s->tls_none = 0;
-			else if (t != NULL)
-				cfg_error(c, v, "bad tls '%s' (required or "
-				    "none)", t);
-		} else if (KEY_IS(k, "verify_peer"))
-			cfg_bool(c, v, &s->verify_peer);
-		else if (KEY_IS(k, "ca_file"))
-			cfg_str(c, v, &s->ca_file);
-		else if (KEY_IS(k, "username"))
-			cfg_str(c, v, &s->username);
-		else if (KEY_IS(k, "password_file"))
-			pw = v;
-		else if (KEY_IS(k, "from")) {
-			from = v;
-			cfg_str(c, v, &s->from);
-		} else if (KEY_IS(k, "source_address"))
-			cfg_str(c, v, &s->source_address);
-		else if (KEY_IS(k, "timeout"))
-			cfg_duration(c, v, &s->timeout_ms);
-		else if (KEY_IS(k, "retry"))
-			cfg_retry(c, v);
-		else if (KEY_IS(k, "failure_notice")) {
-			if (cfg_str(c, v, &s->failure_notice) == 0 &&
-			    config_parse_address(s->failure_notice, bare,
-			    sizeof(bare)) == -1)
-				cfg_error(c, v, "bad address '%s'",
-				    s->failure_notice);
-		} else
-			cfg_unknown_key(c, k, keys);
-	}
+	pw = cfg_seen(cfg_smtp_keys, seen, "password_file");
 	if (s->url == NULL)
 		cfg_error(c, n, "smtp: missing 'url'");
 	else if ((strncmp(s->url, "smtp://", 7) != 0 &&
 	    strncmp(s->url, "smtps://", 8) != 0) || strlen(s->url) < 9 ||
 	    strchr(s->url, ' ') != NULL)
-		cfg_error(c, url, "bad url '%s' (smtp://host:587 for STARTTLS "
-		    "or smtps://host:465)", s->url);
+		cfg_error(c, cfg_seen(cfg_smtp_keys, seen, "url"), "bad url "
+		    "'%s' (smtp://host:587 for STARTTLS or smtps://host:465)",
+		    s->url);
 	for (i = 0; i < s->fallback_urls.n; i++)
 		if (strncmp(s->fallback_urls.v[i], "smtp://", 7) != 0 &&
 		    strncmp(s->fallback_urls.v[i], "smtps://", 8) != 0)
@@ -756,7 +873,8 @@ cfg_smtp(struct ctx *c, yaml_node_t *n)
 	if (s->from == NULL)
 		cfg_error(c, n, "smtp: missing 'from'");
 	else if (config_parse_address(s->from, bare, sizeof(bare)) == -1)
-		cfg_error(c, from, "bad address '%s'", s->from);
+		cfg_error(c, cfg_seen(cfg_smtp_keys, seen, "from"),
+		    "bad address '%s'", s->from);
 	else
 		s->from_addr = xstrdup(bare);
 	if (s->username != NULL && pw == NULL && getenv("CREDENTIALS_DIRECTORY")
@@ -766,6 +884,59 @@ cfg_smtp(struct ctx *c, yaml_node_t *n)
 	if (s->retry.initial_ms == 0 || s->retry.max_ms < s->retry.initial_ms)
 		cfg_error(c, n, "smtp: retry needs 0 < initial <= max");
 }
+
+static void
+cfg_k_listen(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	struct config_strlist *l = FIELD(base, k, struct config_strlist);
+	char host[256];
+	unsigned port;
+	size_t i;
+
+	cfg_strlist(c, v, l);
+	for (i = 0; i < l->n; i++)
+		if (netaddr_split_hostport(l->v[i], host, sizeof(host), &port,
+		    25) == -1)
+			cfg_error(c, v, "bad listen address '%s' (use "
+			    "host:port)", l->v[i]);
+}
+
+static const struct cfg_key cfg_listener_tls_keys[] = {
+	KEY("cert", K_STR, struct config_listener, tls_cert),
+	KEY("key", K_STR, struct config_listener, tls_key),
+	KEY_END
+};
+
+static void
+cfg_k_listener_tls(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	struct config_listener *l = base;
+
+	if (cfg_section(c, v, cfg_listener_tls_keys, l, NULL) &&
+	    (l->tls_cert == NULL) != (l->tls_key == NULL))
+		cfg_error(c, v, "listener tls needs both 'cert' and 'key'");
+}
+
+static const struct cfg_key cfg_listener_keys[] = {
+	KEY_FN("listen", K_STRLIST, struct config_listener, listen, 0,
+	    cfg_k_listen),
+	KEY_NODE("allow"),
+	KEY("recipient_domains", K_STRLIST, struct config_listener,
+	    recipient_domains),
+	KEY_DEF("max_message_size", K_SIZE, struct config_listener,
+	    max_message_size, 10 * 1024 * 1024),
+	KEY_NUM("max_recipients", K_UINT, struct config_listener,
+	    max_recipients, 50, 100000),
+	KEY_NUM("max_clients", K_UINT, struct config_listener, max_clients,
+	    32, 10000),
+	KEY_DEF("timeout", K_MS, struct config_listener, timeout_ms,
+	    5 * 60000),
+	KEY("users_file", K_STR, struct config_listener, users_file),
+	KEY_SUB("tls", cfg_k_listener_tls),
+	KEY_END
+};
 
 /* One allow entry; beyond private networks only with recipient_domains. */
 static void
@@ -819,74 +990,59 @@ cfg_allow(struct ctx *c, yaml_node_t *n)
 }
 
 static void
-cfg_listener(struct ctx *c, yaml_node_t *n)
+cfg_listener(struct ctx *c, yaml_node_t *n, void *base,
+    const struct cfg_key *section)
 {
-	static const char *const keys[] = { "listen", "allow",
-		"recipient_domains", "max_message_size", "max_recipients",
-		"max_clients", "timeout", "tls", "users_file", NULL };
-	static const char *const tlskeys[] = { "cert", "key", NULL };
 	struct config_listener *l = &c->cfg->listener;
-	yaml_node_t *k, *v, *tk, *tv, *allow_node = NULL;
-	char host[256];
-	unsigned long ul;
-	unsigned port;
-	size_t i;
+	yaml_node_t *seen[NKEYS(cfg_listener_keys)] = { NULL };
 
-	if (!cfg_is_mapping(c, n))
+	if (!cfg_section(c, n, cfg_listener_keys, l, seen))
 		return;
 	l->enabled = 1;
-	FOREACH_PAIR(c, n, k, v) {
-		if (KEY_IS(k, "listen")) {
-			cfg_strlist(c, v, &l->listen);
-			for (i = 0; i < l->listen.n; i++)
-				if (netaddr_split_hostport(l->listen.v[i],
-				    host, sizeof(host), &port, 25) == -1)
-					cfg_error(c, v, "bad listen address "
-					    "'%s' (use host:port)",
-					    l->listen.v[i]);
-		} else if (KEY_IS(k, "allow"))
-			allow_node = v;
-		else if (KEY_IS(k, "recipient_domains"))
-			cfg_strlist(c, v, &l->recipient_domains);
-		else if (KEY_IS(k, "max_message_size"))
-			cfg_size(c, v, &l->max_message_size);
-		else if (KEY_IS(k, "max_recipients")) {
-			if (cfg_uint(c, v, 100000, &ul) == 0)
-				l->max_recipients = (unsigned)ul;
-		} else if (KEY_IS(k, "max_clients")) {
-			if (cfg_uint(c, v, 10000, &ul) == 0)
-				l->max_clients = (unsigned)ul;
-		} else if (KEY_IS(k, "timeout"))
-			cfg_duration(c, v, &l->timeout_ms);
-		else if (KEY_IS(k, "users_file"))
-			cfg_str(c, v, &l->users_file);
-		else if (KEY_IS(k, "tls")) {
-			if (!cfg_is_mapping(c, v))
-				continue;
-			FOREACH_PAIR(c, v, tk, tv) {
-				if (KEY_IS(tk, "cert"))
-					cfg_str(c, tv, &l->tls_cert);
-				else if (KEY_IS(tk, "key"))
-					cfg_str(c, tv, &l->tls_key);
-				else
-					cfg_unknown_key(c, tk, tlskeys);
-			}
-			if ((l->tls_cert == NULL) != (l->tls_key == NULL))
-				cfg_error(c, v, "listener tls needs both "
-				    "'cert' and 'key'");
-		} else
-			cfg_unknown_key(c, k, keys);
-	}
 	if (l->listen.n == 0)
 		cfg_error(c, n, "listener: missing 'listen'");
-	cfg_allow(c, allow_node);
+	cfg_allow(c, cfg_seen(cfg_listener_keys, seen, "allow"));
 	if (l->users_file != NULL && l->tls_cert == NULL)
 		cfg_error(c, n, "listener: users_file needs tls (AUTH is only "
 		    "offered after STARTTLS)");
 }
 
+
 static void
-cfg_recipients(struct ctx *c, yaml_node_t *n)
+cfg_password(struct ctx *c, yaml_node_t *n)
+{
+	struct config_smtp *s = &c->cfg->smtp;
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	struct stat st;
+	char *path;
+
+	/* systemd's LoadCredential= wins over the file named here. */
+	if (creds != NULL && *creds != '\0') {
+		path = xasprintf("%s/smtp-password", creds);
+		/* an empty credential (unit installed, secret not set) is skipped */
+		if (access(path, R_OK) == 0 && stat(path, &st) == 0 &&
+		    st.st_size > 0) {
+			free(s->password_file);
+			s->password_file = path;
+			return;
+		}
+		free(path);
+	}
+	if (n == NULL)
+		return;
+	if (cfg_str(c, n, &s->password_file) == -1)
+		return;
+	if (stat(s->password_file, &st) == -1)
+		cfg_error(c, n, "cannot read password file %s: %s",
+		    s->password_file, strerror(errno));
+	else if (st.st_mode & 077)
+		cfg_error(c, n, "password file %s is readable by group or "
+		    "others (chmod 600 it)", s->password_file);
+}
+
+static void
+cfg_recipients(struct ctx *c, yaml_node_t *n, void *base,
+    const struct cfg_key *section)
 {
 	struct config *cfg = c->cfg;
 	struct config_group *g;
@@ -918,100 +1074,109 @@ cfg_name_ok(const char *s)
 	return 1;
 }
 
+/* A device or rule name: it appears in mails, logs and commands. */
+static void
+cfg_name(struct ctx *c, yaml_node_t *v, char **out, const char *what)
+{
+	if (cfg_str(c, v, out) == 0 && !cfg_name_ok(*out))
+		cfg_error(c, v, "bad %s name '%s' (use A-Z a-z 0-9 _ . -)",
+		    what, *out);
+}
+
+static void
+cfg_k_device_name(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	cfg_name(c, v, FIELD(base, k, char *), "device");
+}
+
+static const struct cfg_key cfg_link_keys[] = {
+	KEY_DEF("after", K_MS, struct config_device, link_alarm_after_ms,
+	    10000),
+	KEY_DEF("severity", K_SEVERITY, struct config_device, link_severity,
+	    SEVERITY_CRITICAL),
+	KEY_NODE("to"),
+	KEY_END
+};
+
+/* link_alarm: false, or a mapping (after, severity, to). */
+static void
+cfg_k_link(struct ctx *c, yaml_node_t *v, void *base, const struct cfg_key *k)
+{
+	yaml_node_t *seen[NKEYS(cfg_link_keys)] = { NULL };
+
+	if (v->type == YAML_SCALAR_NODE) {
+		cfg_bool(c, v, FIELD(base, k, int));
+		return;
+	}
+	if (cfg_section(c, v, cfg_link_keys, base, seen))
+		c->link_to = cfg_seen(cfg_link_keys, seen, "to");
+}
+
+static void
+cfg_k_heartbeat_source(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	struct config_device *d = base;
+
+	if (strcmp(k->name, "input_register") == 0)
+		d->heartbeat_source = SOURCE_INPUT_REGISTER;
+	cfg_address(c, v, d->heartbeat_source, &d->heartbeat_address);
+}
+
+static const struct cfg_key cfg_heartbeat_keys[] = {
+	KEY_SUB("holding_register", cfg_k_heartbeat_source),
+	KEY_SUB("input_register", cfg_k_heartbeat_source),
+	KEY_DEF("stale_after", K_MS, struct config_device, heartbeat_stale_ms,
+	    10000),
+	KEY_END
+};
+
+static void
+cfg_k_heartbeat(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	struct config_device *d = base;
+	yaml_node_t *seen[NKEYS(cfg_heartbeat_keys)] = { NULL };
+
+	d->heartbeat_source = SOURCE_HOLDING_REGISTER;
+	if (!cfg_section(c, v, cfg_heartbeat_keys, d, seen))
+		return;
+	d->heartbeat = 1;
+	if ((seen[0] != NULL) + (seen[1] != NULL) != 1)
+		cfg_error(c, v, "heartbeat needs exactly one of "
+		    "holding_register, input_register");
+}
+
+static const struct cfg_key cfg_device_keys[] = {
+	KEY_FN("name", K_STR, struct config_device, name, 0,
+	    cfg_k_device_name),
+	KEY("host", K_STR, struct config_device, host),
+	KEY_NUM("port", K_UINT, struct config_device, port, 502, 65535),
+	KEY_NUM("unit_id", K_UINT, struct config_device, unit_id, 1, 255),
+	KEY_DEF("poll_interval", K_MS, struct config_device, poll_interval_ms,
+	    1000),
+	KEY_DEF("timeout", K_MS, struct config_device, timeout_ms, 1000),
+	KEY_FN("link_alarm", K_BOOL, struct config_device, link_alarm, 1,
+	    cfg_k_link),
+	KEY("group_wait", K_MS, struct config_device, group_wait_ms),
+	KEY_SUB("heartbeat", cfg_k_heartbeat),
+	KEY_NUM("mail_ok_coil", K_INT, struct config_device, mail_ok_coil, -1,
+	    65535),
+	KEY_END
+};
+
 /* 1 when the link recipients are to come from the device's rules. */
 static int
 cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
 {
-	static const char *const keys[] = { "name", "host", "port", "unit_id",
-		"poll_interval", "timeout", "link_alarm", "group_wait",
-		"heartbeat", "mail_ok_coil", NULL };
-	static const char *const lkeys[] = { "after", "severity", "to", NULL };
-	static const char *const hkeys[] = { "holding_register",
-		"input_register", "stale_after", NULL };
-	yaml_node_t *k, *v, *sk, *sv, *link_to = NULL;
-	unsigned long ul;
-	int nhb;
-
-	d->port = 502;
-	d->unit_id = 1;
-	d->poll_interval_ms = 1000;
-	d->timeout_ms = 1000;
-	d->link_alarm = 1;
-	d->link_alarm_after_ms = 10000;
-	d->link_severity = SEVERITY_CRITICAL;
-	d->heartbeat_stale_ms = 10000;
-	d->mail_ok_coil = -1;
-	if (!cfg_is_mapping(c, n)) {
+	cfg_key_defaults(cfg_device_keys, d);
+	cfg_key_defaults(cfg_link_keys, d);
+	cfg_key_defaults(cfg_heartbeat_keys, d);
+	c->link_to = NULL;
+	if (!cfg_section(c, n, cfg_device_keys, d, NULL)) {
 		d->name = xstrdup("");
 		return 0;
-	}
-	FOREACH_PAIR(c, n, k, v) {
-		if (KEY_IS(k, "name")) {
-			if (cfg_str(c, v, &d->name) == 0 &&
-			    !cfg_name_ok(d->name))
-				cfg_error(c, v, "bad device name '%s' (use "
-				    "A-Z a-z 0-9 _ . -)", d->name);
-		} else if (KEY_IS(k, "host"))
-			cfg_str(c, v, &d->host);
-		else if (KEY_IS(k, "port")) {
-			if (cfg_uint(c, v, 65535, &ul) == 0)
-				d->port = (unsigned)ul;
-		} else if (KEY_IS(k, "unit_id")) {
-			if (cfg_uint(c, v, 255, &ul) == 0)
-				d->unit_id = (unsigned)ul;
-		} else if (KEY_IS(k, "poll_interval"))
-			cfg_duration(c, v, &d->poll_interval_ms);
-		else if (KEY_IS(k, "timeout"))
-			cfg_duration(c, v, &d->timeout_ms);
-		else if (KEY_IS(k, "group_wait"))
-			cfg_duration(c, v, &d->group_wait_ms);
-		else if (KEY_IS(k, "mail_ok_coil")) {
-			if (cfg_uint(c, v, 65535, &ul) == 0)
-				d->mail_ok_coil = (int)ul;
-		} else if (KEY_IS(k, "link_alarm")) {
-			if (v->type == YAML_SCALAR_NODE) {
-				cfg_bool(c, v, &d->link_alarm);
-				continue;
-			}
-			if (!cfg_is_mapping(c, v))
-				continue;
-			FOREACH_PAIR(c, v, sk, sv) {
-				if (KEY_IS(sk, "after"))
-					cfg_duration(c, sv,
-					    &d->link_alarm_after_ms);
-				else if (KEY_IS(sk, "severity"))
-					cfg_severity(c, sv, &d->link_severity);
-				else if (KEY_IS(sk, "to"))
-					link_to = sv;
-				else
-					cfg_unknown_key(c, sk, lkeys);
-			}
-		} else if (KEY_IS(k, "heartbeat")) {
-			if (!cfg_is_mapping(c, v))
-				continue;
-			d->heartbeat = 1;
-			d->heartbeat_source = SOURCE_HOLDING_REGISTER;
-			nhb = 0;
-			FOREACH_PAIR(c, v, sk, sv) {
-				if (KEY_IS(sk, "holding_register") ||
-				    KEY_IS(sk, "input_register")) {
-					nhb++;
-					if (KEY_IS(sk, "input_register"))
-						d->heartbeat_source =
-						    SOURCE_INPUT_REGISTER;
-					cfg_address(c, sv, d->heartbeat_source,
-					    &d->heartbeat_address);
-				} else if (KEY_IS(sk, "stale_after"))
-					cfg_duration(c, sv,
-					    &d->heartbeat_stale_ms);
-				else
-					cfg_unknown_key(c, sk, hkeys);
-			}
-			if (nhb != 1)
-				cfg_error(c, v, "heartbeat needs exactly one of "
-				    "holding_register, input_register");
-		} else
-			cfg_unknown_key(c, k, keys);
 	}
 	if (d->name == NULL) {
 		cfg_error(c, n, "device: missing 'name'");
@@ -1024,14 +1189,15 @@ cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
 		    d->name);
 	if (d->timeout_ms == 0)
 		cfg_error(c, n, "device %s: timeout must be above 0", d->name);
-	if (link_to != NULL)
-		cfg_addrlist(c, link_to, &d->link_to);
+	if (c->link_to != NULL)
+		cfg_addrlist(c, c->link_to, &d->link_to);
 	else if (c->def_to_set)
 		strlist_copy(&d->link_to, &c->def_to);
 	else if (d->link_alarm || d->heartbeat)
 		return 1;
 	return 0;
 }
+
 
 /* Items of a list section; NULL (with an error unless empty) otherwise. */
 static yaml_node_item_t *
@@ -1050,7 +1216,8 @@ cfg_items(struct ctx *c, yaml_node_t *n, const char *what, size_t *count)
 }
 
 static void
-cfg_devices(struct ctx *c, yaml_node_t *n)
+cfg_devices(struct ctx *c, yaml_node_t *n, void *base,
+    const struct cfg_key *section)
 {
 	struct config *cfg = c->cfg;
 	struct config_device *d;
@@ -1104,265 +1271,255 @@ cfg_link_recipients(struct ctx *c)
 	c->link_pending = NULL;
 }
 
-static void
-cfg_defaults(struct ctx *c, yaml_node_t *n)
-{
-	static const char *const keys[] = { "to", "severity", "notify_clear",
-		"repeat", NULL };
-	yaml_node_t *k, *v;
+static const struct cfg_key cfg_defaults_keys[] = {
+	KEY("to", K_ADDRLIST, struct ctx, def_to),
+	KEY_DEF("severity", K_SEVERITY, struct ctx, def_severity,
+	    SEVERITY_WARNING),
+	KEY_DEF("notify_clear", K_BOOL, struct ctx, def_notify_clear, 1),
+	KEY("repeat", K_MS, struct ctx, def_repeat_ms),
+	KEY_END
+};
 
-	if (!cfg_is_mapping(c, n))
+static void
+cfg_defaults(struct ctx *c, yaml_node_t *n, void *base,
+    const struct cfg_key *section)
+{
+	yaml_node_t *seen[NKEYS(cfg_defaults_keys)] = { NULL };
+
+	if (cfg_section(c, n, cfg_defaults_keys, c, seen))
+		c->def_to_set = cfg_seen(cfg_defaults_keys, seen, "to") != NULL;
+}
+
+/* coil, discrete_input, holding_register, input_register: the rule's source. */
+static void
+cfg_k_source(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	struct config_rule *r = base;
+	enum config_source src;
+
+	for (src = SOURCE_COIL; src < SOURCE_INPUT_REGISTER; src++)
+		if (strcmp(k->name, config_source_name(src)) == 0)
+			break;
+	r->source = src;
+	cfg_address(c, v, src, &r->address);
+}
+
+static void
+cfg_k_rule_name(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	cfg_name(c, v, FIELD(base, k, char *), "rule");
+}
+
+static void
+cfg_k_ack_source(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	struct config_rule *r = base;
+
+	r->ack++;
+	r->ack_source = strcmp(k->name, "coil") == 0 ? SOURCE_COIL :
+	    SOURCE_DISCRETE_INPUT;
+	cfg_address(c, v, r->ack_source, &r->ack_address);
+}
+
+static const struct cfg_key cfg_ack_keys[] = {
+	KEY_SUB("coil", cfg_k_ack_source),
+	KEY_SUB("discrete_input", cfg_k_ack_source),
+	KEY_END
+};
+
+static void
+cfg_k_ack(struct ctx *c, yaml_node_t *v, void *base, const struct cfg_key *k)
+{
+	struct config_rule *r = base;
+
+	if (!cfg_section(c, v, cfg_ack_keys, r, NULL))
 		return;
-	FOREACH_PAIR(c, n, k, v) {
-		if (KEY_IS(k, "to")) {
-			cfg_addrlist(c, v, &c->def_to);
-			c->def_to_set = 1;
-		} else if (KEY_IS(k, "severity"))
-			cfg_severity(c, v, &c->def_severity);
-		else if (KEY_IS(k, "notify_clear"))
-			cfg_bool(c, v, &c->def_notify_clear);
-		else if (KEY_IS(k, "repeat"))
-			cfg_duration(c, v, &c->def_repeat_ms);
-		else
-			cfg_unknown_key(c, k, keys);
-	}
+	if (r->ack != 1)
+		cfg_error(c, v, "ack needs exactly one of coil, discrete_input");
+	r->ack = r->ack > 0;
 }
 
-static int
-cfg_source_key(yaml_node_t *k, enum config_source *src)
+/* One of names[] (NULL terminated) by its index into *out. */
+static void
+cfg_enum(struct ctx *c, yaml_node_t *v, const char *const *names,
+    const char *what, const char *label, const char *choices, int *out)
 {
-	static const char *const names[] = { "coil", "discrete_input",
-		"holding_register", "input_register" };
-	size_t i;
+	const char *s;
+	int i;
 
-	for (i = 0; i < 4; i++)
-		if (KEY_IS(k, names[i])) {
-			*src = (enum config_source)i;
-			return 1;
+	if ((s = cfg_scalar(c, v, what)) == NULL)
+		return;
+	for (i = 0; names[i] != NULL; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*out = i;
+			return;
 		}
-	return 0;
+	cfg_error(c, v, "bad %s '%s' (%s)", label, s, choices);
 }
 
 static void
-cfg_rule(struct ctx *c, yaml_node_t *n, struct config_rule *r)
+cfg_k_type(struct ctx *c, yaml_node_t *v, void *base, const struct cfg_key *k)
 {
-	static const char *const keys[] = { "name", "device", "coil",
-		"discrete_input", "holding_register", "input_register",
-		"active_when", "severity", "on_delay", "off_delay", "latch",
-		"ack", "to", "subject", "body", "notify_clear", "repeat", "type",
-		"order", "scale", "offset", "unit", "above", "below", "equals",
-		"not_equals", "deadband", "bit", "escalate", "chatter", NULL };
-	static const char *const akeys[] = { "coil", "discrete_input", NULL };
-	static const char *const ekeys[] = { "after", "to", NULL };
-	static const char *const ckeys[] = { "raises", "within", "shelve",
-		NULL };
 	static const char *const types[] = { "uint16", "int16", "uint32",
 		"int32", "float32", NULL };
+	struct config_rule *r = base;
+	int t = (int)r->type;
+
+	cfg_enum(c, v, types, "a type", "type", "uint16, int16, uint32, int32 "
+	    "or float32", &t);
+	r->type = (enum config_vtype)t;
+}
+
+static void
+cfg_k_order(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
 	static const char *const orders[] = { "ABCD", "CDAB", "BADC", "DCBA",
 		NULL };
-	yaml_node_t *k, *v, *sk, *sv, *dev = NULL, *to = NULL, *esc_to = NULL;
-	yaml_node_t *type_node = NULL, *order_node = NULL, *bit_node = NULL;
-	yaml_node_t *thr_node = NULL, *aw_node = NULL;
-	enum config_source src;
-	unsigned long ul;
-	int nsrc = 0, has_order = 0;
+	struct config_rule *r = base;
+	int o = (int)r->order;
+
+	cfg_enum(c, v, orders, "a word order", "order", "ABCD, CDAB, BADC or "
+	    "DCBA", &o);
+	r->order = (enum config_order)o;
+}
+
+/* above, below, equals, not_equals: the value and its has_* flag (aux). */
+static void
+cfg_k_threshold(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	c->thr_node = v;
+	*(int *)(void *)((char *)base + k->aux) =
+	    cfg_double(c, v, FIELD(base, k, double)) == 0;
+}
+
+static void
+cfg_k_deadband(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	double *d = FIELD(base, k, double);
+
+	if (cfg_double(c, v, d) == 0 && *d < 0)
+		cfg_error(c, v, "deadband must not be negative");
+}
+
+static void
+cfg_k_bit(struct ctx *c, yaml_node_t *v, void *base, const struct cfg_key *k)
+{
 	const char *s;
-	size_t i;
+	unsigned long ul;
 
-	r->bit = -1;
-	r->active_when = 1;
-	r->severity = c->def_severity;
-	r->notify_clear = c->def_notify_clear;
-	r->repeat_ms = c->def_repeat_ms;
-	r->scale = 1.0;
-	if (!cfg_is_mapping(c, n)) {
-		r->name = xstrdup("");
-		r->unit = xstrdup("");
-		r->subject = xstrdup(CONFIG_DEFAULT_SUBJECT);
-		r->body = xstrdup(CONFIG_DEFAULT_BODY);
+	if ((s = cfg_scalar(c, v, "a bit number")) == NULL)
 		return;
-	}
-	FOREACH_PAIR(c, n, k, v) {
-		if (cfg_source_key(k, &src)) {
-			nsrc++;
-			r->source = src;
-			cfg_address(c, v, src, &r->address);
-		} else if (KEY_IS(k, "name")) {
-			if (cfg_str(c, v, &r->name) == 0 && !cfg_name_ok(r->name))
-				cfg_error(c, v, "bad rule name '%s' (use A-Z "
-				    "a-z 0-9 _ . -)", r->name);
-		} else if (KEY_IS(k, "device"))
-			dev = v;
-		else if (KEY_IS(k, "active_when")) {
-			aw_node = v;
-			if (cfg_uint(c, v, 1, &ul) == 0)
-				r->active_when = (int)ul;
-		} else if (KEY_IS(k, "severity"))
-			cfg_severity(c, v, &r->severity);
-		else if (KEY_IS(k, "on_delay"))
-			cfg_duration(c, v, &r->on_delay_ms);
-		else if (KEY_IS(k, "off_delay"))
-			cfg_duration(c, v, &r->off_delay_ms);
-		else if (KEY_IS(k, "latch"))
-			cfg_bool(c, v, &r->latch);
-		else if (KEY_IS(k, "ack")) {
-			if (!cfg_is_mapping(c, v))
-				continue;
-			FOREACH_PAIR(c, v, sk, sv) {
-				if (KEY_IS(sk, "coil") ||
-				    KEY_IS(sk, "discrete_input")) {
-					r->ack++;
-					r->ack_source = KEY_IS(sk, "coil") ?
-					    SOURCE_COIL : SOURCE_DISCRETE_INPUT;
-					cfg_address(c, sv, r->ack_source,
-					    &r->ack_address);
-				} else
-					cfg_unknown_key(c, sk, akeys);
-			}
-			if (r->ack != 1)
-				cfg_error(c, v, "ack needs exactly one of coil, "
-				    "discrete_input");
-			r->ack = r->ack > 0;
-		} else if (KEY_IS(k, "to"))
-			to = v;
-		else if (KEY_IS(k, "subject"))
-			cfg_template(c, v, &r->subject);
-		else if (KEY_IS(k, "body"))
-			cfg_template(c, v, &r->body);
-		else if (KEY_IS(k, "notify_clear"))
-			cfg_bool(c, v, &r->notify_clear);
-		else if (KEY_IS(k, "repeat"))
-			cfg_duration(c, v, &r->repeat_ms);
-		else if (KEY_IS(k, "type")) {
-			type_node = v;
-			if ((s = cfg_scalar(c, v, "a type")) == NULL)
-				continue;
-			for (i = 0; types[i] != NULL; i++)
-				if (strcmp(s, types[i]) == 0)
-					r->type = (enum config_vtype)i;
-			if (types[r->type] == NULL ||
-			    strcmp(s, types[r->type]) != 0)
-				cfg_error(c, v, "bad type '%s' (uint16, int16, "
-				    "uint32, int32 or float32)", s);
-		} else if (KEY_IS(k, "order")) {
-			order_node = v;
-			has_order = 1;
-			if ((s = cfg_scalar(c, v, "a word order")) == NULL)
-				continue;
-			for (i = 0; orders[i] != NULL; i++)
-				if (strcmp(s, orders[i]) == 0)
-					r->order = (enum config_order)i;
-			if (strcmp(s, orders[r->order]) != 0)
-				cfg_error(c, v, "bad order '%s' (ABCD, CDAB, "
-				    "BADC or DCBA)", s);
-		} else if (KEY_IS(k, "scale"))
-			cfg_double(c, v, &r->scale);
-		else if (KEY_IS(k, "offset"))
-			cfg_double(c, v, &r->offset);
-		else if (KEY_IS(k, "unit"))
-			cfg_str(c, v, &r->unit);
-		else if (KEY_IS(k, "above")) {
-			thr_node = v;
-			r->has_above = cfg_double(c, v, &r->above) == 0;
-		} else if (KEY_IS(k, "below")) {
-			thr_node = v;
-			r->has_below = cfg_double(c, v, &r->below) == 0;
-		} else if (KEY_IS(k, "equals")) {
-			thr_node = v;
-			r->has_equals = cfg_double(c, v, &r->equals) == 0;
-		} else if (KEY_IS(k, "not_equals")) {
-			thr_node = v;
-			r->has_not_equals = cfg_double(c, v,
-			    &r->not_equals) == 0;
-		} else if (KEY_IS(k, "deadband")) {
-			if (cfg_double(c, v, &r->deadband) == 0 &&
-			    r->deadband < 0)
-				cfg_error(c, v, "deadband must not be "
-				    "negative");
-		} else if (KEY_IS(k, "bit")) {
-			bit_node = v;
-			if ((s = cfg_scalar(c, v, "a bit number")) != NULL &&
-			    util_parse_ulong(s, 15, &ul) == -1)
-				cfg_error(c, v, "bit must be 0..15, not '%s'",
-				    s);
-			else if (s != NULL)
-				r->bit = (int)ul;
-		} else if (KEY_IS(k, "escalate")) {
-			if (!cfg_is_mapping(c, v))
-				continue;
-			r->escalate = 1;
-			FOREACH_PAIR(c, v, sk, sv) {
-				if (KEY_IS(sk, "after"))
-					cfg_duration(c, sv,
-					    &r->escalate_after_ms);
-				else if (KEY_IS(sk, "to"))
-					esc_to = sv;
-				else
-					cfg_unknown_key(c, sk, ekeys);
-			}
-			if (esc_to == NULL)
-				cfg_error(c, v, "escalate needs 'to'");
-			else
-				cfg_addrlist(c, esc_to, &r->escalate_to);
-		} else if (KEY_IS(k, "chatter")) {
-			if (!cfg_is_mapping(c, v))
-				continue;
-			r->chatter = 1;
-			FOREACH_PAIR(c, v, sk, sv) {
-				if (KEY_IS(sk, "raises")) {
-					if (cfg_uint(c, sv, 1000, &ul) == 0)
-						r->chatter_raises = (unsigned)ul;
-				} else if (KEY_IS(sk, "within"))
-					cfg_duration(c, sv,
-					    &r->chatter_within_ms);
-				else if (KEY_IS(sk, "shelve"))
-					cfg_duration(c, sv,
-					    &r->chatter_shelve_ms);
-				else
-					cfg_unknown_key(c, sk, ckeys);
-			}
-			if (r->chatter_raises < 2 || r->chatter_within_ms == 0 ||
-			    r->chatter_shelve_ms == 0)
-				cfg_error(c, v, "chatter needs raises >= 2, "
-				    "within and shelve");
-		} else
-			cfg_unknown_key(c, k, keys);
-	}
-
-	if (r->name == NULL) {
-		cfg_error(c, n, "rule: missing 'name'");
-		r->name = xstrdup("");
-	}
-	if (r->unit == NULL)
-		r->unit = xstrdup("");
-	if (r->subject == NULL)
-		r->subject = xstrdup(CONFIG_DEFAULT_SUBJECT);
-	if (r->body == NULL)
-		r->body = xstrdup(CONFIG_DEFAULT_BODY);
-	if (dev == NULL)
-		cfg_error(c, n, "rule %s: missing 'device'", r->name);
-	else if ((s = cfg_scalar(c, dev, "a device name")) != NULL) {
-		long d = config_find_device(c->cfg, s);
-
-		if (d == -1)
-			cfg_error(c, dev, "rule %s: unknown device '%s'",
-			    r->name, s);
-		else
-			r->device = (size_t)d;
-	}
-	if (to != NULL)
-		cfg_addrlist(c, to, &r->to);
-	else if (c->def_to_set)
-		strlist_copy(&r->to, &c->def_to);
+	if (util_parse_ulong(s, 15, &ul) == -1)
+		cfg_error(c, v, "bit must be 0..15, not '%s'", s);
 	else
-		cfg_error(c, n, "rule %s: no recipients ('to' here or in "
-		    "defaults)", r->name);
+		*FIELD(base, k, int) = (int)ul;
+}
 
+static const struct cfg_key cfg_escalate_keys[] = {
+	KEY("after", K_MS, struct config_rule, escalate_after_ms),
+	KEY_NODE("to"),
+	KEY_END
+};
+
+static void
+cfg_k_escalate(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	struct config_rule *r = base;
+	yaml_node_t *seen[NKEYS(cfg_escalate_keys)] = { NULL }, *to;
+
+	if (!cfg_section(c, v, cfg_escalate_keys, r, seen))
+		return;
+	r->escalate = 1;
+	if ((to = cfg_seen(cfg_escalate_keys, seen, "to")) == NULL)
+		cfg_error(c, v, "escalate needs 'to'");
+	else
+		cfg_addrlist(c, to, &r->escalate_to);
+}
+
+static const struct cfg_key cfg_chatter_keys[] = {
+	KEY_NUM("raises", K_UINT, struct config_rule, chatter_raises, 0, 1000),
+	KEY("within", K_MS, struct config_rule, chatter_within_ms),
+	KEY("shelve", K_MS, struct config_rule, chatter_shelve_ms),
+	KEY_END
+};
+
+static void
+cfg_k_chatter(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	struct config_rule *r = base;
+
+	if (!cfg_section(c, v, cfg_chatter_keys, r, NULL))
+		return;
+	r->chatter = 1;
+	if (r->chatter_raises < 2 || r->chatter_within_ms == 0 ||
+	    r->chatter_shelve_ms == 0)
+		cfg_error(c, v, "chatter needs raises >= 2, within and shelve");
+}
+
+#define KEY_THR(n, f)	{ n, K_DOUBLE, offsetof(struct config_rule, f), 0, 0, \
+			    cfg_k_threshold, offsetof(struct config_rule, has_##f) }
+
+static const struct cfg_key cfg_rule_keys[] = {
+	KEY_FN("name", K_STR, struct config_rule, name, 0, cfg_k_rule_name),
+	KEY_NODE("device"),
+	KEY_SUB("coil", cfg_k_source),
+	KEY_SUB("discrete_input", cfg_k_source),
+	KEY_SUB("holding_register", cfg_k_source),
+	KEY_SUB("input_register", cfg_k_source),
+	KEY_NUM("active_when", K_INT, struct config_rule, active_when, 1, 1),
+	KEY("severity", K_SEVERITY, struct config_rule, severity),
+	KEY("on_delay", K_MS, struct config_rule, on_delay_ms),
+	KEY("off_delay", K_MS, struct config_rule, off_delay_ms),
+	KEY("latch", K_BOOL, struct config_rule, latch),
+	KEY_SUB("ack", cfg_k_ack),
+	KEY_NODE("to"),
+	KEY("subject", K_TEMPLATE, struct config_rule, subject),
+	KEY("body", K_TEMPLATE, struct config_rule, body),
+	KEY("notify_clear", K_BOOL, struct config_rule, notify_clear),
+	KEY("repeat", K_MS, struct config_rule, repeat_ms),
+	KEY_SUB("type", cfg_k_type),
+	KEY_SUB("order", cfg_k_order),
+	KEY_DEF("scale", K_DOUBLE, struct config_rule, scale, 1.0),
+	KEY("offset", K_DOUBLE, struct config_rule, offset),
+	KEY("unit", K_STR, struct config_rule, unit),
+	KEY_THR("above", above),
+	KEY_THR("below", below),
+	KEY_THR("equals", equals),
+	KEY_THR("not_equals", not_equals),
+	KEY_FN("deadband", K_DOUBLE, struct config_rule, deadband, 0,
+	    cfg_k_deadband),
+	KEY_FN("bit", K_INT, struct config_rule, bit, -1, cfg_k_bit),
+	KEY_SUB("escalate", cfg_k_escalate),
+	KEY_SUB("chatter", cfg_k_chatter),
+	KEY_END
+};
+
+/* The checks that need the whole rule (source, thresholds, types). */
+static void
+cfg_rule_check(struct ctx *c, yaml_node_t *n, struct config_rule *r,
+    yaml_node_t *const *seen)
+{
+	yaml_node_t *type_node, *order_node, *bit_node, *thr_node = c->thr_node;
+	size_t i, nsrc = 0;
+
+	for (i = 0; i < NKEYS(cfg_rule_keys); i++)
+		nsrc += cfg_rule_keys[i].fn == cfg_k_source && seen[i] != NULL;
 	if (nsrc != 1) {
 		cfg_error(c, n, "rule %s: exactly one of coil, discrete_input, "
 		    "holding_register, input_register", r->name);
 		return;
 	}
+	type_node = cfg_seen(cfg_rule_keys, seen, "type");
+	order_node = cfg_seen(cfg_rule_keys, seen, "order");
+	bit_node = cfg_seen(cfg_rule_keys, seen, "bit");
 	if (r->source == SOURCE_COIL || r->source == SOURCE_DISCRETE_INPUT) {
 		if (thr_node != NULL)
 			cfg_error(c, thr_node, "rule %s: thresholds apply to "
@@ -1377,10 +1534,12 @@ cfg_rule(struct ctx *c, yaml_node_t *n, struct config_rule *r)
 			    r->name);
 		return;
 	}
-	if (aw_node != NULL && r->bit == -1)
-		cfg_error(c, aw_node, "rule %s: active_when applies to bits",
-		    r->name);
-	if (has_order && (r->type == VTYPE_UINT16 || r->type == VTYPE_INT16))
+	if (cfg_seen(cfg_rule_keys, seen, "active_when") != NULL &&
+	    r->bit == -1)
+		cfg_error(c, cfg_seen(cfg_rule_keys, seen, "active_when"),
+		    "rule %s: active_when applies to bits", r->name);
+	if (order_node != NULL &&
+	    (r->type == VTYPE_UINT16 || r->type == VTYPE_INT16))
 		cfg_error(c, order_node, "rule %s: order applies to 32-bit "
 		    "types only", r->name);
 	if (r->bit != -1) {
@@ -1400,7 +1559,55 @@ cfg_rule(struct ctx *c, yaml_node_t *n, struct config_rule *r)
 }
 
 static void
-cfg_rules(struct ctx *c, yaml_node_t *n)
+cfg_rule(struct ctx *c, yaml_node_t *n, struct config_rule *r)
+{
+	yaml_node_t *seen[NKEYS(cfg_rule_keys)] = { NULL }, *dev, *to;
+	const char *s;
+	long d;
+	int ok;
+
+	cfg_key_defaults(cfg_rule_keys, r);
+	r->severity = c->def_severity;
+	r->notify_clear = c->def_notify_clear;
+	r->repeat_ms = c->def_repeat_ms;
+	c->thr_node = NULL;
+	ok = cfg_section(c, n, cfg_rule_keys, r, seen);
+	if (r->name == NULL) {
+		if (ok)
+			cfg_error(c, n, "rule: missing 'name'");
+		r->name = xstrdup("");
+	}
+	if (r->unit == NULL)
+		r->unit = xstrdup("");
+	if (r->subject == NULL)
+		r->subject = xstrdup(CONFIG_DEFAULT_SUBJECT);
+	if (r->body == NULL)
+		r->body = xstrdup(CONFIG_DEFAULT_BODY);
+	if (!ok)
+		return;
+	if ((dev = cfg_seen(cfg_rule_keys, seen, "device")) == NULL)
+		cfg_error(c, n, "rule %s: missing 'device'", r->name);
+	else if ((s = cfg_scalar(c, dev, "a device name")) != NULL) {
+		if ((d = config_find_device(c->cfg, s)) == -1)
+			cfg_error(c, dev, "rule %s: unknown device '%s'",
+			    r->name, s);
+		else
+			r->device = (size_t)d;
+	}
+	if ((to = cfg_seen(cfg_rule_keys, seen, "to")) != NULL)
+		cfg_addrlist(c, to, &r->to);
+	else if (c->def_to_set)
+		strlist_copy(&r->to, &c->def_to);
+	else
+		cfg_error(c, n, "rule %s: no recipients ('to' here or in "
+		    "defaults)", r->name);
+	cfg_rule_check(c, n, r, seen);
+}
+
+
+static void
+cfg_rules(struct ctx *c, yaml_node_t *n, void *base,
+    const struct cfg_key *section)
 {
 	struct config *cfg = c->cfg;
 	struct config_rule *r;
@@ -1422,35 +1629,41 @@ cfg_rules(struct ctx *c, yaml_node_t *n)
 }
 
 static void
-cfg_sign_of_life(struct ctx *c, yaml_node_t *n)
+cfg_k_at(struct ctx *c, yaml_node_t *v, void *base, const struct cfg_key *k)
 {
-	static const char *const keys[] = { "at", "to", NULL };
-	struct config_sign_of_life *sol = &c->cfg->sign_of_life;
-	yaml_node_t *k, *v, *to = NULL;
 	const char *s;
 	unsigned long h, m;
 	char buf[8];
 
-	if (!cfg_is_mapping(c, n))
+	if ((s = cfg_scalar(c, v, "a time HH:MM")) == NULL)
+		return;
+	if (strlen(s) != 5 || s[2] != ':' ||
+	    (strlcpy(buf, s, sizeof(buf)), buf[2] = '\0',
+	    util_parse_ulong(buf, 23, &h) == -1) ||
+	    util_parse_ulong(buf + 3, 59, &m) == -1)
+		cfg_error(c, v, "bad time '%s' (use HH:MM)", s);
+	else
+		*FIELD(base, k, unsigned) = (unsigned)(h * 60 + m);
+}
+
+static const struct cfg_key cfg_sign_of_life_keys[] = {
+	KEY_FN("at", K_UINT, struct config_sign_of_life, at_minute, 0,
+	    cfg_k_at),
+	KEY_NODE("to"),
+	KEY_END
+};
+
+static void
+cfg_sign_of_life(struct ctx *c, yaml_node_t *n, void *base,
+    const struct cfg_key *section)
+{
+	struct config_sign_of_life *sol = &c->cfg->sign_of_life;
+	yaml_node_t *seen[NKEYS(cfg_sign_of_life_keys)] = { NULL }, *to;
+
+	if (!cfg_section(c, n, cfg_sign_of_life_keys, sol, seen))
 		return;
 	sol->enabled = 1;
-	FOREACH_PAIR(c, n, k, v) {
-		if (KEY_IS(k, "at")) {
-			if ((s = cfg_scalar(c, v, "a time HH:MM")) == NULL)
-				continue;
-			if (strlen(s) != 5 || s[2] != ':' ||
-			    (strlcpy(buf, s, sizeof(buf)), buf[2] = '\0',
-			    util_parse_ulong(buf, 23, &h) == -1) ||
-			    util_parse_ulong(buf + 3, 59, &m) == -1)
-				cfg_error(c, v, "bad time '%s' (use HH:MM)", s);
-			else
-				sol->at_minute = (unsigned)(h * 60 + m);
-		} else if (KEY_IS(k, "to"))
-			to = v;
-		else
-			cfg_unknown_key(c, k, keys);
-	}
-	if (to != NULL)
+	if ((to = cfg_seen(cfg_sign_of_life_keys, seen, "to")) != NULL)
 		cfg_addrlist(c, to, &sol->to);
 	else if (c->def_to_set)
 		strlist_copy(&sol->to, &c->def_to);
@@ -1459,55 +1672,45 @@ cfg_sign_of_life(struct ctx *c, yaml_node_t *n)
 		    "defaults)");
 }
 
+/* Sections in the order they are read: groups first (named everywhere),
+ * defaults before what they apply to, devices before rules. */
+static const struct cfg_key cfg_top_keys[] = {
+	KEY("hostname", K_STR, struct config, hostname),
+	KEY("spool_dir", K_STR, struct config, spool_dir),
+	KEY_SECTION("recipients", cfg_recipients),
+	KEY_SECTION("defaults", cfg_defaults),
+	KEY_SECTION("smtp", cfg_smtp),
+	KEY_SECTION("listener", cfg_listener),
+	KEY_SECTION("devices", cfg_devices),
+	KEY_SECTION("rules", cfg_rules),
+	KEY_SECTION("sign_of_life", cfg_sign_of_life),
+	KEY_END
+};
+
 static void
 cfg_top(struct ctx *c, yaml_node_t *root)
 {
-	static const char *const keys[] = { "hostname", "spool_dir", "smtp",
-		"listener", "recipients", "devices", "defaults", "rules",
-		"sign_of_life", NULL };
 	struct config *cfg = c->cfg;
-	yaml_node_t *k, *v, *sect[9] = { NULL };
+	yaml_node_t *seen[NKEYS(cfg_top_keys)] = { NULL };
+	const struct cfg_key *k;
 	char host[256];
-	size_t i;
 
 	if (root == NULL) {
 		cfg_error(c, NULL, "empty configuration");
 		return;
 	}
-	if (!cfg_is_mapping(c, root))
+	if (!cfg_section(c, root, cfg_top_keys, cfg, seen))
 		return;
-	FOREACH_PAIR(c, root, k, v) {
-		for (i = 0; keys[i] != NULL; i++)
-			if (KEY_IS(k, keys[i])) {
-				sect[i] = v;
-				break;
-			}
-		if (keys[i] == NULL)
-			cfg_unknown_key(c, k, keys);
+	for (k = cfg_top_keys; k->name != NULL; k++) {
+		if (k->kind == K_SECTION && seen[k - cfg_top_keys] != NULL)
+			k->fn(c, seen[k - cfg_top_keys], cfg, k);
+		/* the rules' recipients stand in for missing link ones */
+		if (k->fn == cfg_rules)
+			cfg_link_recipients(c);
 	}
-	if (sect[0] != NULL)
-		cfg_str(c, sect[0], &cfg->hostname);
-	if (sect[1] != NULL)
-		cfg_str(c, sect[1], &cfg->spool_dir);
-	/* recipients before anything that names a group */
-	if (sect[4] != NULL)
-		cfg_recipients(c, sect[4]);
-	if (sect[6] != NULL)
-		cfg_defaults(c, sect[6]);
-	if (sect[2] != NULL)
-		cfg_smtp(c, sect[2]);
-	else
+	if (cfg_seen(cfg_top_keys, seen, "smtp") == NULL)
 		cfg_error(c, root, "missing 'smtp' section (the upstream "
 		    "relay)");
-	if (sect[3] != NULL)
-		cfg_listener(c, sect[3]);
-	if (sect[5] != NULL)
-		cfg_devices(c, sect[5]);
-	if (sect[7] != NULL)
-		cfg_rules(c, sect[7]);
-	cfg_link_recipients(c);
-	if (sect[8] != NULL)
-		cfg_sign_of_life(c, sect[8]);
 	if (cfg->hostname == NULL) {
 		if (gethostname(host, sizeof(host)) == -1)
 			strlcpy(host, "localhost", sizeof(host));
@@ -1517,6 +1720,7 @@ cfg_top(struct ctx *c, yaml_node_t *root)
 	if (cfg->spool_dir == NULL)
 		cfg->spool_dir = xstrdup(CONFIG_DEFAULT_SPOOL);
 }
+
 
 struct config *
 config_load_buffer(const char *name, const char *buf, size_t len,
@@ -1530,19 +1734,13 @@ config_load_buffer(const char *name, const char *buf, size_t len,
 	memset(&c, 0, sizeof(c));
 	c.file = name;
 	c.err = errout;
-	c.def_severity = SEVERITY_WARNING;
-	c.def_notify_clear = 1;
 	cfg = xcalloc(1, sizeof(*cfg));
 	cfg->path = xstrdup(name);
-	cfg->smtp.verify_peer = 1;
-	cfg->smtp.timeout_ms = 30000;
-	cfg->smtp.retry.initial_ms = 30000;
-	cfg->smtp.retry.max_ms = 30 * 60000;
-	cfg->smtp.retry.give_up_ms = 3ULL * 86400000;
-	cfg->listener.max_message_size = 10 * 1024 * 1024;
-	cfg->listener.max_recipients = 50;
-	cfg->listener.max_clients = 32;
-	cfg->listener.timeout_ms = 5 * 60000;
+	/* sections that may be absent still have their defaults */
+	cfg_key_defaults(cfg_defaults_keys, &c);
+	cfg_key_defaults(cfg_smtp_keys, &cfg->smtp);
+	cfg_key_defaults(cfg_retry_keys, &cfg->smtp.retry);
+	cfg_key_defaults(cfg_listener_keys, &cfg->listener);
 	c.cfg = cfg;
 
 	if (!yaml_parser_initialize(&parser))

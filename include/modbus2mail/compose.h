@@ -9,10 +9,19 @@
 #include <time.h>
 
 /* Values for the template fields of SPEC §3; NULL prints as "". */
+/* The fields a subject or body template may name: the one list. */
+#define COMPOSE_FIELDS(F)						\
+	F(name) F(device) F(severity) F(state) F(value) F(raw) F(unit)	\
+	F(threshold) F(since) F(duration) F(hostname) F(time)
+
 struct compose_vars {
-	const char *name, *device, *severity, *state, *value, *raw, *unit;
-	const char *threshold, *since, *duration, *hostname, *time;
+#define COMPOSE_MEMBER(x)	const char *x;
+	COMPOSE_FIELDS(COMPOSE_MEMBER)
+#undef COMPOSE_MEMBER
 };
+
+/* COMPOSE_FIELDS' names, NULL terminated. */
+extern const char *const compose_fields[];
 
 struct compose_item {
 	const char *rule;            /* X-Modbus2mail-Rule */

@@ -186,9 +186,6 @@ struct config {
 					 * order (check prints, run logs them) */
 };
 
-/* Template fields valid in subject/body, NULL terminated. */
-extern const char *const config_template_fields[];
-
 /*
  * Loads and validates path. On any problem every error (and warning) is
  * printed to errout as "FILE:LINE:COL: error: MESSAGE", in file order, and
