@@ -204,7 +204,8 @@ cfg_diag_flush(struct ctx *c, struct config *cfg)
 {
 	size_t i;
 
-	qsort(c->diags, c->ndiag, sizeof(*c->diags), cfg_diag_cmp);
+	if (c->ndiag > 1)	/* qsort(NULL, 0) is undefined */
+		qsort(c->diags, c->ndiag, sizeof(*c->diags), cfg_diag_cmp);
 	for (i = 0; i < c->ndiag; i++) {
 		if (c->nerr > 0)
 			fprintf(c->err, "%s\n", c->diags[i].text);
