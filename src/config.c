@@ -841,6 +841,8 @@ static const struct cfg_key cfg_smtp_keys[] = {
 	KEY_SUB("retry", cfg_k_retry),
 	KEY_FN("failure_notice", K_STR, struct config_smtp, failure_notice, 0,
 	    cfg_k_address),
+	KEY_DEF("stuck_after", K_MS, struct config_smtp, stuck_after_ms,
+	    10 * 60000),
 	KEY_END
 };
 

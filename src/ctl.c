@@ -17,6 +17,7 @@
 #include "modbus2mail/config.h"
 #include "modbus2mail/ctl.h"
 #include "modbus2mail/log.h"
+#include "modbus2mail/spool.h"
 #include "modbus2mail/util.h"
 
 #define CTL_LINE_MAX	(CTL_NAME_MAX + CTL_REASON_MAX + 64)
@@ -51,6 +52,8 @@ static const struct {
 	[CTL_ACK] = { "ack", " RULE" },
 	[CTL_SHELVE] = { "shelve", " RULE|DEVICE DURATION [--reason TEXT]" },
 	[CTL_UNSHELVE] = { "unshelve", " RULE|DEVICE" },
+	[CTL_RETRY] = { "retry", " ID|--all" },
+	[CTL_DELETE] = { "delete", " ID" },
 };
 #define CTL_NVERBS	(sizeof(ctl_verbs) / sizeof(ctl_verbs[0]))
 
@@ -118,6 +121,8 @@ ctl_req_from_args(int argc, char **argv, struct ctl_req *req, char *err,
 		return 0;
 	case CTL_ACK:
 	case CTL_UNSHELVE:
+	case CTL_RETRY:
+	case CTL_DELETE:
 		if (argc != 2)
 			goto usage;
 		break;
@@ -164,6 +169,8 @@ ctl_req_encode(const struct ctl_req *req, char *buf, size_t len)
 	switch (req->verb) {
 	case CTL_ACK:
 	case CTL_UNSHELVE:
+	case CTL_RETRY:
+	case CTL_DELETE:
 		n = snprintf(buf, len, "%s %s", verb, req->name);
 		break;
 	case CTL_SHELVE:
@@ -211,7 +218,7 @@ ctl_req_decode(const char *line, struct ctl_req *req, char *err,
 	if (!ctl_word_ok(req->name, sizeof(req->name)))
 		goto bad;
 	p += n;
-	if (req->verb == CTL_ACK || req->verb == CTL_UNSHELVE) {
+	if (req->verb != CTL_SHELVE) {
 		if (*p != '\0')
 			goto bad;
 		return 0;
@@ -494,7 +501,8 @@ ctl_write(struct ctl_client *cl)
 		ctl_drop(cl);
 }
 
-/* Connects to the daemon's socket and sends the request line. */
+/* Connects to the daemon's socket and sends the request line: the socket,
+ * -1 (said on err) or -2 when nothing listens (errno set). */
 static int
 ctl_connect(const struct config *cfg, const struct ctl_req *req, FILE *err)
 {
@@ -515,11 +523,9 @@ ctl_connect(const struct config *cfg, const struct ctl_req *req, FILE *err)
 	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		fprintf(err, "modbus2mail: daemon not running (cannot connect "
-		    "to %s: %s)\n", path, strerror(errno));
 		if (fd != -1)
 			close(fd);
-		return -1;
+		return -2;
 	}
 	dprintf(fd, "%s\n", line);
 	shutdown(fd, SHUT_WR);
@@ -536,8 +542,8 @@ ctl_request(const struct config *cfg, const struct ctl_req *req, FILE *out,
 	ssize_t n;
 	int fd, ok = 0;
 
-	if ((fd = ctl_connect(cfg, req, err)) == -1)
-		return 1;
+	if ((fd = ctl_connect(cfg, req, err)) < 0)
+		return fd == -2 ? -1 : 1;
 	/* The first line is the verdict; the rest goes where it says. */
 	while ((n = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
 		have += (size_t)n;
@@ -569,4 +575,31 @@ ctl_request(const struct config *cfg, const struct ctl_req *req, FILE *out,
 		return 1;
 	}
 	return ok ? 0 : 1;
+}
+
+int
+ctl_spool(struct spool *sp, const struct ctl_req *req, FILE *out)
+{
+	int all = strcmp(req->name, "--all") == 0;
+	size_t n;
+
+	if (req->verb == CTL_DELETE) {
+		if (spool_delete(sp, req->name) == -1) {
+			fprintf(out, "no message %s in the queue or failed/ "
+			    "(%s)\n", req->name, strerror(errno));
+			return -1;
+		}
+		fprintf(out, "deleted %s\n", req->name);
+		log_notice("spool: id=%s deleted by command", req->name);
+		return 0;
+	}
+	if (spool_retry(sp, all ? NULL : req->name, &n) == -1 && n == 0) {
+		fprintf(out, "no failed message %s (%s)\n", req->name,
+		    strerror(errno));
+		return -1;
+	}
+	fprintf(out, "%zu message%s back in the queue\n", n, n == 1 ? "" : "s");
+	log_notice("spool: %zu failed message%s queued again by command (%s)",
+	    n, n == 1 ? "" : "s", req->name);
+	return 0;
 }

@@ -47,7 +47,7 @@ struct daemon {
 	char ctl_path[108];
 	uint64_t watchdog_ms;		/* 0 = no watchdog requested */
 	uint64_t last_ping_ms;
-	long sign_of_life_day;		/* day number last sent */
+	char sign_of_life_day[16];	/* YYYY-MM-DD last sent, "" unknown */
 	char status[256];		/* last STATUS= sent */
 };
 
@@ -59,11 +59,13 @@ static void	daemon_reload(struct daemon *);
 static void	daemon_ctl_socket(struct daemon *);
 static int	daemon_threads_alive(struct daemon *);
 static void	daemon_tick(struct daemon *);
-static void	daemon_queue_info(struct daemon *, size_t *, time_t *);
+static void	daemon_mail_summary(struct daemon *, char *, size_t);
+static int	daemon_stuck(struct daemon *, const struct spool_stats *);
 static void	daemon_sign_of_life(struct daemon *, time_t);
 static void	daemon_submit_sign_of_life(struct daemon *,
 		    const struct notify_gateway *, time_t);
 static int	daemon_ctl_status(struct daemon *, FILE *);
+static void	daemon_status_mail(struct daemon *, FILE *);
 static int	daemon_ctl(const struct ctl_req *, FILE *, void *);
 static int	daemon_ctl_flush(struct daemon *, FILE *);
 static void	daemon_fmt_until(char *, size_t, time_t, uint64_t);
@@ -109,8 +111,13 @@ daemon_start_workers(struct daemon *d, struct config *cfg)
 	size_t i;
 
 	if ((d->spool = spool_open(cfg->spool_dir, err, sizeof(err))) == NULL) {
-		log_warnx("daemon: spool: %s", err);
+		log_errx("daemon: spool: %s", err);
 		return -1;
+	}
+	/* Before anything else touches the spool or the control socket. */
+	if (spool_lock(d->spool, err, sizeof(err)) == -1) {
+		log_errx("daemon: %s", err);
+		goto fail;
 	}
 	if ((d->relay = relay_start(cfg, d->spool, err, sizeof(err))) == NULL) {
 		log_warnx("daemon: relay: %s", err);
@@ -229,30 +236,39 @@ daemon_threads_alive(struct daemon *d)
 	return 1;
 }
 
+/* Queue and mail path in a few words for STATUS=, "" when all is well. */
 static void
-daemon_queue_info(struct daemon *d, size_t *len, time_t *oldest)
+daemon_mail_summary(struct daemon *d, char *buf, size_t len)
 {
-	struct spool_entry *e;
-	size_t n, i;
+	struct spool_stats st;
+	char why[8], failed[32] = "";
+	time_t since;
 
-	*len = 0;
-	*oldest = 0;
-	if (spool_scan(d->spool, &e, &n) == -1)
-		return;
-	*len = n;
-	for (i = 0; i < n; i++)
-		if (*oldest == 0 || e[i].created < *oldest)
-			*oldest = e[i].created;
-	spool_entries_free(e, n);
+	spool_stats(d->spool, &st);
+	if (st.failed > 0)
+		snprintf(failed, sizeof(failed), ", %zu failed", st.failed);
+	snprintf(buf, len, "%zu queued%s%s%s", st.queued, failed,
+	    daemon_stuck(d, &st) ? ", stuck" : "",
+	    relay_path_broken(d->relay, &since, why, sizeof(why)) ?
+	    ", mail path BROKEN" : "");
+}
+
+/* The oldest queued message waits longer than smtp.stuck_after. */
+static int
+daemon_stuck(struct daemon *d, const struct spool_stats *st)
+{
+	return st->oldest != 0 && (uint64_t)(time(NULL) - st->oldest) * 1000 >=
+	    d->cfg->smtp.stuck_after_ms;
 }
 
 static void
 daemon_tick(struct daemon *d)
 {
 	char status[256];
-	size_t i, up = 0, active = 0, qlen;
+	char mail[128];
+	size_t i, up = 0, active = 0;
 	uint64_t now = util_mono_ms();
-	time_t oldest, t = time(NULL);
+	time_t t = time(NULL);
 
 	if (d->watchdog_ms != 0 && now - d->last_ping_ms >= d->watchdog_ms / 2
 	    && daemon_threads_alive(d)) {
@@ -263,9 +279,9 @@ daemon_tick(struct daemon *d)
 		up += poller_link_up(d->pollers[i]);
 		active += poller_active_alarms(d->pollers[i]);
 	}
-	daemon_queue_info(d, &qlen, &oldest);
+	daemon_mail_summary(d, mail, sizeof(mail));
 	snprintf(status, sizeof(status), "STATUS=devices %zu/%zu up, %zu "
-	    "active alarms, %zu queued", up, d->npollers, active, qlen);
+	    "active alarms, %s", up, d->npollers, active, mail);
 	if (strcmp(status, d->status) != 0) {
 		daemon_notify(status);
 		strlcpy(d->status, status, sizeof(d->status));
@@ -273,26 +289,35 @@ daemon_tick(struct daemon *d)
 	daemon_sign_of_life(d, t);
 }
 
-/* Once a day at sign_of_life.at local time; not at start-up past it. */
+/*
+ * Once a day, at sign_of_life.at local time or at the first start after it
+ * that day. The day last sent is kept in spool_dir/sign_of_life, so a
+ * restart never sends it twice.
+ */
 static void
 daemon_sign_of_life(struct daemon *d, time_t t)
 {
 	const struct config_sign_of_life *sol = &d->cfg->sign_of_life;
+	struct spool_stats st;
 	struct notify_gateway gw;
 	struct tm tm;
-	char *devices = NULL, *alarms = NULL;
+	char *devices = NULL, *alarms = NULL, today[16];
 	size_t dlen, alen, i;
 	FILE *df, *af;
-	long day;
 
-	if (!sol->enabled)
-		return;
 	localtime_r(&t, &tm);
-	day = (long)(t / 86400);
-	if ((unsigned)(tm.tm_hour * 60 + tm.tm_min) != sol->at_minute ||
-	    d->sign_of_life_day == day)
+	if (!sol->enabled ||
+	    (unsigned)(tm.tm_hour * 60 + tm.tm_min) < sol->at_minute)
 		return;
-	d->sign_of_life_day = day;
+	strftime(today, sizeof(today), "%Y-%m-%d", &tm);
+	if ((d->sign_of_life_day[0] == '\0' && spool_state_get(d->spool,
+	    "sign_of_life", d->sign_of_life_day,
+	    sizeof(d->sign_of_life_day)) == -1 && errno != ENOENT) ||
+	    strcmp(d->sign_of_life_day, today) == 0)
+		return;
+	strlcpy(d->sign_of_life_day, today, sizeof(d->sign_of_life_day));
+	if (spool_state_put(d->spool, "sign_of_life", today) == -1)
+		log_err("daemon: cannot record the sign of life of %s", today);
 	if ((df = open_memstream(&devices, &dlen)) == NULL)
 		return;
 	if ((af = open_memstream(&alarms, &alen)) == NULL) {
@@ -304,10 +329,13 @@ daemon_sign_of_life(struct daemon *d, time_t t)
 		poller_status(d->pollers[i], df, af);
 	fclose(df);
 	fclose(af);
+	spool_stats(d->spool, &st);
 	memset(&gw, 0, sizeof(gw));
 	gw.devices = devices;
 	gw.alarms = alarms;
-	daemon_queue_info(d, &gw.queue_len, &gw.queue_oldest);
+	gw.queue_len = st.queued;
+	gw.queue_oldest = st.oldest;
+	gw.failed = st.failed;
 	daemon_submit_sign_of_life(d, &gw, t);
 	free(devices);
 	free(alarms);
@@ -335,13 +363,41 @@ daemon_submit_sign_of_life(struct daemon *d, const struct notify_gateway *gw,
 	notify_mail_clear(&m);
 }
 
-/* `modbus2mail status`: devices, alarms, queue. */
+/* `modbus2mail status`: the mail path and the queue. */
+static void
+daemon_status_mail(struct daemon *d, FILE *out)
+{
+	struct spool_stats st;
+	char why[RELAY_WHY_LEN], hm[8];
+	time_t since, now = time(NULL);
+	struct tm tm;
+
+	if (relay_path_broken(d->relay, &since, why, sizeof(why))) {
+		localtime_r(&since, &tm);
+		strftime(hm, sizeof(hm), "%H:%M", &tm);
+		fprintf(out, "mail path: BROKEN since %s — upstream %s\n", hm,
+		    why);
+	} else
+		fprintf(out, "mail path: ok\n");
+	spool_stats(d->spool, &st);
+	fprintf(out, "queue: %zu messages", st.queued);
+	if (st.queued > 0)
+		fprintf(out, ", oldest %llds%s", (long long)(now - st.oldest),
+		    daemon_stuck(d, &st) ? " (stuck: older than "
+		    "smtp.stuck_after)" : "");
+	fprintf(out, ", %zu failed\n", st.failed);
+	if (st.damaged > 0 || st.unusable > 0)
+		fprintf(out, "unreadable: %zu moved to failed/ since start, %zu "
+		    "in queue/ that are not the spool owner's files\n",
+		    st.damaged, st.unusable);
+}
+
+/* `modbus2mail status`: devices, alarms, mail. */
 static int
 daemon_ctl_status(struct daemon *d, FILE *out)
 {
 	char *alarms = NULL;
-	size_t alen, i, qlen;
-	time_t oldest;
+	size_t alen, i;
 	FILE *af;
 
 	if ((af = open_memstream(&alarms, &alen)) == NULL)
@@ -352,22 +408,20 @@ daemon_ctl_status(struct daemon *d, FILE *out)
 	fclose(af);
 	fprintf(out, "alarms:\n%s", alarms);
 	free(alarms);
-	daemon_queue_info(d, &qlen, &oldest);
-	fprintf(out, "queue: %zu messages", qlen);
-	if (qlen > 0)
-		fprintf(out, ", oldest %llds", (long long)(time(NULL) - oldest));
-	fprintf(out, "\n");
+	daemon_status_mail(d, out);
 	return 0;
 }
 
 static int
 daemon_ctl_flush(struct daemon *d, FILE *out)
 {
-	size_t qlen;
-	time_t oldest;
+	struct spool_entry *e;
+	size_t qlen = 0;
 
-	/* counted first: once woken, the relay may empty the queue */
-	daemon_queue_info(d, &qlen, &oldest);
+	/* counted first: once woken, the relay may empty the queue; read, as
+	 * sendmail may have queued without the daemon */
+	if (spool_scan(d->spool, &e, &qlen) == 0)
+		spool_entries_free(e, qlen);
 	relay_wake(d->relay);
 	log_info("daemon: flush requested");
 	if (qlen == 0)
@@ -437,6 +491,7 @@ static int
 daemon_ctl(const struct ctl_req *req, FILE *out, void *arg)
 {
 	struct daemon *d = arg;
+	int r;
 
 	switch (req->verb) {
 	case CTL_FLUSH:
@@ -447,6 +502,11 @@ daemon_ctl(const struct ctl_req *req, FILE *out, void *arg)
 	case CTL_SHELVE:
 	case CTL_UNSHELVE:
 		return daemon_ctl_alarm(d, req, out);
+	case CTL_RETRY:
+	case CTL_DELETE:
+		r = ctl_spool(d->spool, req, out);
+		relay_wake(d->relay);	/* deliver, and mail_ok_coil follows */
+		return r;
 	}
 	fatalx("daemon: control verb %d", (int)req->verb);
 }
@@ -465,7 +525,6 @@ daemon_run(const char *path, int verbose)
 	log_init(verbose);
 	memset(&d, 0, sizeof(d));
 	d.path = path;
-	d.sign_of_life_day = (long)(time(NULL) / 86400) - 1;
 	if ((cfg = daemon_load(path)) == NULL)
 		return 1;
 	/* Signals are read synchronously; worker threads inherit the mask. */

@@ -78,10 +78,11 @@ static const struct cmd commands[] = {
 	    "works with or without the daemon.\n",
 	    "  DEVICE           only this device\n",
 	    "modbus2mail poll maxi1" },
-	{ "queue", cmd_queue, "", "list spooled messages",
+	{ "queue", cmd_queue, "", "list queued and failed messages",
 	    "Lists the messages waiting for the provider, read from the spool\n"
 	    "directory (the daemon need not run): id, size, age, attempts, next\n"
-	    "try, last error, recipients. Creates nothing.\n",
+	    "try, last error, recipients; then those in failed/ with the reason.\n"
+	    "Creates nothing.\n",
 	    "",
 	    "sudo modbus2mail queue" },
 	{ "flush", cmd_ctl, "", "retry every queued message now",
@@ -116,6 +117,17 @@ static const struct cmd commands[] = {
 	    "shelve NAME 0 does). An alarm still active sends its ACTIVE mail.\n",
 	    "",
 	    "sudo modbus2mail unshelve maxi1" },
+	{ "retry", cmd_ctl, "ID|--all", "queue failed messages again",
+	    "Puts a failed message (or every one) back in the queue, attempts\n"
+	    "reset, for the recipients that did not get it. Through the running\n"
+	    "daemon, which relays at once; on the spool itself when none runs.\n",
+	    "  --all            every message in failed/\n",
+	    "sudo modbus2mail retry --all" },
+	{ "delete", cmd_ctl, "ID", "remove a failed or queued message",
+	    "Removes message ID from failed/ (or, if not there, from the queue).\n"
+	    "Through the running daemon when there is one.\n",
+	    "",
+	    "sudo modbus2mail delete 660ED0F2A6B1C002B9A0003" },
 	{ "render", cmd_render, "RULE", "print the ACTIVE mail a rule would send",
 	    "Prints the complete ACTIVE message of RULE (headers and body) with\n"
 	    "sample values; sends nothing. For checking subject and body templates.\n",
@@ -337,7 +349,41 @@ cmd_queue(const char *path, int argc, char **argv)
 	return r;
 }
 
-/* flush, status, ack, shelve: one request to the running daemon. */
+/* retry, delete without a daemon: on the spool, holding its lock. */
+static int
+cmd_spool_ctl(const struct config *cfg, const struct ctl_req *req)
+{
+	struct spool *sp;
+	char err[512], *out = NULL;
+	size_t len;
+	FILE *mem;
+	int r = 1;
+
+	if ((sp = spool_open(cfg->spool_dir, err, sizeof(err))) == NULL ||
+	    spool_lock(sp, err, sizeof(err)) == -1) {
+		fprintf(stderr, "modbus2mail %s: %s\n",
+		    ctl_verb_name(req->verb), err);
+		spool_close(sp);
+		return 1;
+	}
+	if ((mem = open_memstream(&out, &len)) != NULL) {
+		r = ctl_spool(sp, req, mem) == 0 ? 0 : 1;
+		fclose(mem);
+		if (r == 0)
+			fputs(out, stdout);
+		else
+			fprintf(stderr, "modbus2mail %s: %s",
+			    ctl_verb_name(req->verb), out);
+		free(out);
+	}
+	spool_close(sp);
+	return r;
+}
+
+/*
+ * flush, status, ack, shelve, retry, delete: one request to the running
+ * daemon; retry and delete work on the spool when none runs.
+ */
 static int
 cmd_ctl(const char *path, int argc, char **argv)
 {
@@ -352,7 +398,16 @@ cmd_ctl(const char *path, int argc, char **argv)
 	}
 	if ((cfg = load(path)) == NULL)
 		return 1;
-	r = ctl_request(cfg, &req, stdout, stderr);
+	if ((r = ctl_request(cfg, &req, stdout, stderr)) == -1) {
+		if (req.verb == CTL_RETRY || req.verb == CTL_DELETE)
+			r = cmd_spool_ctl(cfg, &req);
+		else {
+			fprintf(stderr, "modbus2mail: daemon not running "
+			    "(cannot connect to %s/control.sock: %s)\n",
+			    cfg->spool_dir, strerror(errno));
+			r = 1;
+		}
+	}
 	config_free(cfg);
 	return r;
 }

@@ -25,6 +25,8 @@ static void	notify_time(char *, size_t, time_t);
 static void	notify_duration(char *, size_t, time_t);
 static void	notify_threshold(char *, size_t, const struct config_rule *);
 static int	notify_rcpts(struct notify_mail *, char *const *, size_t);
+static int	notify_finish(struct notify_mail *, const struct compose_text *,
+		    char *);
 static enum config_severity notify_worst(const struct alarm_notification *);
 
 /* The most severe severity of a group. */
@@ -238,10 +240,12 @@ notify_sign_of_life(const struct config *cfg, const struct notify_gateway *gw,
 	notify_duration(age, sizeof(age), gw->queue_oldest ? now -
 	    gw->queue_oldest : 0);
 	body = xasprintf("modbus2mail on %s is alive at %s.\n\nDevices:\n%s\n"
-	    "Active alarms:\n%s\nQueue: %zu message(s)%s%s\n", cfg->hostname,
+	    "Active alarms:\n%s\nQueue: %zu message(s)%s%s\n"
+	    "Failed: %zu message(s)%s\n", cfg->hostname,
 	    when, gw->devices, gw->alarms[0] ? gw->alarms : "  none\n",
 	    gw->queue_len, gw->queue_len ? ", oldest " : "",
-	    gw->queue_len ? age : "");
+	    gw->queue_len ? age : "", gw->failed, gw->failed ? " (see "
+	    "`modbus2mail queue`; `retry ID|--all` or `delete ID`)" : "");
 	snprintf(subject, sizeof(subject), "[info] %s: daily sign of life",
 	    cfg->hostname);
 	compose_message_id(m->message_id, sizeof(m->message_id), cfg->hostname,
@@ -254,14 +258,67 @@ notify_sign_of_life(const struct config *cfg, const struct notify_gateway *gw,
 	t.body = body;
 	t.date = now;
 	t.message_id = m->message_id;
-	if (notify_rcpts(m, t.to, t.nto) == -1 ||
-	    (m->data = compose_plain(&t, &m->len)) == NULL) {
+	return notify_finish(m, &t, body);
+}
+
+int
+notify_failure(const struct config *cfg, const struct notify_failure *f,
+    time_t now, unsigned long long seq, struct notify_mail *m)
+{
+	struct compose_text t;
+	char *body = NULL;
+	size_t blen = 0, i;
+	FILE *mem;
+
+	memset(m, 0, sizeof(*m));
+	m->state = "UNDELIVERED";
+	strlcpy(m->rules, "failure_notice", sizeof(m->rules));
+	if (cfg->smtp.failure_notice == NULL ||
+	    (mem = open_memstream(&body, &blen)) == NULL)
+		return -1;
+	fprintf(mem, "This is modbus2mail on %s.\n\nA message could not be "
+	    "delivered to some or all of its recipients.\n\nQueue id: %s\n"
+	    "Reason: %s\n", cfg->hostname, f->queue_id, f->reason);
+	if (f->nfailed > 0)
+		fprintf(mem, "Failed recipients:\n");
+	for (i = 0; i < f->nfailed; i++)
+		fprintf(mem, "  %s\n", f->failed[i]);
+	if (f->delivered != NULL && f->delivered[0] != '\0')
+		fprintf(mem, "Delivered to: %s\n", f->delivered);
+	if (f->headers != NULL)
+		fprintf(mem, "\n--- headers of the original message ---\n%s",
+		    f->headers);
+	if (fclose(mem) == EOF) {
 		free(body);
-		notify_mail_clear(m);
 		return -1;
 	}
+	compose_message_id(m->message_id, sizeof(m->message_id), cfg->hostname,
+	    now, seq);
+	memset(&t, 0, sizeof(t));
+	t.from = cfg->smtp.from;
+	t.to = &cfg->smtp.failure_notice;
+	t.nto = 1;
+	t.subject = "Undelivered mail (modbus2mail)";
+	t.body = body;
+	t.date = now;
+	t.message_id = m->message_id;
+	t.auto_submitted = "auto-replied";
+	return notify_finish(m, &t, body);
+}
+
+/* Recipients and text of m from t; frees body. 0, or -1 with m cleared. */
+static int
+notify_finish(struct notify_mail *m, const struct compose_text *t, char *body)
+{
+	int r = 0;
+
+	if (notify_rcpts(m, t->to, t->nto) == -1 ||
+	    (m->data = compose_plain(t, &m->len)) == NULL) {
+		notify_mail_clear(m);
+		r = -1;
+	}
 	free(body);
-	return 0;
+	return r;
 }
 
 void

@@ -8,9 +8,13 @@
  * and the provider's last answer; curl alone cannot tell which recipient
  * CURLOPT_MAIL_RCPT_ALLLOWFAILS let through.
  *
- * Outcome per recipient: 2xx delivered, 5xx permanent (failure notice),
- * 4xx or no answer retried with backoff (retry.initial doubling up to
- * retry.max, +-20% jitter) until retry.give_up_after, then failed/.
+ * What a failure means comes from verdict.c. A session that does not get
+ * past MAIL FROM (connect, TLS, greeting, EHLO, AUTH, a 5xx to MAIL) breaks
+ * the mail path: every message stays queued, and the rest of the run is
+ * deferred without knocking again. A 5xx to RCPT fails that recipient, a 5xx
+ * to DATA the message (failed/, failure notice). Everything else is retried
+ * with backoff (retry.initial doubling up to retry.max, +-20% jitter) until
+ * retry.give_up_after, then failed/.
  */
 #include <sys/stat.h>
 
@@ -29,26 +33,17 @@
 #include "modbus2mail/compose.h"
 #include "modbus2mail/config.h"
 #include "modbus2mail/log.h"
+#include "modbus2mail/notify.h"
 #include "modbus2mail/relay.h"
 #include "modbus2mail/spool.h"
 #include "modbus2mail/util.h"
+#include "modbus2mail/verdict.h"
 
 #define RELAY_IDLE_MS 1000       /* loop tick while idle (watchdog) */
 #define RELAY_RESCAN_MS 10000    /* pick up mail spooled without a wake */
 #define RELAY_REPLY_MAX 512
 #define RELAY_WHY_MAX 2048       /* a description quoting a reply */
 #define RELAY_HEADERS_MAX 8192   /* original headers quoted in a notice */
-
-enum relay_stage {
-	STAGE_CONNECT,
-	STAGE_EHLO,
-	STAGE_STARTTLS,
-	STAGE_AUTH,
-	STAGE_MAIL,
-	STAGE_RCPT,
-	STAGE_DATA,
-	STAGE_QUIT,
-};
 
 /* Result of one attempt for one recipient. */
 enum relay_rcpt {
@@ -68,10 +63,10 @@ struct relay_conn {
 	size_t url;                  /* index: 0 primary, then fallbacks */
 	size_t tried;                /* URL of the last attempt */
 	char urlbuf[1024];
-	enum relay_stage stage;
+	enum verdict_stage stage;
 	int code;                    /* last final reply code, 0 = none */
 	char reply[RELAY_REPLY_MAX]; /* last final reply line */
-	enum relay_stage fail_stage; /* command of the last 4xx/5xx reply */
+	enum verdict_stage fail_stage; /* command of the last 4xx/5xx reply */
 	int fail_code;               /* 0 = no 4xx/5xx reply */
 	char fail_reply[RELAY_REPLY_MAX];
 	char *const *rcpts;          /* this message's recipients */
@@ -79,12 +74,22 @@ struct relay_conn {
 	enum relay_rcpt *rstate;     /* per recipient */
 	char (*rreply)[RELAY_REPLY_MAX];
 	long cur_rcpt;               /* RCPT awaiting its reply, or -1 */
-	int dead;                    /* the session failed before MAIL: */
-	int dead_perm;               /* the rest of the run fails alike */
-	char dead_why[RELAY_WHY_MAX];
+	int mail_ok;                 /* MAIL FROM accepted: the path works */
+	int quit;                    /* QUIT sent: later replies ignored */
+	int dead;                    /* the mail path broke this run: the */
+	char dead_why[RELAY_WHY_MAX]; /* rest of the run is deferred alike */
 	FILE *body;                  /* read callback source */
 	size_t left;
 	long body_off;
+};
+
+/* Recipients by outcome: sent ("a, b"), failed ("a: reply"), pending. */
+struct relay_sorted {
+	char *sent;
+	size_t slen, nsent;
+	char **perm, **pend;
+	char **bare;                 /* addresses of perm, not owned */
+	size_t nperm, npend;
 };
 
 struct relay {
@@ -92,12 +97,15 @@ struct relay {
 	struct spool *spool;
 	char *password;              /* owned, wiped on stop */
 	pthread_t thread;
-	pthread_mutex_t lock;        /* wake, stop */
+	pthread_mutex_t lock;        /* wake, stop, mail path */
 	pthread_cond_t cond;
 	int wake, stop;
 	atomic_uint_fast64_t alive;
 	atomic_int healthy;
 	uint64_t rng;
+	int broken;                  /* mail path; under lock */
+	time_t broken_since;
+	char broken_why[RELAY_WHY_LEN];
 };
 
 static int	relay_read_password(const struct config *, char **, char *,
@@ -121,9 +129,20 @@ static size_t	relay_read_cb(char *, size_t, size_t, void *);
 static int	relay_progress_cb(void *, curl_off_t, curl_off_t, curl_off_t,
 		    curl_off_t);
 static void	*relay_main(void *);
+static void	relay_health(struct relay *, int);
 static int	relay_run_queue(struct relay *, int, time_t *);
 static void	relay_deliver(struct relay *, struct relay_conn *,
 		    const struct spool_entry *);
+static int	relay_attempt(struct relay *, struct relay_conn *,
+		    const struct spool_entry *, FILE *, size_t, char *, size_t);
+static void	relay_path(struct relay *, const char *);
+static void	relay_path_load(struct relay *);
+static int	relay_sort(const struct relay_conn *, const struct spool_entry *,
+		    const char *, struct relay_sorted *);
+static void	relay_sorted_free(struct relay_sorted *);
+static void	relay_settle(struct relay *, const struct relay_conn *,
+		    const struct spool_entry *, char *,
+		    const struct relay_sorted *);
 static void	relay_defer(struct relay *, const struct spool_entry *,
 		    char *const *, size_t, const char *);
 static void	relay_notice(struct relay *, const struct spool_entry *,
@@ -221,9 +240,9 @@ relay_conn_reset_transcript(struct relay_conn *c)
 {
 	size_t i;
 
-	c->stage = STAGE_CONNECT;
-	c->code = c->fail_code = 0;
-	c->fail_stage = STAGE_CONNECT;
+	c->stage = VERDICT_CONNECT;
+	c->code = c->fail_code = c->mail_ok = c->quit = 0;
+	c->fail_stage = VERDICT_CONNECT;
 	c->reply[0] = c->fail_reply[0] = c->errbuf[0] = '\0';
 	c->cur_rcpt = -1;
 	for (i = 0; i < c->nrcpt; i++) {
@@ -248,8 +267,10 @@ relay_reply_line(struct relay_conn *c, const char *s, size_t n)
 	memcpy(line, s, n);
 	line[n] = '\0';
 	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-	if (code < 200 || code > 599)
+	if (code < 200 || code > 599 || c->quit)
 		return;
+	if (c->stage == VERDICT_MAIL && code < 300)
+		c->mail_ok = 1;
 	c->code = code;
 	strlcpy(c->reply, line, sizeof(c->reply));
 	if (code >= 400) {
@@ -257,7 +278,7 @@ relay_reply_line(struct relay_conn *c, const char *s, size_t n)
 		c->fail_code = code;
 		strlcpy(c->fail_reply, line, sizeof(c->fail_reply));
 	}
-	if (c->stage == STAGE_RCPT && c->cur_rcpt >= 0) {
+	if (c->stage == VERDICT_RCPT && c->cur_rcpt >= 0) {
 		c->rstate[c->cur_rcpt] = code < 300 ? RCPT_SENT :
 		    code < 500 ? RCPT_TEMP : RCPT_PERM;
 		strlcpy(c->rreply[c->cur_rcpt], line, RELAY_REPLY_MAX);
@@ -286,21 +307,21 @@ relay_debug_cb(CURL *h, curl_infotype type, char *data, size_t size,
 		return 0;
 	/* Only the verb is looked at: AUTH lines carry credentials. */
 	if (size >= 4 && strncasecmp(data, "EHLO", 4) == 0)
-		c->stage = STAGE_EHLO;
+		c->stage = VERDICT_EHLO;
 	else if (size >= 4 && strncasecmp(data, "HELO", 4) == 0)
-		c->stage = STAGE_EHLO;
+		c->stage = VERDICT_EHLO;
 	else if (size >= 8 && strncasecmp(data, "STARTTLS", 8) == 0)
-		c->stage = STAGE_STARTTLS;
+		c->stage = VERDICT_STARTTLS;
 	else if (size >= 4 && strncasecmp(data, "AUTH", 4) == 0)
-		c->stage = STAGE_AUTH;
+		c->stage = VERDICT_AUTH;
 	else if (size >= 4 && strncasecmp(data, "MAIL", 4) == 0)
-		c->stage = STAGE_MAIL;
+		c->stage = VERDICT_MAIL;
 	else if (size >= 4 && strncasecmp(data, "DATA", 4) == 0)
-		c->stage = STAGE_DATA;
+		c->stage = VERDICT_DATA;
 	else if (size >= 4 && strncasecmp(data, "QUIT", 4) == 0)
-		c->stage = STAGE_QUIT;
+		c->quit = 1;
 	else if (size >= 4 && strncasecmp(data, "RCPT", 4) == 0) {
-		c->stage = STAGE_RCPT;
+		c->stage = VERDICT_RCPT;
 		c->cur_rcpt = -1;
 		if ((lt = memchr(data, '<', size)) == NULL ||
 		    (gt = memchr(lt, '>', (size_t)(end - lt))) == NULL)
@@ -348,7 +369,7 @@ relay_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 	stop = c->r->stop;
 	pthread_mutex_unlock(&c->r->lock);
 	/* Stopping: give up before DATA, never in the middle of it. */
-	return stop && ulnow == 0 && c->stage < STAGE_DATA;
+	return stop && ulnow == 0 && c->stage < VERDICT_DATA;
 }
 
 /* One attempt against one URL. */
@@ -509,14 +530,14 @@ relay_describe(const struct relay_conn *c, CURLcode res, char *buf,
 		    "certificate") != NULL ? " verify" : "", url, detail);
 		return;
 	case CURLE_LOGIN_DENIED:
-		snprintf(buf, len, "AUTH: %s", c->fail_stage == STAGE_AUTH ?
+		snprintf(buf, len, "AUTH: %s", c->fail_stage == VERDICT_AUTH ?
 		    c->fail_reply : detail);
 		return;
 	default:
 		break;
 	}
-	switch (c->fail_code != 0 ? c->fail_stage : STAGE_CONNECT) {
-	case STAGE_RCPT:
+	switch (c->fail_code != 0 ? c->fail_stage : VERDICT_CONNECT) {
+	case VERDICT_RCPT:
 		for (i = 0; i < c->nrcpt; i++)
 			if (c->rstate[i] == RCPT_PERM ||
 			    c->rstate[i] == RCPT_TEMP) {
@@ -526,19 +547,19 @@ relay_describe(const struct relay_conn *c, CURLcode res, char *buf,
 			}
 		snprintf(buf, len, "recipient rejected: %s", c->fail_reply);
 		return;
-	case STAGE_AUTH:
+	case VERDICT_AUTH:
 		snprintf(buf, len, "AUTH: %s", c->fail_reply);
 		return;
-	case STAGE_MAIL:
+	case VERDICT_MAIL:
 		snprintf(buf, len, "sender rejected: %s", c->fail_reply);
 		return;
-	case STAGE_DATA:
+	case VERDICT_DATA:
 		snprintf(buf, len, "message rejected: %s", c->fail_reply);
 		return;
-	case STAGE_STARTTLS:
+	case VERDICT_STARTTLS:
 		snprintf(buf, len, "TLS: STARTTLS refused: %s", c->fail_reply);
 		return;
-	case STAGE_CONNECT:
+	case VERDICT_CONNECT:
 		if (c->fail_code == 0) {
 			snprintf(buf, len, "%s: %s", url, detail);
 			return;
@@ -607,59 +628,87 @@ static void
 relay_notice(struct relay *r, const struct spool_entry *e, const char *why,
     const char *delivered, char **failed, size_t nfailed)
 {
-	const struct config *cfg = r->cfg;
-	char msgid[300], id[SPOOL_ID_MAX], *body = NULL, *headers, *msg;
-	char *to[1];
-	struct compose_text t;
-	size_t blen = 0, len, i;
-	FILE *mem;
-	time_t now = time(NULL);
+	struct notify_failure f;
+	struct notify_mail m;
+	char id[SPOOL_ID_MAX], *headers;
+	int ret;
 
-	if (cfg->smtp.failure_notice == NULL || e->sender[0] == '\0')
+	if (r->cfg->smtp.failure_notice == NULL || e->sender[0] == '\0')
 		return;
-	if ((mem = open_memstream(&body, &blen)) == NULL)
-		return;
-	fprintf(mem, "This is modbus2mail on %s.\n\n"
-	    "A message could not be delivered to some or all of its "
-	    "recipients.\n\nQueue id: %s\nReason: %s\n", cfg->hostname, e->id,
-	    why);
-	if (nfailed > 0) {
-		fprintf(mem, "Failed recipients:\n");
-		for (i = 0; i < nfailed; i++)
-			fprintf(mem, "  %s\n", failed[i]);
-	}
-	if (delivered != NULL && delivered[0] != '\0')
-		fprintf(mem, "Delivered to: %s\n", delivered);
-	if ((headers = relay_headers(r->spool, e->id)) != NULL) {
-		fprintf(mem, "\n--- headers of the original message ---\n%s",
-		    headers);
-		free(headers);
-	}
-	if (fclose(mem) == EOF) {
-		free(body);
+	headers = relay_headers(r->spool, e->id);
+	f.queue_id = e->id;
+	f.reason = why;
+	f.delivered = delivered;
+	f.failed = failed;
+	f.nfailed = nfailed;
+	f.headers = headers;
+	ret = notify_failure(r->cfg, &f, time(NULL),
+	    (unsigned long long)util_mono_ms() ^ r->rng, &m);
+	free(headers);
+	if (ret == -1) {
+		log_warnx("relay: id=%s failure notice not composed", e->id);
 		return;
 	}
-	compose_message_id(msgid, sizeof(msgid), cfg->hostname, now,
-	    (unsigned long long)util_mono_ms() ^ r->rng);
-	to[0] = cfg->smtp.failure_notice;
-	memset(&t, 0, sizeof(t));
-	t.from = cfg->smtp.from;
-	t.to = to;
-	t.nto = 1;
-	t.subject = "Undelivered mail (modbus2mail)";
-	t.body = body;
-	t.date = now;
-	t.message_id = msgid;
-	t.auto_submitted = "auto-replied";
-	msg = compose_plain(&t, &len);
-	free(body);
-	if (msg == NULL)
-		return;
-	if (spool_submit(r->spool, "", to, 1, msg, len, id, sizeof(id)) == 0)
-		log_info("relay: id=%s notice=%s to=%s", e->id, id, to[0]);
+	if (spool_submit(r->spool, "", m.rcpts, m.nrcpt, m.data, m.len, id,
+	    sizeof(id)) == 0)
+		log_info("relay: id=%s notice=%s to=%s", e->id, id, m.rcpts[0]);
 	else
 		log_warn("relay: id=%s failure notice not spooled", e->id);
-	free(msg);
+	notify_mail_clear(&m);
+}
+
+/*
+ * Mail path broken (why) or working again (why NULL); logged on change and
+ * kept in spool_dir/mail_path, so that a restart or reload still knows.
+ */
+static void
+relay_path(struct relay *r, const char *why)
+{
+	char state[RELAY_WHY_LEN + 32];
+	time_t now = time(NULL), since;
+	int was;
+
+	pthread_mutex_lock(&r->lock);
+	was = r->broken;
+	since = r->broken_since;
+	r->broken = why != NULL;
+	if (why != NULL && !was) {
+		r->broken_since = now;
+		strlcpy(r->broken_why, why, sizeof(r->broken_why));
+	}
+	pthread_mutex_unlock(&r->lock);
+	if ((why != NULL) == was)
+		return;
+	if (why != NULL) {
+		log_errx("relay: mail path BROKEN: %s", why);
+		snprintf(state, sizeof(state), "broken %lld %s",
+		    (long long)now, why);
+	} else {
+		log_notice("relay: mail path recovered after %llds",
+		    (long long)(now - since));
+		strlcpy(state, "ok", sizeof(state));
+	}
+	if (spool_state_put(r->spool, "mail_path", state) == -1)
+		log_warn("relay: cannot record the mail path state");
+}
+
+/* The mail path as the previous run left it (see relay_path). */
+static void
+relay_path_load(struct relay *r)
+{
+	char state[RELAY_WHY_LEN + 32], *end;
+	long long since;
+
+	if (spool_state_get(r->spool, "mail_path", state, sizeof(state)) ==
+	    -1 || strncmp(state, "broken ", 7) != 0)
+		return;
+	since = strtoll(state + 7, &end, 10);
+	if (*end != ' ' || since <= 0)
+		return;
+	r->broken = 1;
+	r->broken_since = (time_t)since;
+	strlcpy(r->broken_why, end + 1, sizeof(r->broken_why));
+	atomic_store(&r->healthy, 0);
 }
 
 /* Temporary failure: back off, or give up once past give_up_after. */
@@ -676,15 +725,15 @@ relay_defer(struct relay *r, const struct spool_entry *e, char *const *rcpts,
 	if ((uint64_t)(now - e->created) * 1000 >= r->cfg->smtp.retry.give_up_ms) {
 		snprintf(reason, sizeof(reason), "gave up after %u attempts: "
 		    "%s", attempts, why);
-		log_warnx("relay: id=%s status=failed attempts=%u "
+		log_errx("relay: id=%s status=failed attempts=%u "
 		    "reason=\"gave up: %s\"", e->id, attempts, q);
 		relay_notice(r, e, reason, NULL, (char **)rcpts, nrcpt);
-		if (spool_fail(r->spool, e->id, reason) == -1)
+		if (spool_fail(r->spool, e->id, reason, rcpts, nrcpt) == -1)
 			log_warn("relay: id=%s move to failed/", e->id);
 		return;
 	}
 	delay = relay_backoff_ms(r, attempts);
-	log_info("relay: id=%s status=deferred attempts=%u rcpts=%zu "
+	log_warnx("relay: id=%s status=deferred attempts=%u rcpts=%zu "
 	    "retry_in=%llus error=\"%s\"", e->id, attempts, nrcpt,
 	    (unsigned long long)(delay / 1000), q);
 	if (spool_defer(r->spool, e->id, attempts, now +
@@ -692,125 +741,165 @@ relay_defer(struct relay *r, const struct spool_entry *e, char *const *rcpts,
 		log_warn("relay: id=%s cannot record retry state", e->id);
 }
 
+/*
+ * One attempt at e: per-recipient states in c, the mail path's state from
+ * what the session reached. -1 when interrupted by relay_stop().
+ */
+static int
+relay_attempt(struct relay *r, struct relay_conn *c,
+    const struct spool_entry *e, FILE *fp, size_t len, char *why,
+    size_t wlen)
+{
+	enum verdict v;
+	CURLcode res;
+	size_t i;
+
+	why[0] = '\0';
+	if (c->dead) {
+		/* The path broke earlier this run: don't knock per message. */
+		relay_conn_reset_transcript(c);
+		strlcpy(why, c->dead_why, wlen);
+		return 0;
+	}
+	if ((res = relay_send(c, r->cfg->smtp.from_addr, e->rcpts, e->nrcpt,
+	    fp, len)) == CURLE_ABORTED_BY_CALLBACK)
+		return -1;
+	if (res != CURLE_OK)
+		relay_describe(c, res, why, wlen);
+	v = res == CURLE_OK ? VERDICT_OK : verdict_classify(c->fail_code != 0 ?
+	    c->fail_stage : c->stage, c->fail_code);
+	for (i = 0; i < e->nrcpt; i++) {
+		/* curl succeeded: a recipient we did not see answered is in. */
+		if (c->rstate[i] == RCPT_PENDING && res == CURLE_OK)
+			c->rstate[i] = RCPT_SENT;
+		/* Accepted, then the transfer failed: nobody got it. */
+		if (c->rstate[i] == RCPT_SENT && res != CURLE_OK) {
+			c->rstate[i] = RCPT_PENDING;
+			c->rreply[i][0] = '\0';
+		}
+		if (c->rstate[i] != RCPT_PERM && v == VERDICT_FAIL_MSG)
+			c->rstate[i] = RCPT_PERM;
+	}
+	if (v == VERDICT_PATH_BROKEN) {
+		c->dead = 1;
+		strlcpy(c->dead_why, why, sizeof(c->dead_why));
+		relay_path(r, why);
+	} else if (c->mail_ok)
+		relay_path(r, NULL);
+	return 0;
+}
+
+static int
+relay_sort(const struct relay_conn *c, const struct spool_entry *e,
+    const char *why, struct relay_sorted *o)
+{
+	FILE *smem;
+	size_t i;
+
+	memset(o, 0, sizeof(*o));
+	if ((o->pend = calloc(e->nrcpt, sizeof(*o->pend))) == NULL ||
+	    (o->perm = calloc(e->nrcpt, sizeof(*o->perm))) == NULL ||
+	    (o->bare = calloc(e->nrcpt, sizeof(*o->bare))) == NULL ||
+	    (smem = open_memstream(&o->sent, &o->slen)) == NULL)
+		return -1;
+	for (i = 0; i < e->nrcpt; i++) {
+		switch (c->rstate[i]) {
+		case RCPT_SENT:
+			fprintf(smem, "%s%s", o->nsent++ ? ", " : "",
+			    e->rcpts[i]);
+			break;
+		case RCPT_PERM:
+			if (asprintf(&o->perm[o->nperm], "%s: %s", e->rcpts[i],
+			    c->rreply[i][0] ? c->rreply[i] : why) != -1)
+				o->bare[o->nperm++] = e->rcpts[i];
+			break;
+		default:
+			o->pend[o->npend++] = e->rcpts[i];
+			break;
+		}
+	}
+	return fclose(smem) == EOF ? -1 : 0;
+}
+
+static void
+relay_sorted_free(struct relay_sorted *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->nperm; i++)
+		free(o->perm[i]);
+	free(o->perm);
+	free(o->bare);
+	free(o->pend);
+	free(o->sent);
+}
+
+/* Logs, notice, and the spool's new state for the message. */
+static void
+relay_settle(struct relay *r, const struct relay_conn *c,
+    const struct spool_entry *e, char *why, const struct relay_sorted *o)
+{
+	char q[RELAY_WHY_MAX], reason[RELAY_WHY_MAX];
+	size_t i;
+
+	relay_quote(q, sizeof(q), c->reply);
+	if (o->nsent > 0)
+		log_info("relay: id=%s status=sent rcpts=%zu url=%s "
+		    "reply=\"%s\"", e->id, o->nsent, relay_url(r->cfg, c->tried),
+		    q);
+	if (o->nperm > 0) {
+		snprintf(reason, sizeof(reason), "%s", o->nperm == 1 ?
+		    o->perm[0] : why[0] ? why : o->perm[0]);
+		relay_quote(q, sizeof(q), reason);
+		log_errx("relay: id=%s status=%s rcpts=%zu reason=\"%s\"",
+		    e->id, o->nsent > 0 || o->npend > 0 ? "bounced" : "failed",
+		    o->nperm, q);
+		relay_notice(r, e, reason, o->sent, o->perm, o->nperm);
+	}
+	if (o->npend > 0) {
+		for (i = 0; why[0] == '\0' && i < e->nrcpt; i++)
+			if (c->rstate[i] == RCPT_TEMP)
+				snprintf(why, RELAY_WHY_MAX, "rejected recipient "
+				    "%s: %s", e->rcpts[i], c->rreply[i]);
+		relay_defer(r, e, o->pend, o->npend, why[0] ? why :
+		    "no reply to RCPT");
+	} else if (o->nperm > 0) {
+		if (spool_fail(r->spool, e->id, reason, o->bare, o->nperm) == -1)
+			log_warn("relay: id=%s move to failed/", e->id);
+	} else if (spool_remove(r->spool, e->id) == -1)
+		log_warn("relay: id=%s remove delivered message", e->id);
+}
+
 static void
 relay_deliver(struct relay *r, struct relay_conn *c,
     const struct spool_entry *ent)
 {
 	struct spool_entry e;
-	char why[RELAY_WHY_MAX], q[RELAY_WHY_MAX], reason[RELAY_WHY_MAX];
-	char **pend = NULL, **perm = NULL, *sent = NULL;
-	size_t len, i, npend = 0, nperm = 0, nsent = 0, slen = 0;
-	enum relay_rcpt *rstate = NULL;
-	char (*rreply)[RELAY_REPLY_MAX] = NULL;
-	FILE *fp, *smem = NULL;
-	CURLcode res;
+	struct relay_sorted o;
+	char why[RELAY_WHY_MAX];
+	size_t len;
+	FILE *fp;
 
 	if (spool_open_data(r->spool, ent->id, &e, &fp, &len) == -1) {
 		if (errno != ENOENT)
 			log_warn("relay: id=%s cannot read", ent->id);
 		return;
 	}
-	if ((rstate = calloc(e.nrcpt, sizeof(*rstate))) == NULL ||
-	    (rreply = calloc(e.nrcpt, sizeof(*rreply))) == NULL ||
-	    (pend = calloc(e.nrcpt, sizeof(*pend))) == NULL ||
-	    (perm = calloc(e.nrcpt, sizeof(*perm))) == NULL ||
-	    (smem = open_memstream(&sent, &slen)) == NULL)
-		goto out;
 	c->rcpts = e.rcpts;
 	c->nrcpt = e.nrcpt;
-	c->rstate = rstate;
-	c->rreply = rreply;
-	if (c->dead) {
-		/* Provider down or refusing us: don't knock once per message. */
-		relay_conn_reset_transcript(c);
-		res = CURLE_SEND_ERROR;
-		c->fail_code = c->dead_perm ? 500 : 0;
-		c->fail_stage = STAGE_AUTH;
-		strlcpy(why, c->dead_why, sizeof(why));
-	} else {
-		res = relay_send(c, r->cfg->smtp.from_addr, e.rcpts, e.nrcpt,
-		    fp, len);
-		if (res == CURLE_ABORTED_BY_CALLBACK)
-			goto out;        /* stopping: left as it was */
-		why[0] = '\0';
-		if (res != CURLE_OK)
-			relay_describe(c, res, why, sizeof(why));
-		if (res != CURLE_OK && c->stage < STAGE_MAIL) {
-			c->dead = 1;
-			c->dead_perm = c->fail_code >= 500 &&
-			    c->fail_stage == STAGE_AUTH;
-			strlcpy(c->dead_why, why, sizeof(c->dead_why));
-		}
-	}
-	for (i = 0; i < e.nrcpt; i++) {
-		/* curl succeeded: a recipient we did not see answered is in. */
-		if (rstate[i] == RCPT_PENDING && res == CURLE_OK)
-			rstate[i] = RCPT_SENT;
-		/* Accepted, then the transfer failed: nobody got it. */
-		if (rstate[i] == RCPT_SENT && res != CURLE_OK) {
-			rstate[i] = RCPT_PENDING;
-			rreply[i][0] = '\0';
-		}
-		/* A 5xx to AUTH, MAIL or DATA fails every recipient. */
-		if (rstate[i] == RCPT_PENDING && res != CURLE_OK &&
-		    c->fail_code >= 500 && (c->fail_stage == STAGE_AUTH ||
-		    c->fail_stage == STAGE_MAIL || c->fail_stage == STAGE_DATA))
-			rstate[i] = RCPT_PERM;
-		switch (rstate[i]) {
-		case RCPT_SENT:
-			fprintf(smem, "%s%s", nsent++ ? ", " : "", e.rcpts[i]);
-			break;
-		case RCPT_PERM:
-			if (asprintf(&perm[nperm], "%s: %s", e.rcpts[i],
-			    rreply[i][0] ? rreply[i] : why) != -1)
-				nperm++;
-			break;
-		default:
-			pend[npend++] = e.rcpts[i];
-			break;
-		}
-	}
-	fclose(smem);
-	smem = NULL;
-	relay_quote(q, sizeof(q), c->reply);
-	if (nsent > 0)
-		log_info("relay: id=%s status=sent rcpts=%zu url=%s "
-		    "reply=\"%s\"", e.id, nsent, relay_url(r->cfg, c->tried), q);
-	if (nperm > 0) {
-		snprintf(reason, sizeof(reason), "%s", nperm == 1 ? perm[0] :
-		    why[0] ? why : perm[0]);
-		relay_quote(q, sizeof(q), reason);
-		log_warnx("relay: id=%s status=%s rcpts=%zu reason=\"%s\"",
-		    e.id, nsent > 0 || npend > 0 ? "bounced" : "failed", nperm,
-		    q);
-		relay_notice(r, &e, reason, sent, perm, nperm);
-	}
-	if (npend > 0) {
-		if (why[0] == '\0')
-			for (i = 0; i < e.nrcpt; i++)
-				if (rstate[i] == RCPT_TEMP) {
-					snprintf(why, sizeof(why), "rejected "
-					    "recipient %s: %s", e.rcpts[i],
-					    rreply[i]);
-					break;
-				}
-		relay_defer(r, &e, pend, npend, why[0] ? why :
-		    "no reply to RCPT");
-	} else if (nperm > 0) {
-		if (spool_fail(r->spool, e.id, reason) == -1)
-			log_warn("relay: id=%s move to failed/", e.id);
-	} else if (spool_remove(r->spool, e.id) == -1)
-		log_warn("relay: id=%s remove delivered message", e.id);
+	if ((c->rstate = calloc(e.nrcpt, sizeof(*c->rstate))) == NULL ||
+	    (c->rreply = calloc(e.nrcpt, sizeof(*c->rreply))) == NULL)
+		goto out;
+	if (relay_attempt(r, c, &e, fp, len, why, sizeof(why)) == -1)
+		goto out;	/* stopping: left as it was */
+	if (relay_sort(c, &e, why, &o) == 0)
+		relay_settle(r, c, &e, why, &o);
+	relay_sorted_free(&o);
 out:
-	if (smem != NULL)
-		fclose(smem);
-	for (i = 0; i < nperm; i++)
-		free(perm[i]);
-	free(perm);
-	free(pend);
-	free(sent);
-	free(rstate);
-	free(rreply);
+	free(c->rstate);
+	free(c->rreply);
+	c->rstate = NULL;
+	c->rreply = NULL;
 	c->rcpts = NULL;
 	c->nrcpt = 0;
 	fclose(fp);
@@ -818,7 +907,9 @@ out:
 }
 
 /*
- * Delivers what is due (everything when force). Returns the number of
+ * Delivers what is due (everything when force), oldest first; a message due
+ * also takes every older one along, so that an alarm's CLEARED never
+ * overtakes its ACTIVE held by a longer backoff. Returns the number of
  * messages still queued that have failed before; *next gets the earliest
  * next_try among the rest (0 = none).
  */
@@ -827,7 +918,7 @@ relay_run_queue(struct relay *r, int force, time_t *next)
 {
 	struct spool_entry *v;
 	struct relay_conn c;
-	size_t n, i;
+	size_t n, i, upto;
 	time_t now = time(NULL);
 	int stop, conn = 0, failing = 0;
 
@@ -836,16 +927,19 @@ relay_run_queue(struct relay *r, int force, time_t *next)
 		log_warn("relay: scan spool");
 		return -1;
 	}
-	for (i = 0; i < n; i++) {
+	for (upto = force ? n : 0, i = 0; i < n; i++)
+		if (v[i].next_try <= now)
+			upto = i + 1;
+	for (i = 0; i < upto; i++) {
 		pthread_mutex_lock(&r->lock);
 		stop = r->stop;
 		pthread_mutex_unlock(&r->lock);
 		if (stop)
 			break;
 		atomic_store(&r->alive, util_mono_ms());
-		/* Forced, but the provider already failed this run: keep the
-		 * backoff, don't rewrite retry state (SD card wear). */
-		if ((!force || (conn && c.dead)) && v[i].next_try > now)
+		/* The mail path already failed this run: keep the backoff,
+		 * don't rewrite retry state (SD card wear). */
+		if (conn && c.dead && v[i].next_try > now)
 			continue;
 		if (!conn) {
 			if (relay_conn_init(&c, r->cfg, r->password, r) == -1) {
@@ -874,6 +968,31 @@ relay_run_queue(struct relay *r, int force, time_t *next)
 	return failing;
 }
 
+/*
+ * mail_ok_coil: the mail path works, no queued message has failed or waits
+ * longer than smtp.stuck_after, nothing lies in failed/.
+ */
+static void
+relay_health(struct relay *r, int failing)
+{
+	struct spool_stats st;
+	int ok, stuck;
+
+	spool_stats(r->spool, &st);
+	stuck = st.oldest != 0 && (uint64_t)(time(NULL) - st.oldest) * 1000 >=
+	    r->cfg->smtp.stuck_after_ms;
+	pthread_mutex_lock(&r->lock);
+	ok = failing == 0 && !r->broken && !stuck && st.failed == 0;
+	pthread_mutex_unlock(&r->lock);
+	if (atomic_exchange(&r->healthy, ok) == ok)
+		return;
+	if (ok)
+		log_notice("relay: health=ok failing=0");
+	else
+		log_warnx("relay: health=degraded failing=%d failed=%zu "
+		    "stuck=%s", failing, st.failed, stuck ? "yes" : "no");
+}
+
 static void *
 relay_main(void *arg)
 {
@@ -898,10 +1017,8 @@ relay_main(void *arg)
 		if (force || due || last_scan == 0 ||
 		    now - last_scan >= RELAY_RESCAN_MS) {
 			failing = relay_run_queue(r, force, &next);
-			if (failing >= 0 && atomic_exchange(&r->healthy,
-			    failing == 0) != (failing == 0))
-				log_info("relay: health=%s failing=%d",
-				    failing == 0 ? "ok" : "degraded", failing);
+			if (failing >= 0)
+				relay_health(r, failing);
 			last_scan = util_mono_ms();
 		}
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -940,6 +1057,7 @@ relay_start(const struct config *cfg, struct spool *sp, char *err,
 	r->rng = (util_wall_ms() << 16) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ULL;
 	atomic_init(&r->alive, util_mono_ms());
 	atomic_init(&r->healthy, 1);
+	relay_path_load(r);
 	if (relay_read_password(cfg, &r->password, err, errlen) == -1) {
 		free(r);
 		return NULL;
@@ -986,6 +1104,21 @@ int
 relay_healthy(struct relay *r)
 {
 	return r == NULL ? 1 : atomic_load(&r->healthy);
+}
+
+int
+relay_path_broken(struct relay *r, time_t *since, char *why, size_t len)
+{
+	int broken;
+
+	if (r == NULL)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	broken = r->broken;
+	*since = r->broken_since;
+	strlcpy(why, r->broken_why, len);
+	pthread_mutex_unlock(&r->lock);
+	return broken;
 }
 
 uint64_t

@@ -46,6 +46,7 @@
  * moves unreadable queue files to failed/; a damaged .meta is removed when
  * read (the message is then retried to all its recipients).
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -76,8 +77,11 @@ struct spool {
 	int tmpfd, queuefd, failfd;  /* directory fds, O_DIRECTORY */
 	uid_t uid;                   /* owner of dir and of every file */
 	gid_t gid;
-	pthread_mutex_t lock;        /* counter and metadata replacement */
+	pthread_mutex_t lock;        /* counter, stats, metadata replacement */
 	unsigned counter;
+	struct spool_stats stats;    /* under lock */
+	int lockfd;                  /* spool_lock(): the daemon's, or -1 */
+	int dirfd;                   /* spool_dir itself: state files */
 };
 
 struct spool_msg {
@@ -108,6 +112,19 @@ static int	spool_cmp(const void *, const void *);
 static void	spool_strv_free(char **, size_t);
 static int	spool_push(char ***, size_t *, const char *);
 static void	spool_fmt_age(char *, size_t, long long);
+static char	*spool_meta_text(unsigned, time_t, const char *, char *const *,
+		    size_t, size_t *);
+static size_t	spool_count(int, const char *);
+static int	spool_unusable(struct spool *, const char *, int);
+static int	spool_unfail(struct spool *, const char *);
+static int	spool_id_ok(const char *);
+static FILE	*spool_open_msg(struct spool *, int, const char *,
+		    struct spool_entry *);
+static void	spool_print_failed(struct spool *, FILE *);
+static void	spool_print_entry(FILE *, const struct spool_entry *,
+		    const char *, const char *, time_t);
+static int	spool_load_failed(struct spool *, const char *,
+		    struct spool_entry *);
 
 struct spool *
 spool_open(const char *dir, char *err, size_t errlen)
@@ -122,7 +139,7 @@ spool_open(const char *dir, char *err, size_t errlen)
 		free(sp);
 		return NULL;
 	}
-	sp->tmpfd = sp->queuefd = sp->failfd = -1;
+	sp->tmpfd = sp->queuefd = sp->failfd = sp->lockfd = sp->dirfd = -1;
 	pthread_mutex_init(&sp->lock, NULL);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", dir,
@@ -143,8 +160,9 @@ spool_open(const char *dir, char *err, size_t errlen)
 	    (sp->queuefd = spool_subdir(sp, fd, "queue", err, errlen)) == -1 ||
 	    (sp->failfd = spool_subdir(sp, fd, "failed", err, errlen)) == -1)
 		goto fail;
-	close(fd);
+	sp->dirfd = fd;
 	spool_recover(sp);
+	sp->stats.failed = spool_count(sp->failfd, ".msg");
 	return sp;
 fail:
 	if (fd != -1)
@@ -164,6 +182,10 @@ spool_close(struct spool *sp)
 		close(sp->queuefd);
 	if (sp->failfd != -1)
 		close(sp->failfd);
+	if (sp->lockfd != -1)
+		close(sp->lockfd);
+	if (sp->dirfd != -1)
+		close(sp->dirfd);
 	pthread_mutex_destroy(&sp->lock);
 	free(sp->dir);
 	free(sp);
@@ -405,6 +427,10 @@ spool_msg_commit(struct spool_msg *m, char *id, size_t idlen)
 		errno = save;
 		return -1;
 	}
+	pthread_mutex_lock(&sp->lock);
+	if (sp->stats.queued++ == 0 || sp->stats.oldest > time(NULL))
+		sp->stats.oldest = time(NULL);
+	pthread_mutex_unlock(&sp->lock);
 	if (id != NULL)
 		strlcpy(id, m->id, idlen);
 	free(m);
@@ -612,30 +638,53 @@ bad:
 	return 0;
 }
 
+/* A queue id as spool_new_id() makes them: a file name, never a path. */
+static int
+spool_id_ok(const char *id)
+{
+	size_t n = strspn(id, "0123456789ABCDEF");
+
+	if (n == 0 || n >= SPOOL_ID_MAX || id[n] != '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+/* dirfd/ID.msg as a stream; e cleared, its id set. NULL with errno. */
+static FILE *
+spool_open_msg(struct spool *sp, int dirfd, const char *id,
+    struct spool_entry *e)
+{
+	char name[SPOOL_ID_MAX + 8];
+	FILE *fp;
+	int fd;
+
+	memset(e, 0, sizeof(*e));
+	if (spool_id_ok(id) == -1)
+		return NULL;
+	strlcpy(e->id, id, sizeof(e->id));
+	snprintf(name, sizeof(name), "%s.msg", id);
+	if ((fd = spool_open_file(sp, dirfd, name, O_RDONLY)) == -1)
+		return NULL;
+	if ((fp = fdopen(fd, "r")) == NULL)
+		close(fd);
+	return fp;
+}
+
 /* Opens queue/ID.msg, fills meta, returns the stream at the message text. */
 static int
 spool_load(struct spool *sp, const char *id, struct spool_entry *e, FILE **fpp,
     size_t *len)
 {
-	char name[SPOOL_ID_MAX + 8];
 	struct stat st;
 	FILE *fp;
 	int fd;
 	long off;
 
-	memset(e, 0, sizeof(*e));
-	if (strlen(id) >= SPOOL_ID_MAX || strchr(id, '/') != NULL) {
-		errno = EINVAL;
+	if ((fp = spool_open_msg(sp, sp->queuefd, id, e)) == NULL)
 		return -1;
-	}
-	strlcpy(e->id, id, sizeof(e->id));
-	snprintf(name, sizeof(name), "%s.msg", id);
-	if ((fd = spool_open_file(sp, sp->queuefd, name, O_RDONLY)) == -1)
-		return -1;
-	if ((fp = fdopen(fd, "r")) == NULL) {
-		close(fd);
-		return -1;
-	}
+	fd = fileno(fp);
 	if (spool_read_envelope(fp, e) == -1 || fstat(fd, &st) == -1 ||
 	    (off = ftell(fp)) == -1) {
 		fclose(fp);
@@ -700,11 +749,143 @@ spool_cmp(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
+/*
+ * A queued message that cannot be used (err: errno of spool_load). The
+ * daemon (holding the lock) moves a damaged or unreadable one to failed/
+ * with the reason; what is not a file of ours stays (see the top). Returns
+ * 1 while it stays in queue/.
+ */
+static int
+spool_unusable(struct spool *sp, const char *id, int err)
+{
+	char reason[128];
+
+	if (err == EPERM || sp->lockfd == -1)
+		return 1;
+	snprintf(reason, sizeof(reason), "unreadable spool file: %s",
+	    err == EBADMSG ? "damaged envelope" : strerror(err));
+	log_errx("spool: id=%s %s, moved to failed/", id, reason);
+	if (spool_fail(sp, id, reason, NULL, 0) == -1) {
+		log_err("spool: id=%s move to failed/", id);
+		return 1;
+	}
+	pthread_mutex_lock(&sp->lock);
+	sp->stats.damaged++;
+	pthread_mutex_unlock(&sp->lock);
+	return 0;
+}
+
+int
+spool_lock(struct spool *sp, char *err, size_t errlen)
+{
+	char path[4096], pid[32];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lock", sp->dir);
+	if ((fd = openat(sp->dirfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC, 0600)) == -1 || fstat(fd, &st) == -1 ||
+	    !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "cannot open %s: %s", path, fd == -1 ?
+		    strerror(errno) : "not a regular file");
+		goto fail;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		n = errno == EWOULDBLOCK ? pread(fd, pid, sizeof(pid) - 1, 0) :
+		    -1;
+		pid[n > 0 ? (size_t)n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (n >= 0)
+			snprintf(err, errlen, "another modbus2mail (pid %s) is "
+			    "running on %s", pid[0] ? pid : "?", sp->dir);
+		else
+			snprintf(err, errlen, "cannot lock %s: %s", path,
+			    strerror(errno));
+		goto fail;
+	}
+	if ((geteuid() == 0 && st.st_uid != sp->uid &&
+	    fchown(fd, sp->uid, sp->gid) == -1) || ftruncate(fd, 0) == -1 ||
+	    dprintf(fd, "%ld\n", (long)getpid()) < 0) {
+		snprintf(err, errlen, "cannot write %s: %s", path,
+		    strerror(errno));
+		goto fail;
+	}
+	sp->lockfd = fd;
+	return 0;
+fail:
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+int
+spool_state_get(struct spool *sp, const char *name, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	if ((fd = spool_open_file(sp, sp->dirfd, name, O_RDONLY)) == -1)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+int
+spool_state_put(struct spool *sp, const char *name, const char *text)
+{
+	int r, save;
+
+	pthread_mutex_lock(&sp->lock);
+	r = spool_write_file(sp, sp->dirfd, name, text, strlen(text));
+	save = errno;
+	pthread_mutex_unlock(&sp->lock);
+	errno = save;
+	return r;
+}
+
+void
+spool_stats(struct spool *sp, struct spool_stats *st)
+{
+	pthread_mutex_lock(&sp->lock);
+	*st = sp->stats;
+	pthread_mutex_unlock(&sp->lock);
+}
+
+/* Entries of dirfd whose name ends in suffix. */
+static size_t
+spool_count(int dirfd, const char *suffix)
+{
+	char id[SPOOL_ID_MAX];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+	int fd;
+
+	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1)
+		return 0;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (spool_has_suffix(de->d_name, suffix, id, sizeof(id)))
+			n++;
+	closedir(d);
+	return n;
+}
+
 int
 spool_scan(struct spool *sp, struct spool_entry **entries, size_t *n)
 {
 	struct spool_entry *v = NULL, *nv;
-	size_t cnt = 0, cap = 0;
+	size_t cnt = 0, cap = 0, bad = 0;
 	struct dirent *de;
 	char id[SPOOL_ID_MAX];
 	DIR *d;
@@ -728,13 +909,19 @@ spool_scan(struct spool *sp, struct spool_entry **entries, size_t *n)
 				goto fail;
 			v = nv;
 		}
-		/* Gone meanwhile (delivered) or damaged: not listed. */
 		if (spool_load(sp, id, &v[cnt], NULL, NULL) == 0)
 			cnt++;
+		else if (errno != ENOENT)	/* ENOENT: delivered meanwhile */
+			bad += (size_t)spool_unusable(sp, id, errno);
 	}
 	closedir(d);
 	if (cnt > 0)
 		qsort(v, cnt, sizeof(*v), spool_cmp);
+	pthread_mutex_lock(&sp->lock);
+	sp->stats.queued = cnt;
+	sp->stats.oldest = cnt > 0 ? v[0].created : 0;
+	sp->stats.unusable = bad;
+	pthread_mutex_unlock(&sp->lock);
 	*entries = v;
 	*n = cnt;
 	return 0;
@@ -776,21 +963,21 @@ spool_open_data(struct spool *sp, const char *id, struct spool_entry *meta,
 	return spool_load(sp, id, meta, fp, len);
 }
 
-int
-spool_defer(struct spool *sp, const char *id, unsigned attempts,
-    time_t next_try, const char *error, char *const *rcpts, size_t nrcpt)
+/* The text of an ID.meta file; NULL on ENOMEM. */
+static char *
+spool_meta_text(unsigned attempts, time_t next_try, const char *error,
+    char *const *rcpts, size_t nrcpt, size_t *len)
 {
-	char name[SPOOL_ID_MAX + 8], *buf = NULL, errline[256];
-	size_t blen = 0, i;
+	char *buf = NULL, errline[256];
+	size_t i;
 	FILE *mem;
-	int r, save;
 
 	strlcpy(errline, error != NULL ? error : "", sizeof(errline));
 	for (i = 0; errline[i] != '\0'; i++)
 		if ((unsigned char)errline[i] < 0x20)
 			errline[i] = ' ';
-	if ((mem = open_memstream(&buf, &blen)) == NULL)
-		return -1;
+	if ((mem = open_memstream(&buf, len)) == NULL)
+		return NULL;
 	fprintf(mem, "%sattempts %u\nnext_try %lld\nerror %s\n",
 	    SPOOL_META_MAGIC, attempts, (long long)next_try, errline);
 	for (i = 0; i < nrcpt; i++)
@@ -798,8 +985,22 @@ spool_defer(struct spool *sp, const char *id, unsigned attempts,
 			fprintf(mem, "rcpt %s\n", rcpts[i]);
 	if (fclose(mem) == EOF) {
 		free(buf);
-		return -1;
+		return NULL;
 	}
+	return buf;
+}
+
+int
+spool_defer(struct spool *sp, const char *id, unsigned attempts,
+    time_t next_try, const char *error, char *const *rcpts, size_t nrcpt)
+{
+	char name[SPOOL_ID_MAX + 8], *buf;
+	size_t blen;
+	int r, save;
+
+	if ((buf = spool_meta_text(attempts, next_try, error, rcpts, nrcpt,
+	    &blen)) == NULL)
+		return -1;
 	snprintf(name, sizeof(name), "%s.meta", id);
 	pthread_mutex_lock(&sp->lock);
 	r = spool_write_file(sp, sp->queuefd, name, buf, blen);
@@ -820,6 +1021,8 @@ spool_remove(struct spool *sp, const char *id)
 	snprintf(name, sizeof(name), "%s.msg", id);
 	r = unlinkat(sp->queuefd, name, 0);
 	if (r == 0) {
+		if (sp->stats.queued > 0 && --sp->stats.queued == 0)
+			sp->stats.oldest = 0;
 		snprintf(name, sizeof(name), "%s.meta", id);
 		unlinkat(sp->queuefd, name, 0);
 		r = fsync(sp->queuefd);
@@ -829,31 +1032,134 @@ spool_remove(struct spool *sp, const char *id)
 }
 
 int
-spool_fail(struct spool *sp, const char *id, const char *reason)
+spool_fail(struct spool *sp, const char *id, const char *reason,
+    char *const *rcpts, size_t nrcpt)
 {
-	char name[SPOOL_ID_MAX + 8], line[1024];
-	size_t i;
+	char name[SPOOL_ID_MAX + 8], line[1024], *meta = NULL;
+	size_t i, mlen;
 	int r = -1, save;
 
 	snprintf(line, sizeof(line), "%s\n", reason != NULL ? reason : "");
 	for (i = 0; line[i] != '\0' && line[i + 1] != '\0'; i++)
 		if ((unsigned char)line[i] < 0x20)
 			line[i] = ' ';
+	if (nrcpt > 0 && (meta = spool_meta_text(0, 0, reason, rcpts, nrcpt,
+	    &mlen)) == NULL)
+		return -1;
 	pthread_mutex_lock(&sp->lock);
 	/* Reason first: a failed message never lacks its reason. */
 	snprintf(name, sizeof(name), "%s.reason", id);
 	if (spool_write_file(sp, sp->failfd, name, line, strlen(line)) == -1)
 		goto out;
+	/* Whom `retry` sends it to: those who did not get it. */
+	snprintf(name, sizeof(name), "%s.meta", id);
+	if (meta != NULL && spool_write_file(sp, sp->failfd, name, meta,
+	    mlen) == -1)
+		goto out;
 	snprintf(name, sizeof(name), "%s.msg", id);
 	if (renameat(sp->queuefd, name, sp->failfd, name) == -1 ||
 	    fsync(sp->failfd) == -1)
 		goto out;
+	if (sp->stats.queued > 0 && --sp->stats.queued == 0)
+		sp->stats.oldest = 0;
+	sp->stats.failed++;
 	snprintf(name, sizeof(name), "%s.meta", id);
 	unlinkat(sp->queuefd, name, 0);
 	r = fsync(sp->queuefd);
 out:
 	save = errno;
 	pthread_mutex_unlock(&sp->lock);
+	free(meta);
+	errno = save;
+	return r;
+}
+
+/* failed/ID back into queue/ with its pending recipients, attempts 0. */
+static int
+spool_unfail(struct spool *sp, const char *id)
+{
+	char name[SPOOL_ID_MAX + 8];
+	int r = -1, save;
+
+	pthread_mutex_lock(&sp->lock);
+	snprintf(name, sizeof(name), "%s.meta", id);
+	if (renameat(sp->failfd, name, sp->queuefd, name) == -1 &&
+	    errno != ENOENT)
+		goto out;
+	snprintf(name, sizeof(name), "%s.msg", id);
+	if (renameat2(sp->failfd, name, sp->queuefd, name,
+	    RENAME_NOREPLACE) == -1 || fsync(sp->queuefd) == -1)
+		goto out;
+	snprintf(name, sizeof(name), "%s.reason", id);
+	unlinkat(sp->failfd, name, 0);
+	r = fsync(sp->failfd);
+	if (sp->stats.queued++ == 0 || sp->stats.oldest > time(NULL))
+		sp->stats.oldest = time(NULL);
+	if (sp->stats.failed > 0)
+		sp->stats.failed--;
+out:
+	save = errno;
+	pthread_mutex_unlock(&sp->lock);
+	errno = save;
+	return r;
+}
+
+/* ids: one queue id, or NULL for every failed message. */
+int
+spool_retry(struct spool *sp, const char *id, size_t *n)
+{
+	char name[SPOOL_ID_MAX];
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	*n = 0;
+	if (id != NULL) {
+		if (spool_id_ok(id) == -1 || spool_unfail(sp, id) == -1)
+			return -1;
+		*n = 1;
+		return 0;
+	}
+	if ((fd = openat(sp->failfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (spool_has_suffix(de->d_name, ".msg", name, sizeof(name))) {
+			if (spool_unfail(sp, name) == 0)
+				(*n)++;
+			else
+				r = -1;
+		}
+	closedir(d);
+	return r;
+}
+
+int
+spool_delete(struct spool *sp, const char *id)
+{
+	char name[SPOOL_ID_MAX + 8];
+	int r, save;
+
+	if (spool_id_ok(id) == -1)
+		return -1;
+	pthread_mutex_lock(&sp->lock);
+	snprintf(name, sizeof(name), "%s.msg", id);
+	if ((r = unlinkat(sp->failfd, name, 0)) == 0) {
+		snprintf(name, sizeof(name), "%s.meta", id);
+		unlinkat(sp->failfd, name, 0);
+		snprintf(name, sizeof(name), "%s.reason", id);
+		unlinkat(sp->failfd, name, 0);
+		r = fsync(sp->failfd);
+		if (sp->stats.failed > 0)
+			sp->stats.failed--;
+	}
+	save = errno;
+	pthread_mutex_unlock(&sp->lock);
+	if (r == -1 && save == ENOENT)
+		return spool_remove(sp, id);	/* a queued one */
 	errno = save;
 	return r;
 }
@@ -922,10 +1228,11 @@ spool_recover(struct spool *sp)
 				    "file of the spool's owner (uid %u), left "
 				    "alone", de->d_name, (unsigned)sp->uid);
 			else if (errno == EBADMSG) {
-				log_warnx("spool: id=%s damaged envelope, "
+				log_errx("spool: id=%s damaged envelope, "
 				    "moved to failed/", id);
-				spool_fail(sp, id, "damaged spool file "
-				    "(envelope unreadable)");
+				if (spool_fail(sp, id, "unreadable spool file: "
+				    "damaged envelope", NULL, 0) == 0)
+					sp->stats.damaged++;
 			}
 		}
 	}
@@ -947,35 +1254,106 @@ spool_fmt_age(char *buf, size_t len, long long s)
 		snprintf(buf, len, "%lldd", s / 86400);
 }
 
-int
-spool_print_queue(struct spool *sp, FILE *out)
+/* One listed message: header line, (why), recipients. */
+static void
+spool_print_entry(FILE *out, const struct spool_entry *e, const char *next,
+    const char *why, time_t now)
 {
-	struct spool_entry *e;
+	char age[16];
+	size_t j;
+
+	spool_fmt_age(age, sizeof(age), (long long)(now - e->created));
+	fprintf(out, "%-23s %9zu %5s %8u %-9s %s\n", e->id, e->size, age,
+	    e->attempts, next, e->sender[0] != '\0' ? e->sender : "<>");
+	if (why[0] != '\0')
+		fprintf(out, "%24s(%s)\n", "", why);
+	for (j = 0; j < e->nrcpt; j++)
+		fprintf(out, "%40s%s\n", "", e->rcpts[j]);
+}
+
+/* failed/ID.msg's envelope and failed/ID.reason into e. */
+static int
+spool_load_failed(struct spool *sp, const char *id, struct spool_entry *e)
+{
+	char name[SPOOL_ID_MAX + 8];
+	struct stat st;
+	FILE *fp;
+	int fd;
+
+	if ((fp = spool_open_msg(sp, sp->failfd, id, e)) == NULL)
+		return -1;
+	if (spool_read_envelope(fp, e) == -1 || fstat(fileno(fp), &st) == -1) {
+		/* A damaged file moved here: listed by id and reason only. */
+		spool_entry_clear(e);
+		e->sender = strdup("?");
+		e->created = 0;
+	} else
+		e->size = (size_t)(st.st_size - ftell(fp));
+	fclose(fp);
+	snprintf(name, sizeof(name), "%s.reason", id);
+	if ((fd = spool_open_file(sp, sp->failfd, name, O_RDONLY)) != -1 &&
+	    (fp = fdopen(fd, "r")) != NULL) {
+		if (fgets(e->last_error, sizeof(e->last_error), fp) != NULL)
+			e->last_error[strcspn(e->last_error, "\n")] = '\0';
+		fclose(fp);
+	} else if (fd != -1)
+		close(fd);
+	return e->sender != NULL ? 0 : -1;
+}
+
+/* failed/, oldest first, each with its reason. */
+static void
+spool_print_failed(struct spool *sp, FILE *out)
+{
+	struct spool_entry *v = NULL, *nv;
 	struct dirent *de;
-	char age[16], next[24], id[SPOOL_ID_MAX];
-	size_t n, i, j, nfailed = 0;
+	char id[SPOOL_ID_MAX];
+	size_t n = 0, i;
 	time_t now = time(NULL);
 	DIR *d;
 	int fd;
 
+	if ((fd = openat(sp->failfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (spool_has_suffix(de->d_name, ".msg", id, sizeof(id)) &&
+		    (nv = reallocarray(v, n + 1, sizeof(*v))) != NULL) {
+			v = nv;
+			if (spool_load_failed(sp, id, &v[n]) == 0)
+				n++;
+		}
+	closedir(d);
+	if (n > 0) {
+		qsort(v, n, sizeof(*v), spool_cmp);
+		fprintf(out, "-- %zu failed message%s in %s/failed (modbus2mail "
+		    "retry ID|--all, delete ID):\n", n, n == 1 ? "" : "s",
+		    sp->dir);
+	}
+	for (i = 0; i < n; i++)
+		spool_print_entry(out, &v[i], "failed", v[i].last_error, now);
+	spool_entries_free(v, n);
+}
+
+int
+spool_print_queue(struct spool *sp, FILE *out)
+{
+	struct spool_entry *e;
+	char age[16], next[24];
+	size_t n, i;
+	time_t now = time(NULL);
+
 	if (spool_scan(sp, &e, &n) == -1)
 		return -1;
-	if ((fd = openat(sp->failfd, ".", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) != -1 && (d = fdopendir(fd)) != NULL) {
-		while ((de = readdir(d)) != NULL)
-			if (spool_has_suffix(de->d_name, ".msg", id,
-			    sizeof(id)))
-				nfailed++;
-		closedir(d);
-	} else if (fd != -1)
-		close(fd);
 	if (n == 0)
 		fprintf(out, "Mail queue is empty\n");
 	else
 		fprintf(out, "%-23s %9s %5s %8s %-9s %s\n", "ID", "SIZE",
 		    "AGE", "ATTEMPTS", "NEXT-TRY", "SENDER/RECIPIENTS");
 	for (i = 0; i < n; i++) {
-		spool_fmt_age(age, sizeof(age), (long long)(now - e[i].created));
 		if (e[i].next_try <= now)
 			strlcpy(next, "now", sizeof(next));
 		else {
@@ -983,22 +1361,14 @@ spool_print_queue(struct spool *sp, FILE *out)
 			spool_fmt_age(next + 3, sizeof(next) - 3,
 			    (long long)(e[i].next_try - now));
 		}
-		fprintf(out, "%-23s %9zu %5s %8u %-9s %s\n", e[i].id,
-		    e[i].size, age, e[i].attempts, next,
-		    e[i].sender[0] != '\0' ? e[i].sender : "<>");
-		if (e[i].last_error[0] != '\0')
-			fprintf(out, "%24s(%s)\n", "", e[i].last_error);
-		for (j = 0; j < e[i].nrcpt; j++)
-			fprintf(out, "%40s%s\n", "", e[i].rcpts[j]);
+		spool_print_entry(out, &e[i], next, e[i].last_error, now);
 	}
 	if (n > 0) {
 		spool_fmt_age(age, sizeof(age), (long long)(now - e[0].created));
 		fprintf(out, "-- %zu message%s in queue, oldest %s\n", n,
 		    n == 1 ? "" : "s", age);
 	}
-	if (nfailed > 0)
-		fprintf(out, "-- %zu failed message%s in %s/failed\n", nfailed,
-		    nfailed == 1 ? "" : "s", sp->dir);
+	spool_print_failed(sp, out);
 	spool_entries_free(e, n);
 	return ferror(out) ? -1 : 0;
 }

@@ -713,6 +713,7 @@ test_minimal_defaults(void **state)
 	assert_int_equal(cfg->smtp.retry.initial_ms, 30000);
 	assert_int_equal(cfg->smtp.retry.max_ms, 1800000);
 	assert_int_equal(cfg->smtp.retry.give_up_ms, 3ULL * 86400000);
+	assert_int_equal(cfg->smtp.stuck_after_ms, 600000);
 	assert_string_equal(cfg->smtp.from_addr, "alarms@example.com");
 	assert_int_equal(cfg->listener.enabled, 0);
 	assert_int_equal(cfg->ndevices, 1);

@@ -17,6 +17,7 @@
 #include "modbus2mail/config.h"
 #include "modbus2mail/notify.h"
 #include "modbus2mail/util.h"
+#include "test_common.h"
 
 #define T0 1795417200 /* Mon, 23 Nov 2026 07:00:00 UTC */
 
@@ -342,7 +343,50 @@ test_sign_of_life(void **state)
 	assert_int_equal(notify_sign_of_life(cfg, &gw, T0, 100, &m), 0);
 	assert_non_null(strstr(m.data, "pump state=ACTIVE"));
 	assert_non_null(strstr(m.data, "Queue: 3 message(s), oldest 2h"));
+	assert_non_null(strstr(m.data, "Failed: 0 message(s)\r\n"));
 	notify_mail_clear(&m);
+	gw.failed = 2;
+	assert_int_equal(notify_sign_of_life(cfg, &gw, T0, 101, &m), 0);
+	assert_non_null(strstr(m.data, "Failed: 2 message(s) (see "
+	    "`modbus2mail queue`; `retry ID|--all` or `delete ID`)\r\n"));
+	notify_mail_clear(&m);
+	config_free(cfg);
+}
+
+/* The relay's failure notice: reason, recipients, original headers. */
+static void
+test_failure_notice(void **state)
+{
+	struct config *cfg = test_config_load(HDR);
+	struct config *with;
+	char *failed[] = { "gone@example.com: 550 5.1.1 no such user" };
+	struct notify_failure f = { .queue_id = "ABC", .reason = "550 5.1.1 "
+	    "no such user", .delivered = "ops@example.com", .failed = failed,
+	    .nfailed = 1, .headers = "Subject: pump\r\n" };
+	struct notify_mail m;
+
+	(void)state;
+	/* No smtp.failure_notice: nothing to send. */
+	assert_int_equal(notify_failure(cfg, &f, T0, 7, &m), -1);
+	with = test_config_load("hostname: gw\n"
+	    "smtp: {url: \"smtp://127.0.0.1:25\", from: a@example.com, "
+	    "tls: none, failure_notice: admin@example.com}\n"
+	    "defaults: {to: [ops@example.com]}\n"
+	    "devices:\n  - name: d1\n    host: 127.0.0.1\n");
+	assert_int_equal(notify_failure(with, &f, T0, 7, &m), 0);
+	assert_int_equal(m.nrcpt, 1);
+	assert_string_equal(m.rcpts[0], "admin@example.com");
+	assert_string_equal(header(m.data, "Subject"),
+	    "Undelivered mail (modbus2mail)");
+	assert_string_equal(header(m.data, "Auto-Submitted"), "auto-replied");
+	assert_non_null(strstr(m.data, "Queue id: ABC\r\n"));
+	assert_non_null(strstr(m.data, "  gone@example.com: 550 5.1.1 no such "
+	    "user\r\n"));
+	assert_non_null(strstr(m.data, "Delivered to: ops@example.com\r\n"));
+	assert_non_null(strstr(m.data, "--- headers of the original message "
+	    "---\r\nSubject: pump\r\n"));
+	notify_mail_clear(&m);
+	config_free(with);
 	config_free(cfg);
 }
 
@@ -357,6 +401,7 @@ main(void)
 		cmocka_unit_test(test_bad_address),
 		cmocka_unit_test(test_rcpts_once),
 		cmocka_unit_test(test_sign_of_life),
+		cmocka_unit_test(test_failure_notice),
 	};
 
 	setenv("TZ", "UTC", 1);

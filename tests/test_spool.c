@@ -210,7 +210,7 @@ test_defer_remove_fail(void **state)
 	assert_int_equal(count_dir(f->dir, "queue", ".meta"), 1);
 
 	assert_int_equal(spool_remove(f->sp, id2), 0);
-	assert_int_equal(spool_fail(f->sp, id, "550 5.1.1 no such user"), 0);
+	assert_int_equal(spool_fail(f->sp, id, "550 5.1.1 no such user", NULL, 0), 0);
 	assert_int_equal(count_dir(f->dir, "queue", ""), 0);
 	assert_int_equal(count_dir(f->dir, "failed", ".msg"), 1);
 	snprintf(path, sizeof(path), "%s/failed/%s.reason", f->dir, id);
@@ -457,7 +457,7 @@ test_symlink_not_followed(void **state)
 	snprintf(path, sizeof(path), "%s/tmp/%ld.%s.reason.new", f->dir,
 	    (long)getpid(), id);
 	assert_int_equal(symlink(secret, path), 0);
-	assert_int_equal(spool_fail(f->sp, id, "550 no"), 0);
+	assert_int_equal(spool_fail(f->sp, id, "550 no", NULL, 0), 0);
 	assert_file_text(secret, "root only\n");
 	snprintf(path, sizeof(path), "%s/failed/%s.reason", f->dir, id);
 	assert_file_text(path, "550 no\n");
@@ -505,6 +505,134 @@ test_dir_checks(void **state)
 	assert_non_null(f->sp = spool_open(f->dir, err, sizeof(err)));
 }
 
+/* Counters follow commit, defer, fail, retry, delete without a scan. */
+static void
+test_stats_retry_delete(void **state)
+{
+	struct fixture *f = *state;
+	char id[SPOOL_ID_MAX], id2[SPOOL_ID_MAX], *one[] = { "b@example.com" };
+	struct spool_entry *v;
+	struct spool_stats st;
+	size_t n;
+
+	spool_stats(f->sp, &st);
+	assert_int_equal(st.queued, 0);
+	assert_int_equal(st.oldest, 0);
+	assert_int_equal(spool_submit(f->sp, "s@example.com", rcpts2, 2, MSG,
+	    strlen(MSG), id, sizeof(id)), 0);
+	assert_int_equal(spool_submit(f->sp, "s@example.com", rcpts2, 2, MSG,
+	    strlen(MSG), id2, sizeof(id2)), 0);
+	spool_stats(f->sp, &st);
+	assert_int_equal(st.queued, 2);
+	assert_true(st.oldest > 0 && st.oldest <= time(NULL));
+	/* a@ got it, b@ bounced: retry goes to b@ only, attempts 0. */
+	assert_int_equal(spool_defer(f->sp, id, 4, time(NULL) + 600, "451 x",
+	    rcpts2, 2), 0);
+	assert_int_equal(spool_fail(f->sp, id, "b@example.com: 550 no", one,
+	    1), 0);
+	assert_int_equal(spool_fail(f->sp, id2, "gave up", NULL, 0), 0);
+	spool_stats(f->sp, &st);
+	assert_int_equal(st.queued, 0);
+	assert_int_equal(st.oldest, 0);
+	assert_int_equal(st.failed, 2);
+	assert_int_equal(spool_retry(f->sp, "0000000000000000000FFFF", &n), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(spool_retry(f->sp, "../queue/x", &n), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(spool_retry(f->sp, id, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(spool_scan(f->sp, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].attempts, 0);
+	assert_int_equal(v[0].next_try, 0);
+	assert_int_equal(v[0].nrcpt, 1);
+	assert_string_equal(v[0].rcpts[0], "b@example.com");
+	spool_entries_free(v, n);
+	assert_int_equal(count_dir(f->dir, "failed", ".reason"), 1);
+	spool_stats(f->sp, &st);
+	assert_int_equal(st.queued, 1);
+	assert_int_equal(st.failed, 1);
+	/* delete: from failed/, then from the queue; then nothing left. */
+	assert_int_equal(spool_delete(f->sp, id2), 0);
+	assert_int_equal(spool_delete(f->sp, id), 0);
+	assert_int_equal(spool_delete(f->sp, id), -1);
+	assert_int_equal(errno, ENOENT);
+	spool_stats(f->sp, &st);
+	assert_int_equal(st.queued, 0);
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(count_dir(f->dir, "failed", ""), 0);
+	assert_int_equal(count_dir(f->dir, "queue", ""), 0);
+	assert_int_equal(spool_retry(f->sp, NULL, &n), 0);
+	assert_int_equal(n, 0);
+}
+
+/* One holder of the lock; it moves damaged entries to failed/, others
+ * only count them. */
+static void
+test_lock_and_damaged(void **state)
+{
+	struct fixture *f = *state;
+	char path[256], err[256], id[SPOOL_ID_MAX], buf[64];
+	struct spool *other;
+	struct spool_entry *v;
+	struct spool_stats st;
+	size_t n;
+
+	assert_int_equal(spool_submit(f->sp, "s@example.com", rcpts2, 2, MSG,
+	    strlen(MSG), id, sizeof(id)), 0);
+	snprintf(path, sizeof(path), "%s/queue/00000000000000000000001.msg",
+	    f->dir);
+	write_file(path, "M2M-SPOOL 1\ngarbage\n");
+	assert_non_null(other = spool_open(f->dir, err, sizeof(err)));
+	/* spool_open's recovery moved it (the damage was there before). */
+	spool_stats(other, &st);
+	assert_int_equal(st.damaged, 1);
+	assert_int_equal(st.failed, 1);
+	assert_int_equal(spool_lock(f->sp, err, sizeof(err)), 0);
+	assert_int_equal(spool_lock(other, err, sizeof(err)), -1);
+	snprintf(buf, sizeof(buf), "(pid %ld) is running on ", (long)getpid());
+	assert_non_null(strstr(err, "another modbus2mail "));
+	assert_non_null(strstr(err, buf));
+	/* Damaged after open: the lock holder moves it, others don't. */
+	write_file(path, "M2M-SPOOL 1\ngarbage\n");
+	assert_int_equal(spool_scan(other, &v, &n), 0);
+	spool_entries_free(v, n);
+	assert_int_equal(n, 1);
+	assert_int_equal(count_dir(f->dir, "queue", ".msg"), 2);
+	assert_int_equal(spool_scan(f->sp, &v, &n), 0);
+	spool_entries_free(v, n);
+	assert_int_equal(n, 1);
+	assert_int_equal(count_dir(f->dir, "queue", ".msg"), 1);
+	snprintf(path, sizeof(path), "%s/failed/00000000000000000000001.reason",
+	    f->dir);
+	assert_int_equal(access(path, F_OK), 0);
+	spool_stats(f->sp, &st);
+	assert_int_equal(st.damaged, 1);
+	assert_int_equal(st.queued, 1);
+	/* Closing releases the lock. */
+	spool_close(f->sp);
+	f->sp = other;
+	assert_int_equal(spool_lock(other, err, sizeof(err)), 0);
+}
+
+/* State files in spool_dir: written whole, read back without newline. */
+static void
+test_state_files(void **state)
+{
+	struct fixture *f = *state;
+	char buf[32];
+
+	assert_int_equal(spool_state_get(f->sp, "sign_of_life", buf,
+	    sizeof(buf)), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(spool_state_put(f->sp, "sign_of_life",
+	    "2026-11-29\n"), 0);
+	assert_int_equal(spool_state_get(f->sp, "sign_of_life", buf,
+	    sizeof(buf)), 0);
+	assert_string_equal(buf, "2026-11-29");
+	assert_int_equal(count_dir(f->dir, "tmp", ""), 0);
+}
+
 int
 main(void)
 {
@@ -526,6 +654,12 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_not_followed,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stats_retry_delete, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_lock_and_damaged, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_state_files, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_dir_checks, setup,
 		    teardown),
 	};

@@ -81,6 +81,7 @@ struct config_smtp {
 	uint64_t timeout_ms;         /* default 30s */
 	struct config_retry retry;   /* 30s, 30m, 3d */
 	char *failure_notice;        /* bare address or NULL */
+	uint64_t stuck_after_ms;     /* mail_ok_coil 0 past it; 10m */
 };
 
 struct config_listener {

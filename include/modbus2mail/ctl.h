@@ -1,6 +1,7 @@
 /*
  * ctl.h - the control socket between the running daemon and the commands
- * that ask it something (status, flush, ack, shelve): <spool_dir>/control.sock,
+ * that ask it something (status, flush, ack, shelve, retry, delete):
+ * <spool_dir>/control.sock,
  * one request line per connection (struct ctl_req, encoded by this module
  * only), the reply is text ending at EOF whose first line is "ok" or
  * "error: MESSAGE".
@@ -18,6 +19,7 @@
 
 struct config;
 struct ctl;
+struct spool;
 
 enum ctl_verb {
 	CTL_STATUS,
@@ -26,6 +28,8 @@ enum ctl_verb {
 	CTL_SHELVE,		/* name = rule or device, ms (0 = unshelve),
 				 * reason */
 	CTL_UNSHELVE,		/* name = rule or device */
+	CTL_RETRY,		/* name = queue id or "--all" */
+	CTL_DELETE,		/* name = queue id */
 };
 
 struct ctl_req {
@@ -48,6 +52,13 @@ int	ctl_req_encode(const struct ctl_req *, char *buf, size_t len);
 /* Parses a request line. 0 ok; -1 with a one-line message in err. */
 int	ctl_req_decode(const char *line, struct ctl_req *, char *err,
 	    size_t errlen);
+
+/*
+ * retry and delete on a spool: by the daemon, or by the command itself when
+ * no daemon runs. What was done goes to out; 0, or -1 with the message in
+ * out.
+ */
+int	ctl_spool(struct spool *, const struct ctl_req *, FILE *out);
 
 /* Path of the socket for cfg into buf. 0 ok, -1 too long. */
 int	ctl_path(const struct config *, char *buf, size_t len);
@@ -78,7 +89,7 @@ void	ctl_events(struct ctl *, const struct pollfd *pfd, uint64_t now_ms);
 /*
  * Client side: sends req, copies the body of an "ok" reply to out; an error
  * goes to err as "modbus2mail VERB: MESSAGE". Returns the exit code: 0 ok,
- * 1 error or daemon not running.
+ * 1 error; -1 (nothing printed, errno set) when no daemon listens.
  */
 int	ctl_request(const struct config *, const struct ctl_req *, FILE *out,
 	    FILE *err);

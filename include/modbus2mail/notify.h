@@ -11,7 +11,8 @@
  * long the alarm has been on ("12m 5s"). Follow-ups carry In-Reply-To and
  * References to the ACTIVE mail of their episode. Subjects: the rule's
  * template for one event; "[worst severity] N alarms STATE on DEVICE" for
- * a group; fixed texts for ESCALATION and SHELVED.
+ * a group; fixed texts for ESCALATION and SHELVED. Besides alarms: the
+ * daily sign of life and the relay's failure notice.
  */
 #ifndef MODBUS2MAIL_NOTIFY_H
 #define MODBUS2MAIL_NOTIFY_H
@@ -46,9 +47,26 @@ struct notify_gateway {
 	const char *alarms;	/* one line per active alarm, may be "" */
 	size_t queue_len;
 	time_t queue_oldest;	/* 0 = empty */
+	size_t failed;		/* messages in failed/ */
 };
 /* The sign-of-life mail to sign_of_life.to. 0 or -1. */
 int	notify_sign_of_life(const struct config *, const struct notify_gateway *,
+	    time_t now, unsigned long long seq, struct notify_mail *);
+/* A message the relay could not deliver, for the failure notice. */
+struct notify_failure {
+	const char *queue_id;
+	const char *reason;
+	const char *delivered;	/* "a@b, c@d" or NULL: those got it */
+	char *const *failed;	/* "addr: reply", one per failed recipient */
+	size_t nfailed;
+	const char *headers;	/* of the original message, may be NULL */
+};
+/*
+ * The failure notice to smtp.failure_notice (Auto-Submitted: auto-replied;
+ * spool it with the null sender so that it never gets a notice itself).
+ * 0, or -1 (no failure_notice configured, ENOMEM) with m cleared.
+ */
+int	notify_failure(const struct config *, const struct notify_failure *,
 	    time_t now, unsigned long long seq, struct notify_mail *);
 /* Releases what notify_build() allocated. */
 void	notify_mail_clear(struct notify_mail *);

@@ -14,6 +14,10 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
+
+/* Enough for relay_path_broken()'s reason. */
+#define RELAY_WHY_LEN 512
 
 struct config;
 struct spool;
@@ -27,8 +31,17 @@ struct relay *relay_start(const struct config *, struct spool *, char *err,
 	    size_t errlen);
 /* New message or `flush`: retry everything queued now, ignoring next_try. */
 void	relay_wake(struct relay *);
-/* 0 while a queued message has failed at least once (mail_ok_coil). */
+/* 0 while the mail path is broken, a queued message has failed at least
+ * once or waits longer than smtp.stuck_after, or failed/ holds a message
+ * (mail_ok_coil); follows each queue run. */
 int	relay_healthy(struct relay *);
+/*
+ * 1 while the mail path is broken: no session with the provider got past
+ * MAIL FROM since since, for the reason why (a reply or a connection
+ * error). 0 when it works.
+ */
+int	relay_path_broken(struct relay *, time_t *since, char *why,
+	    size_t len);
 /* Monotonic ms of the thread's last sign of life (systemd watchdog). */
 uint64_t relay_last_alive_ms(struct relay *);
 /* Finishes the message in flight (no new one starts), joins, frees. */

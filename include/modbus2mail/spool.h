@@ -68,10 +68,43 @@ int	spool_defer(struct spool *, const char *id, unsigned attempts,
 	    size_t nrcpt);
 /* Delivered: removed. */
 int	spool_remove(struct spool *, const char *id);
-/* Permanent failure: moved to failed/ with reason. */
-int	spool_fail(struct spool *, const char *id, const char *reason);
+/*
+ * Permanent failure: moved to failed/ with reason; rcpts (nrcpt > 0) are
+ * those a later spool_retry() sends it to, else all of the envelope's.
+ */
+int	spool_fail(struct spool *, const char *id, const char *reason,
+	    char *const *rcpts, size_t nrcpt);
+/* `modbus2mail retry`: failed/ID (NULL: all) back to the queue, attempts 0;
+ * *n gets how many. -1 with errno (ENOENT: no such failed message). */
+int	spool_retry(struct spool *, const char *id, size_t *n);
+/* `modbus2mail delete`: ID removed from failed/ or, if not there, queue/. */
+int	spool_delete(struct spool *, const char *id);
 
-/* `modbus2mail queue`: postqueue -p style listing of queue/ (SPEC §2). */
+/*
+ * Single instance: an exclusive lock on spool_dir/lock, held until
+ * spool_close(). Its holder also moves unusable queue entries to failed/.
+ * -1 with err "another modbus2mail (pid N) is running on DIR" when taken.
+ */
+int	spool_lock(struct spool *, char *err, size_t errlen);
+
+/* A one-line state file spool_dir/name (e.g. the last sign of life):
+ * read into buf (newline cut), or written whole and durably. 0 or -1. */
+int	spool_state_get(struct spool *, const char *name, char *buf,
+	    size_t len);
+int	spool_state_put(struct spool *, const char *name, const char *text);
+
+/* Counters kept up to date without reading the queue. */
+struct spool_stats {
+	size_t queued;
+	time_t oldest;		/* created of the oldest queued, 0 = none */
+	size_t failed;		/* in failed/ */
+	size_t damaged;		/* moved to failed/ as unreadable since open */
+	size_t unusable;	/* in queue/ but not usable (see spool.c) */
+};
+void	spool_stats(struct spool *, struct spool_stats *);
+
+/* `modbus2mail queue`: postqueue -p style listing of queue/, then of
+ * failed/ with the reasons. */
 int	spool_print_queue(struct spool *, FILE *);
 
 #endif

@@ -9,6 +9,7 @@ usage: test_relay.py MODBUS2MAIL_EXE SPOOL_INJECT_EXE [unittest names...]
 import email
 import email.policy
 import os
+import signal
 import sys
 import unittest
 
@@ -54,6 +55,12 @@ class RelayTest(unittest.TestCase):
         r = Relay(M2M, TOOL, self.dir, **kw)
         self.started.append(r)
         return r
+
+    def once_per_run(self, r, sessions, nmsg):
+        """A broken path costs one session per queue run, not one per
+        message: the first run alone deferred nmsg messages in one."""
+        wait_until(lambda: 0 < sessions() <= r.logtext().count("status=deferred") - (nmsg - 1),
+                   what="one provider session per queue run")
 
     # (a) STARTTLS + AUTH, connection reuse, queue empties, test-mail.
     def test_starttls_auth(self):
@@ -127,28 +134,91 @@ class RelayTest(unittest.TestCase):
         p.wait_count(1)
         self.assertIn("verify_peer is false", r2.logtext())
 
-    # (d) wrong password: permanent failure -> failed/ + notice, no notice loop.
+    # (d) wrong password: the mail path is broken, the messages are held
+    # (never failed/, no notice), the provider sees one AUTH per queue run;
+    # the fixed password and SIGHUP deliver them.
     def test_wrong_password(self):
         p = self.provider(tls="starttls", user="u", password="right")
         r = self.relay(user="u", password="wrong", notice="admin@example.com")
+        self.assertEqual(r.mode, "daemon")
         t = r.test_mail("ops@example.com")
         self.assertEqual(t.returncode, 1)
         self.assertRegex(t.stderr, r"^test-mail: AUTH: 535 5.7.8 Authentication credentials invalid")
         r.inject(3)
         r.start()
-        # The messages and then their notices (which fail the same way) end
-        # in failed/, and the provider saw one bad AUTH per queue run, not
-        # one per message.
-        wait_until(lambda: len(r.files("failed", ".msg")) == 6, what="6 in failed/")
-        reasons = r.reasons()
-        self.assertEqual(len(reasons), 6)
-        self.assertTrue(all("AUTH: 535 5.7.8" in x for x in reasons), reasons)
-        self.assertEqual(r.logtext().count(" notice="), 3, "never a notice about a notice")
-        self.assertEqual(r.files("queue"), [])
+        wait_log(r, "<3>relay: mail path BROKEN: AUTH: 535 5.7.8 Authentication credentials invalid")
+        wait_log(r, "status=deferred", count=3)
+        self.assertRegex(r.logtext(), r"<4>relay: id=\w+ status=deferred attempts=1 ")
+        st = r.proc.cli("status").stdout
+        self.assertRegex(st, r"mail path: BROKEN since \d\d:\d\d — upstream AUTH: 535 5\.7\.8 ")
+        self.assertRegex(st, r"queue: 3 messages, oldest \d+s, 0 failed")
+        self.assertEqual(r.files("failed"), [])
+        self.assertEqual(len(r.files("queue", ".msg")), 3)
+        self.assertNotIn(" notice=", r.logtext())
         self.assertEqual(p.count(), 0)
-        self.assertEqual(p.auth_failures, 1 + 2)  # test-mail, messages, notices
+        self.once_per_run(r, lambda: p.auth_failures - 1, 3)  # 1: test-mail
         self.assertNotIn("wrong", r.logtext())
-        self.assertIn("failed message", r.queue())
+        with open(r.pwfile, "w") as f:
+            f.write("right\n")
+        r.proc.signal(signal.SIGHUP)
+        p.wait_count(3)
+        wait_log(r, "<5>relay: mail path recovered after ")
+        wait_until(lambda: "Mail queue is empty" in r.queue(), what="empty queue")
+        self.assertEqual(r.files("failed"), [])
+        self.assertRegex(r.proc.cli("status").stdout, r"mail path: ok\nqueue: 0 messages, 0 failed")
+
+    # A provider answering 5xx to MAIL FROM (misconfigured upstream): held,
+    # not failed; delivered once it accepts again.
+    def test_sender_rejected_held(self):
+        p = self.provider(tls="starttls", user="u", password="pw",
+                          reject_mail="553 5.7.1 sender not allowed")
+        r = self.relay(user="u", password="pw", notice="admin@example.com")
+        r.inject(4)
+        r.start()
+        wait_log(r, "<3>relay: mail path BROKEN: sender rejected: 553 5.7.1 sender not allowed")
+        wait_log(r, "status=deferred", count=4)
+        self.assertEqual(r.files("failed"), [])
+        self.assertIn("(sender rejected: 553 5.7.1", r.queue())
+        self.once_per_run(r, lambda: p.mail_rejections, 4)
+        p.reject_mail = None
+        r.flush()
+        p.wait_count(4)
+        wait_log(r, "<5>relay: mail path recovered")
+        wait_until(lambda: "Mail queue is empty" in r.queue(), what="empty queue")
+        self.assertEqual(r.files("failed"), [])
+        self.assertNotIn(" notice=", r.logtext())
+
+    # failed/ is visible and recoverable: queue lists it with the reason,
+    # retry sends it again to the recipient that failed only, delete drops it.
+    def test_retry_and_delete_failed(self):
+        p = self.provider(tls="starttls", user="u", password="pw",
+                          reject={"gone@example.com": "550 5.1.1 <gone@example.com>: no such user"})
+        r = self.relay(user="u", password="pw")
+        r.inject(1, rcpts=("gone@example.com", "ops@example.com"))
+        r.inject(1, rcpts=("gone@example.com",))
+        r.start()
+        p.wait_count(1)
+        wait_until(lambda: len(r.files("failed", ".msg")) == 2, what="2 in failed/")
+        q = r.queue()
+        self.assertIn("Mail queue is empty", q)
+        self.assertIn("-- 2 failed messages in %s/failed" % r.spool, q)
+        self.assertIn("(gone@example.com: 550 5.1.1 <gone@example.com>: no such user)", q)
+        self.assertRegex(r.proc.cli("status").stdout, r"queue: 0 messages, 2 failed")
+        first, second = [f[:-4] for f in r.files("failed", ".msg")]
+        bad = r.proc.cli("retry", "0000000000000000000FFFF", check=False)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("modbus2mail retry: no failed message 0000000000000000000FFFF", bad.stderr)
+        p.reject = {}
+        out = r.proc.cli("retry", first).stdout
+        self.assertEqual(out, "1 message back in the queue\n")
+        p.wait_count(2)
+        self.assertEqual(p.envelopes()[1]["rcpt_tos"], ["gone@example.com"])
+        self.assertEqual(r.proc.cli("delete", second).stdout, "deleted %s\n" % second)
+        wait_until(lambda: r.files("failed") == [] and r.files("queue") == [],
+                   what="queue and failed/ empty")
+        self.assertEqual(p.count(), 2)
+        self.assertIn("<5>spool: id=%s deleted by command" % second, r.logtext())
+        self.assertEqual(r.proc.cli("retry", "--all").stdout, "0 messages back in the queue\n")
 
     # (e) provider down at first, then up: delivered after retry.
     def test_provider_down_then_up(self):

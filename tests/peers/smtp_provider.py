@@ -15,7 +15,8 @@ As a module:
 As a program (prints READY once listening, stops on SIGTERM/SIGINT):
     smtp_provider.py --port P --tls starttls|implicit|none --cert C --key K
                      --user U --password PW --maildir DIR
-                     [--reject ADDR[=REPLY]]... [--tempfail N] [--make-pki DIR]
+                     [--reject ADDR[=REPLY]]... [--tempfail N] [--reject-mail REPLY]
+                     [--make-pki DIR]
 """
 import argparse
 import email
@@ -70,6 +71,16 @@ class _Handler:
     def __init__(self, prov):
         self.prov = prov
 
+    async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: N802
+        reply = self.prov.reject_mail
+        if reply is not None:
+            with self.prov.lock:
+                self.prov.mail_rejections += 1
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
         reply = self.prov.reject.get(address.lower())
         if reply is not None:
@@ -93,12 +104,15 @@ class Provider:
     """The provider; see the module docstring. tls: starttls|implicit|none."""
 
     def __init__(self, port, host="127.0.0.1", tls="starttls", cert=None, key=None,
-                 user=None, password=None, maildir=None, reject=None, tempfail=0):
+                 user=None, password=None, maildir=None, reject=None, tempfail=0,
+                 reject_mail=None):
         self.host, self.port, self.tls = host, port, tls
         self.user, self.password = user, password
         self.maildir = maildir
         self.reject = {k.lower(): v for k, v in (reject or {}).items()}
         self.tempfail = tempfail
+        self.reject_mail = reject_mail    # reply to every MAIL FROM, None = accept
+        self.mail_rejections = 0
         self.tempfailed = 0
         self.auth_failures = 0
         self.seq = 0
@@ -214,6 +228,8 @@ def main():
     ap.add_argument("--reject", action="append", default=[], metavar="ADDR[=REPLY]")
     ap.add_argument("--tempfail", type=int, default=0, metavar="N",
                     help="answer the first N DATA with 451")
+    ap.add_argument("--reject-mail", metavar="REPLY",
+                    help="answer every MAIL FROM with REPLY (e.g. '553 5.7.1 no')")
     a = ap.parse_args()
     if a.make_pki:
         pki = make_pki(a.make_pki)
@@ -227,7 +243,7 @@ def main():
         reject[addr] = reply or "550 5.1.1 <%s>: recipient rejected" % addr
     prov = Provider(a.port, host=a.host, tls=a.tls, cert=a.cert, key=a.key, user=a.user,
                     password=a.password, maildir=a.maildir, reject=reject,
-                    tempfail=a.tempfail)
+                    tempfail=a.tempfail, reject_mail=a.reject_mail)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
