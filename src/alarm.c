@@ -29,6 +29,7 @@ enum slot_type {
 	SLOT_RULE,
 	SLOT_LINK,
 	SLOT_HEARTBEAT,
+	SLOT_READ,
 };
 
 enum slot_state {
@@ -48,6 +49,7 @@ struct slot {
 	enum slot_state state;
 	uint64_t t0;				/* PENDING/CLEARING start */
 	int unseen;				/* a cycle went unevaluated */
+	int unavail;				/* up, but not readable */
 	uint64_t escalate_at;			/* monotonic, when unacked */
 	time_t since;				/* wall clock of the raise */
 	int acked, escalated;
@@ -56,7 +58,8 @@ struct slot {
 	uint64_t next_reminder;
 	uint64_t shelved_until;			/* monotonic, 0 = not */
 	time_t shelved_until_wall;
-	char reason[ALARM_REASON_MAX];
+	char reason[ALARM_REASON_MAX];		/* of the shelf */
+	char why[ALARM_REASON_MAX];		/* link/read: what failed */
 	uint64_t *raises;			/* chatter: recent raise times */
 	size_t nraises;
 	int ack_prev;				/* -1 unknown */
@@ -87,12 +90,17 @@ struct alarm_engine {
 	size_t device;
 	struct slot *slots;
 	size_t nslots;
-	long link_slot, hb_slot;		/* -1 when not configured */
+	long link_slot, hb_slot, read_slot;	/* -1 when not configured */
 	uint64_t link_fail_since;		/* first failed cycle */
 	int link_failing;
+	char link_why[ALARM_REASON_MAX];	/* of the next failed cycle */
+	uint64_t *req_fail;			/* per request: failing since
+						 * (monotonic + 1), 0 = ok */
+	size_t nreq;
+	int hb_timing;				/* hb_ref is set (link up) */
 	int hb_have;				/* hb_last is a sample */
 	uint16_t hb_last;
-	uint64_t hb_ref;			/* last change (or first sample) */
+	uint64_t hb_ref;			/* last change (or first cycle) */
 	struct pend *pend;
 	size_t npend;
 	uint64_t group_deadline;		/* ACTIVE window end, if held */
@@ -114,6 +122,8 @@ static void	step(struct alarm_engine *, size_t, int, uint64_t, time_t);
 static void	timers(struct alarm_engine *, size_t, uint64_t);
 static void	eval_link(struct alarm_engine *, int, uint64_t, time_t);
 static void	eval_heartbeat(struct alarm_engine *, const struct readplan *,
+		    int, uint64_t, time_t);
+static void	eval_read(struct alarm_engine *, const struct readplan *,
 		    int, uint64_t, time_t);
 static void	eval_rule(struct alarm_engine *, size_t, const struct readplan *,
 		    int, uint64_t, time_t);
@@ -194,14 +204,14 @@ alarm_engine_new(const struct config *cfg, size_t device)
 	const struct config_device *d = &cfg->devices[device];
 	struct alarm_engine *e;
 	struct slot *s;
-	size_t i, n = 2;
+	size_t i, n = 3;
 
 	e = xcalloc(1, sizeof(*e));
 	e->cfg = cfg;
 	e->dev = d;
 	e->device = device;
 	e->tail = &e->queue;
-	e->link_slot = e->hb_slot = -1;
+	e->link_slot = e->hb_slot = e->read_slot = -1;
 	e->next_group = 1;
 	for (i = 0; i < cfg->nrules; i++)
 		n += cfg->rules[i].device == device;
@@ -227,6 +237,10 @@ alarm_engine_new(const struct config *cfg, size_t device)
 		s = &e->slots[e->nslots++];
 		s->type = SLOT_LINK;
 		snprintf(s->name, sizeof(s->name), "%s.link", d->name);
+		e->read_slot = (long)e->nslots;
+		s = &e->slots[e->nslots++];
+		s->type = SLOT_READ;
+		snprintf(s->name, sizeof(s->name), "%s.read", d->name);
 	}
 	if (d->heartbeat) {
 		e->hb_slot = (long)e->nslots;
@@ -259,6 +273,7 @@ alarm_engine_free(struct alarm_engine *e)
 	for (i = 0; i < e->nslots; i++)
 		free(e->slots[i].raises);
 	free(e->slots);
+	free(e->req_fail);
 	free(e->pend);
 	free(e);
 }
@@ -458,8 +473,8 @@ alarm_rule_condition(const struct config_rule *r, const struct readplan *p,
 	    regs) == -1)
 		return -1;
 	v = value_scale(r, value_decode(r->type, r->order, regs, &w));
-	if (isnan(v))
-		return -1;	/* not a measurement: keep the state */
+	if (!isfinite(v) || !isfinite(w))
+		return -1;	/* NaN, ±Inf: not a measurement, keep the state */
 	*raw = w;
 	*value = v;
 	/* Deadband: once active, clearing needs the value back past it. */
@@ -486,6 +501,8 @@ eval_link(struct alarm_engine *e, int link_up, uint64_t now, time_t wall)
 	if (e->link_slot < 0)
 		return;
 	s = &e->slots[e->link_slot];
+	if (!link_up && e->link_why[0] != '\0')
+		strlcpy(s->why, e->link_why, sizeof(s->why));
 	/* raised after `after` of failures; once raised, down = still on */
 	cond = !link_up && (slot_on(s) ||
 	    now - e->link_fail_since >= e->dev->link_alarm_after_ms);
@@ -503,30 +520,83 @@ eval_heartbeat(struct alarm_engine *e, const struct readplan *p, int link_up,
 	if (e->hb_slot < 0)
 		return;
 	s = &e->slots[e->hb_slot];
-	if (!link_up || p == NULL ||
-	    readplan_reg(p, d->heartbeat_source, d->heartbeat_address,
-	    &hb) == -1) {
-		/* a new connection starts a new comparison */
-		if (!link_up)
-			e->hb_have = 0;
+	/* a new connection starts a new comparison */
+	if (!link_up)
+		e->hb_have = e->hb_timing = 0;
+	if (!link_up || p == NULL) {
 		s->unseen = 1;
 		return;
 	}
-	if (!e->hb_have) {
-		e->hb_have = 1;
-		e->hb_last = hb;
-		/* staleness is timed from here, unless already alarmed:
-		 * then only a real change clears it */
+	/* staleness is timed from the first cycle of a connection, unless
+	 * already alarmed: then only a real change clears it */
+	if (!e->hb_timing) {
+		e->hb_timing = 1;
 		if (!slot_on(s))
 			e->hb_ref = now;
-	} else if (hb != e->hb_last) {
-		e->hb_last = hb;
-		e->hb_ref = now;
 	}
-	s->has_value = 1;
-	s->value = s->raw = hb;
+	/* an unreadable heartbeat is no sign of life: it ages as stale */
+	if (readplan_reg(p, d->heartbeat_source, d->heartbeat_address,
+	    &hb) == 0) {
+		if (e->hb_have && hb != e->hb_last)
+			e->hb_ref = now;
+		e->hb_have = 1;
+		e->hb_last = hb;
+		s->has_value = 1;
+		s->value = s->raw = hb;
+	}
 	step(e, (size_t)e->hb_slot, now - e->hb_ref >= d->heartbeat_stale_ms,
 	    now, wall);
+}
+
+/*
+ * DEVICE.read: requests that keep failing (exception, another unit's
+ * reply) while the device answers others. Raised when one has failed for
+ * link_alarm.after, naming every such request; on while any fails.
+ */
+static void
+eval_read(struct alarm_engine *e, const struct readplan *p, int link_up,
+    uint64_t now, time_t wall)
+{
+	const struct readplan_req *rq;
+	struct slot *s;
+	char buf[ALARM_REASON_MAX] = "";
+	size_t i, len;
+	int cond = 0, any = 0;
+
+	if (e->read_slot < 0 || p == NULL)
+		return;
+	s = &e->slots[e->read_slot];
+	if (e->nreq != p->nreq) {
+		free(e->req_fail);
+		e->req_fail = xcalloc(p->nreq + 1, sizeof(*e->req_fail));
+		e->nreq = p->nreq;
+	}
+	if (!link_up) {
+		/* like a delay, failing time only counts while seen */
+		memset(e->req_fail, 0, e->nreq * sizeof(*e->req_fail));
+		s->unseen = 1;
+		return;
+	}
+	for (i = 0; i < p->nreq; i++) {
+		rq = &p->req[i];
+		if (rq->ok) {
+			e->req_fail[i] = 0;
+			continue;
+		}
+		any = 1;
+		if (e->req_fail[i] == 0)
+			e->req_fail[i] = now + 1;
+		if (now + 1 - e->req_fail[i] < e->dev->link_alarm_after_ms)
+			continue;
+		cond = 1;
+		len = strlen(buf);
+		snprintf(buf + len, sizeof(buf) - len, "%s%s %u+%u: %s",
+		    len > 0 ? "; " : "", config_source_name(rq->table),
+		    rq->addr, rq->count, rq->why);
+	}
+	if (cond)
+		strlcpy(s->why, buf, sizeof(s->why));
+	step(e, (size_t)e->read_slot, cond || (slot_on(s) && any), now, wall);
 }
 
 static void
@@ -553,6 +623,7 @@ eval_rule(struct alarm_engine *e, size_t idx, const struct readplan *p,
 	}
 	/* A failed read is never a value: the state is kept. */
 	cond = alarm_rule_condition(r, p, slot_on(s), &value, &raw);
+	s->unavail = cond == -1;
 	if (cond == -1) {
 		s->unseen = 1;
 		return;
@@ -571,6 +642,7 @@ alarm_engine_cycle(struct alarm_engine *e, const struct readplan *p,
 
 	eval_link(e, link_up, now, wall);
 	eval_heartbeat(e, p, link_up, now, wall);
+	eval_read(e, p, link_up, now, wall);
 	for (i = 0; i < e->nslots; i++)
 		if (e->slots[i].type == SLOT_RULE)
 			eval_rule(e, i, p, link_up, now, wall);
@@ -623,8 +695,8 @@ fill_event(const struct slot *s, struct alarm_event *ev, uint64_t shelve_ms)
 	ev->raw = s->raw;
 	ev->since = s->since;
 	ev->shelve_ms = shelve_ms;
-	if (shelve_ms != 0)
-		strlcpy(ev->reason, s->reason, sizeof(ev->reason));
+	strlcpy(ev->reason, shelve_ms != 0 ? s->reason : s->why,
+	    sizeof(ev->reason));
 }
 
 /* One notification of kind from the n events of p. */
@@ -787,6 +859,12 @@ alarm_engine_set_message_id(struct alarm_engine *e,
 			    sizeof(e->slots[i].msgid));
 }
 
+void
+alarm_engine_link_error(struct alarm_engine *e, const char *why)
+{
+	strlcpy(e->link_why, why, sizeof(e->link_why));
+}
+
 uint64_t
 alarm_engine_next_deadline(const struct alarm_engine *e)
 {
@@ -800,9 +878,12 @@ alarm_engine_next_deadline(const struct alarm_engine *e)
 	if (e->link_slot >= 0 && e->link_failing &&
 	    !slot_on(&e->slots[e->link_slot]))
 		CAND(e->link_fail_since + e->dev->link_alarm_after_ms);
-	if (e->hb_slot >= 0 && e->hb_have &&
+	if (e->hb_slot >= 0 && e->hb_timing &&
 	    !slot_on(&e->slots[e->hb_slot]))
 		CAND(e->hb_ref + e->dev->heartbeat_stale_ms);
+	for (i = 0; e->read_slot >= 0 && i < e->nreq; i++)
+		if (e->req_fail[i] != 0 && !slot_on(&e->slots[e->read_slot]))
+			CAND(e->req_fail[i] - 1 + e->dev->link_alarm_after_ms);
 	for (i = 0; i < e->nslots; i++) {
 		s = &e->slots[i];
 		if (s->shelved_until != 0)
@@ -896,6 +977,8 @@ alarm_engine_get(const struct alarm_engine *e, size_t i, uint64_t now,
 	st->reason = st->shelved ? s->reason : "";
 	st->has_value = s->has_value;
 	st->value = s->value;
+	st->unavailable = s->unavail;
+	st->why = st->active ? s->why : "";
 }
 
 void
@@ -909,7 +992,7 @@ alarm_engine_status(const struct alarm_engine *e, FILE *out, uint64_t now,
 	(void)wall;
 	for (i = 0; i < e->nslots; i++) {
 		alarm_engine_get(e, i, now, &st);
-		if (!st.active && !st.shelved)
+		if (!st.active && !st.shelved && !st.unavailable)
 			continue;
 		util_fmt_time(since, sizeof(since), st.since);
 		fprintf(out, "  %s state=%s since=%s acknowledged=%s "
@@ -921,6 +1004,10 @@ alarm_engine_status(const struct alarm_engine *e, FILE *out, uint64_t now,
 			fprintf(out, " shelved_until=%s reason=\"%s\"", until,
 			    st.reason);
 		}
+		if (st.unavailable)
+			fputs(" value=unavailable", out);
+		if (st.why[0] != '\0')
+			fprintf(out, " error=\"%s\"", st.why);
 		fputc('\n', out);
 	}
 }

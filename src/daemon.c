@@ -148,6 +148,9 @@ daemon_stop_workers(struct daemon *d)
 	if (d->smtpd != NULL)
 		smtpd_stop(d->smtpd);
 	d->smtpd = NULL;
+	/* in parallel: each may be waiting for one request */
+	for (i = 0; i < d->npollers; i++)
+		poller_cancel(d->pollers[i]);
 	for (i = 0; i < d->npollers; i++)
 		poller_stop(d->pollers[i]);
 	free(d->pollers);

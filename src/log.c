@@ -8,6 +8,7 @@
 #include <syslog.h>
 
 #include "modbus2mail/log.h"
+#include "modbus2mail/util.h"
 
 static int	log_verbose;
 
@@ -99,4 +100,42 @@ fatalx(const char *fmt, ...)
 	log_vwrite(LOG_CRIT, 0, fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+int
+log_limit_pass(struct log_limit *l, const char *msg, uint64_t now,
+    unsigned long *repeats)
+{
+	*repeats = 0;
+	if (strncmp(l->last, msg, sizeof(l->last) - 1) != 0) {
+		strlcpy(l->last, msg, sizeof(l->last));
+		l->since = now;
+		l->repeats = 0;
+		return 1;
+	}
+	l->repeats++;
+	if (now - l->since < LOG_LIMIT_MS)
+		return 0;
+	*repeats = l->repeats;
+	l->repeats = 0;
+	l->since = now;
+	return 1;
+}
+
+void
+log_warnx_limited(struct log_limit *l, uint64_t now, const char *fmt, ...)
+{
+	char msg[1024];
+	unsigned long repeats;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!log_limit_pass(l, msg, now, &repeats))
+		return;
+	if (repeats > 0)
+		log_warnx("%s (repeated %lu times)", msg, repeats);
+	else
+		log_warnx("%s", msg);
 }

@@ -13,6 +13,11 @@
 #include "modbus2mail/value.h"
 
 #define NOTIFY_FIELD 96
+/* DEVICE.link and DEVICE.read say what failed. */
+#define NOTIFY_DEVICE_BODY						\
+	"Alarm {name} on {device} is {state}: {reason}\n"		\
+	"Severity: {severity}\nSince: {since} ({duration})\n"		\
+	"Gateway: {hostname}, {time}\n"
 
 /* Per-event text storage for the template variables. */
 struct notify_fields {
@@ -156,7 +161,8 @@ notify_build(const struct config *cfg, const struct alarm_notification *n,
 		notify_time(f[i].time, sizeof(f[i].time), now);
 		items[i].rule = ev->name;
 		items[i].subject_tmpl = r ? r->subject : CONFIG_DEFAULT_SUBJECT;
-		items[i].body_tmpl = r ? r->body : CONFIG_DEFAULT_BODY;
+		items[i].body_tmpl = r ? r->body : ev->reason[0] != '\0' ?
+		    NOTIFY_DEVICE_BODY : CONFIG_DEFAULT_BODY;
 		items[i].vars.name = ev->name;
 		items[i].vars.device = d->name;
 		items[i].vars.severity = config_severity_name(ev->severity);
@@ -169,6 +175,7 @@ notify_build(const struct config *cfg, const struct alarm_notification *n,
 		items[i].vars.duration = f[i].duration;
 		items[i].vars.hostname = cfg->hostname;
 		items[i].vars.time = f[i].time;
+		items[i].vars.reason = ev->reason;
 		if (i < 4) {
 			if (i > 0)
 				strlcat(m->rules, ",", sizeof(m->rules));

@@ -3,6 +3,13 @@
  * capped backoff, execute the read plan, feed the alarm engine, turn its
  * notifications into mail in the spool, write mail_ok_coil.
  *
+ * Every request has `timeout` for its whole reply, however slowly it
+ * drips in, and every reply is checked (mbframe.h) before it is used. A
+ * request answered with an exception or by another unit fails alone; a
+ * cycle whose every request failed is a failed cycle for DEVICE.link; a
+ * broken frame, a timeout or a socket error close the connection. stop is
+ * checked before each request, so stopping waits for one request at most.
+ *
  * Locking: p->lock guards the engine and the status fields; it is never
  * held across Modbus I/O, so `status`/`ack` answer while a device hangs.
  * Alarm state is saved after every notification, ack or shelve, to
@@ -17,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +32,7 @@
 #include "modbus2mail/alarm.h"
 #include "modbus2mail/config.h"
 #include "modbus2mail/log.h"
+#include "modbus2mail/mbframe.h"
 #include "modbus2mail/notify.h"
 #include "modbus2mail/poller.h"
 #include "modbus2mail/readplan.h"
@@ -34,6 +43,7 @@
 
 #define POLLER_BACKOFF_MAX_MS	10000
 #define POLLER_STALL_GRACE_MS	30000
+#define POLLER_MAIL_OK_BACKOFF_MAX_MS 60000
 
 /* A composed mail the spool refused (disk full): retried every cycle. */
 struct pending {
@@ -53,29 +63,38 @@ struct poller {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int stop;			/* under lock */
+	int stop;			/* set under lock, read atomically */
 	int test_stall;			/* MODBUS2MAIL_TEST_STALL_POLLER */
 
 	/* owned by the thread */
 	modbus_t *mb;
+	uint16_t tid;			/* last transaction id */
 	struct readplan plan;
 	uint64_t backoff_ms;
 	int mail_ok;			/* last value written, -1 unknown */
+	uint64_t mail_ok_backoff, mail_ok_retry_at;
+	struct log_limit link_lim, mail_ok_lim;
+	struct log_limit *req_lim;	/* one per request; NULL: quiet */
 	struct pending *pending;
 	unsigned long long msg_seq;
 
 	/* under lock */
 	struct alarm_engine *eng;
 	int link_up;
+	char link_err[ALARM_REASON_MAX];	/* why the link is down */
+	char mail_ok_err[ALARM_REASON_MAX];	/* mail_ok_coil write failing */
 	time_t last_good;		/* wall clock of the last good poll */
 	uint64_t alive_ms;
 	int dirty;			/* state to save */
 };
 
 static void	*poller_main(void *);
-static int	poller_connect(struct poller *);
+static int	poller_stopping(struct poller *);
+static int	poller_connect(struct poller *, char *, size_t);
 static void	poller_disconnect(struct poller *);
-static int	poller_read(struct poller *, struct readplan *);
+static int	poller_transact(struct poller *, struct mbframe_req *,
+		    uint8_t *, char *, size_t);
+static int	poller_read(struct poller *, struct readplan *, char *, size_t);
 static void	poller_cycle(struct poller *);
 static void	poller_mail(struct poller *, time_t);
 static int	poller_submit(struct poller *, struct pending *);
@@ -113,6 +132,7 @@ poller_start(const struct config *cfg, size_t device, struct spool *spool,
 	p->eng = alarm_engine_new(cfg, device);
 	if (readplan_build(cfg, device, &p->plan) == -1)
 		fatalx("poller: %s: read plan too large", p->dev->name);
+	p->req_lim = xcalloc(p->plan.nreq + 1, sizeof(*p->req_lim));
 	p->alive_ms = util_mono_ms();
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
@@ -123,14 +143,20 @@ poller_start(const struct config *cfg, size_t device, struct spool *spool,
 }
 
 void
+poller_cancel(struct poller *p)
+{
+	pthread_mutex_lock(&p->lock);
+	__atomic_store_n(&p->stop, 1, __ATOMIC_RELAXED);
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
 poller_stop(struct poller *p)
 {
 	struct pending *pd;
 
-	pthread_mutex_lock(&p->lock);
-	p->stop = 1;
-	pthread_cond_signal(&p->cond);
-	pthread_mutex_unlock(&p->lock);
+	poller_cancel(p);
 	pthread_join(p->thread, NULL);
 	/* Unspooled mail: keep the old state so the next start sends it. */
 	if (p->pending == NULL)
@@ -145,6 +171,7 @@ poller_stop(struct poller *p)
 		pending_free(pd);
 	}
 	readplan_free(&p->plan);
+	free(p->req_lim);
 	alarm_engine_free(p->eng);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
@@ -177,22 +204,33 @@ poller_link_up(struct poller *p)
 }
 
 static int
-poller_connect(struct poller *p)
+poller_stopping(struct poller *p)
+{
+	return __atomic_load_n(&p->stop, __ATOMIC_RELAXED);
+}
+
+static int
+poller_connect(struct poller *p, char *why, size_t whylen)
 {
 	char port[8];
 	uint64_t to = p->dev->timeout_ms;
 
 	snprintf(port, sizeof(port), "%u", p->dev->port);
 	if ((p->mb = modbus_new_tcp_pi(p->dev->host, port)) == NULL) {
-		log_warn("poller: %s: modbus_new_tcp_pi", p->dev->name);
+		snprintf(why, whylen, "modbus_new_tcp_pi: %s", strerror(errno));
 		return -1;
 	}
-	modbus_set_slave(p->mb, (int)p->dev->unit_id);
+	/*
+	 * No byte timeout: libmodbus then bounds the whole reply by the
+	 * response timeout (select() counts it down on Linux), where a byte
+	 * timeout would restart with every byte a device drips.
+	 */
 	modbus_set_response_timeout(p->mb, (uint32_t)(to / 1000),
 	    (uint32_t)(to % 1000) * 1000);
+	modbus_set_byte_timeout(p->mb, 0, 0);
 	if (modbus_connect(p->mb) == -1) {
-		log_debug("poller: %s: connect %s:%u: %s", p->dev->name,
-		    p->dev->host, p->dev->port, modbus_strerror(errno));
+		snprintf(why, whylen, "connect %s:%u: %s", p->dev->host,
+		    p->dev->port, modbus_strerror(errno));
 		poller_disconnect(p);
 		return -1;
 	}
@@ -211,105 +249,207 @@ poller_disconnect(struct poller *p)
 }
 
 /*
- * Executes every request of the plan. A Modbus exception fails only its
- * request; a timeout or socket error fails the link. -1 = link failed.
+ * Sends rq (our own frame: libmodbus's raw requests all carry transaction
+ * id 0) and receives its reply within the timeout. An mbframe_result, or
+ * -1 when the reply did not come (timeout, socket error). why is set
+ * unless MBFRAME_OK.
  */
 static int
-poller_read(struct poller *p, struct readplan *plan)
+poller_transact(struct poller *p, struct mbframe_req *rq, uint8_t *rsp,
+    char *why, size_t whylen)
 {
+	uint8_t req[MBFRAME_REQ_LEN];
+	int n;
+
+	rq->tid = ++p->tid;
+	rq->unit = (uint8_t)p->dev->unit_id;
+	mbframe_build(rq, req);
+	/* 12 bytes into a socket whose previous reply was read */
+	if (send(modbus_get_socket(p->mb), req, sizeof(req),
+	    MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(req)) {
+		snprintf(why, whylen, "send: %s", strerror(errno));
+		return -1;
+	}
+	if ((n = modbus_receive_confirmation(p->mb, rsp)) == -1) {
+		if (errno == ETIMEDOUT)
+			snprintf(why, whylen, "no complete reply within %llums",
+			    (unsigned long long)p->dev->timeout_ms);
+		else
+			snprintf(why, whylen, "receive: %s",
+			    modbus_strerror(errno));
+		return -1;
+	}
+	return (int)mbframe_check(rq, rsp, (size_t)n, why, whylen);
+}
+
+static uint8_t
+poller_fc(enum config_source table)
+{
+	switch (table) {
+	case SOURCE_COIL:
+		return 1;
+	case SOURCE_DISCRETE_INPUT:
+		return 2;
+	case SOURCE_HOLDING_REGISTER:
+		return 3;
+	case SOURCE_INPUT_REGISTER:
+		return 4;
+	}
+	fatalx("poller: bad table %d", table);
+}
+
+/*
+ * Executes every request of the plan. 0: at least one succeeded (or there
+ * are none); 1: every request failed on a sound connection (exceptions,
+ * another unit); -1: the link failed (close it). why is set unless 0.
+ */
+static int
+poller_read(struct poller *p, struct readplan *plan, char *why,
+    size_t whylen)
+{
+	uint8_t rsp[MODBUS_TCP_MAX_ADU_LENGTH];
 	struct readplan_req *rq;
-	size_t i;
-	int r;
+	struct mbframe_req mq;
+	size_t i, nok = 0;
+	int r, same = 1;
 
 	for (i = 0; i < plan->nreq; i++) {
 		rq = &plan->req[i];
-		switch (rq->table) {
-		case SOURCE_COIL:
-			r = modbus_read_bits(p->mb, rq->addr, rq->count,
-			    rq->bits);
-			break;
-		case SOURCE_DISCRETE_INPUT:
-			r = modbus_read_input_bits(p->mb, rq->addr, rq->count,
-			    rq->bits);
-			break;
-		case SOURCE_HOLDING_REGISTER:
-			r = modbus_read_registers(p->mb, rq->addr, rq->count,
-			    rq->regs);
-			break;
-		case SOURCE_INPUT_REGISTER:
-			r = modbus_read_input_registers(p->mb, rq->addr,
-			    rq->count, rq->regs);
-			break;
-		default:
-			fatalx("poller: bad table %d", rq->table);
+		if (poller_stopping(p)) {
+			snprintf(why, whylen, "stopping");
+			return -1;
 		}
-		rq->ok = r == rq->count;
-		if (rq->ok)
+		memset(&mq, 0, sizeof(mq));
+		mq.fc = poller_fc(rq->table);
+		mq.addr = rq->addr;
+		mq.n = rq->count;
+		r = poller_transact(p, &mq, rsp, rq->why, sizeof(rq->why));
+		if ((rq->ok = r == MBFRAME_OK)) {
+			if (rq->bits != NULL)
+				mbframe_bits(rsp, rq->count, rq->bits);
+			else
+				mbframe_regs(rsp, rq->count, rq->regs);
+			nok++;
 			continue;
-		if (r == -1 && errno > MODBUS_ENOBASE && errno <= EMBXGTAR) {
-			log_warnx("poller: %s: %s %u+%u: %s", p->dev->name,
+		}
+		if (r == -1 || r == MBFRAME_BAD_FRAME) {
+			strlcpy(why, rq->why, whylen);
+			return -1;
+		}
+		same &= r == MBFRAME_EXCEPTION &&
+		    strcmp(rq->why, plan->req[0].why) == 0;
+		if (p->req_lim != NULL)
+			log_warnx_limited(&p->req_lim[i], util_mono_ms(),
+			    "poller: %s: %s %u+%u: %s", p->dev->name,
 			    config_source_name(rq->table), rq->addr, rq->count,
-			    modbus_strerror(errno));
-			continue;
-		}
-		log_warnx("poller: %s: read failed: %s", p->dev->name,
-		    modbus_strerror(errno));
-		return -1;
+			    rq->why);
 	}
-	return 0;
+	if (plan->nreq == 0 || nok > 0)
+		return 0;
+	snprintf(why, whylen, same ? "every request answered with %s" :
+	    "every request failed (first: %s)", plan->req[0].why);
+	return 1;
 }
 
+/* Back off (warned once a minute at most) while the PLC refuses it. */
 static void
 poller_mail_ok(struct poller *p)
 {
-	int ok;
+	uint8_t rsp[MODBUS_TCP_MAX_ADU_LENGTH];
+	char why[ALARM_REASON_MAX];
+	struct mbframe_req mq;
+	uint64_t now = util_mono_ms();
+	int ok, r;
 
-	if (p->dev->mail_ok_coil < 0 || p->mb == NULL)
+	if (p->dev->mail_ok_coil < 0 || p->mb == NULL || poller_stopping(p))
 		return;
 	ok = relay_healthy(p->relay) && p->pending == NULL;
-	if (ok == p->mail_ok)
+	if (ok == p->mail_ok || now < p->mail_ok_retry_at)
 		return;
-	if (modbus_write_bit(p->mb, p->dev->mail_ok_coil, ok) == -1) {
-		log_warnx("poller: %s: write mail_ok_coil %d: %s",
-		    p->dev->name, p->dev->mail_ok_coil, modbus_strerror(errno));
+	memset(&mq, 0, sizeof(mq));
+	mq.fc = MBFRAME_FC_WRITE_COIL;
+	mq.addr = (uint16_t)p->dev->mail_ok_coil;
+	mq.n = (uint16_t)ok;
+	if ((r = poller_transact(p, &mq, rsp, why, sizeof(why))) != MBFRAME_OK) {
+		if (r == -1 || r == MBFRAME_BAD_FRAME)
+			poller_disconnect(p);
+		p->mail_ok_backoff = p->mail_ok_backoff == 0 ?
+		    p->dev->poll_interval_ms : p->mail_ok_backoff * 2;
+		if (p->mail_ok_backoff > POLLER_MAIL_OK_BACKOFF_MAX_MS)
+			p->mail_ok_backoff = POLLER_MAIL_OK_BACKOFF_MAX_MS;
+		p->mail_ok_retry_at = now + p->mail_ok_backoff;
+		log_warnx_limited(&p->mail_ok_lim, now, "poller: %s: write "
+		    "mail_ok_coil %d: %s", p->dev->name, p->dev->mail_ok_coil,
+		    why);
+		pthread_mutex_lock(&p->lock);
+		strlcpy(p->mail_ok_err, why, sizeof(p->mail_ok_err));
+		pthread_mutex_unlock(&p->lock);
 		return;
 	}
 	log_info("poller: device=%s mail_ok_coil=%d value=%d", p->dev->name,
 	    p->dev->mail_ok_coil, ok);
 	p->mail_ok = ok;
+	p->mail_ok_backoff = p->mail_ok_retry_at = 0;
+	memset(&p->mail_ok_lim, 0, sizeof(p->mail_ok_lim));
+	pthread_mutex_lock(&p->lock);
+	p->mail_ok_err[0] = '\0';
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Reconnect backoff, short enough to see a recovery within link_alarm.after. */
+static void
+poller_backoff(struct poller *p, int connected)
+{
+	uint64_t max = POLLER_BACKOFF_MAX_MS;
+
+	if (p->dev->link_alarm && p->dev->link_alarm_after_ms < max)
+		max = p->dev->link_alarm_after_ms;
+	if (connected)
+		p->backoff_ms = 0;
+	else if (p->backoff_ms == 0)
+		p->backoff_ms = p->dev->poll_interval_ms;
+	else
+		p->backoff_ms = p->backoff_ms * 2;
+	if (p->backoff_ms > max)
+		p->backoff_ms = max;
 }
 
 /* One poll cycle: connect if needed, read, evaluate, mail. */
 static void
 poller_cycle(struct poller *p)
 {
+	char why[ALARM_REASON_MAX] = "";
 	uint64_t now;
 	time_t wall;
-	int up = 0;
+	int rc = -1, up;
 
-	if (p->mb != NULL || poller_connect(p) == 0) {
-		if (poller_read(p, &p->plan) == 0)
-			up = 1;
-		else
+	if (p->mb != NULL || poller_connect(p, why, sizeof(why)) == 0) {
+		if ((rc = poller_read(p, &p->plan, why, sizeof(why))) == -1)
 			poller_disconnect(p);
 	}
+	up = rc == 0;
 	now = util_mono_ms();
 	wall = time(NULL);
-	if (!up)
+	if (!up) {
 		readplan_invalidate(&p->plan);
+		log_warnx_limited(&p->link_lim, now, "poller: %s: %s",
+		    p->dev->name, why);
+	} else
+		memset(&p->link_lim, 0, sizeof(p->link_lim));
 	pthread_mutex_lock(&p->lock);
 	if (up && !p->link_up)
 		log_info("poller: device=%s link=up", p->dev->name);
 	else if (!up && p->link_up)
-		log_warnx("poller: device=%s link=down", p->dev->name);
+		log_warnx("poller: device=%s link=down: %s", p->dev->name, why);
 	p->link_up = up;
+	strlcpy(p->link_err, why, sizeof(p->link_err));
 	if (up)
 		p->last_good = wall;
+	else
+		alarm_engine_link_error(p->eng, why);
 	alarm_engine_cycle(p->eng, &p->plan, up, now, wall);
 	pthread_mutex_unlock(&p->lock);
-	p->backoff_ms = up ? 0 : p->backoff_ms == 0 ? p->dev->poll_interval_ms :
-	    p->backoff_ms * 2 > POLLER_BACKOFF_MAX_MS ? POLLER_BACKOFF_MAX_MS :
-	    p->backoff_ms * 2;
+	poller_backoff(p, p->mb != NULL);
 	poller_mail(p, wall);
 	if (up)
 		poller_mail_ok(p);
@@ -402,7 +542,7 @@ poller_main(void *arg)
 {
 	struct poller *p = arg;
 	struct timespec ts;
-	uint64_t wait_ms, start;
+	uint64_t wait_ms, start, now, deadline;
 	int dirty;
 
 	for (;;) {
@@ -417,6 +557,13 @@ poller_main(void *arg)
 		if (dirty)
 			poller_save(p);
 		wait_ms = p->backoff_ms ? p->backoff_ms : p->dev->poll_interval_ms;
+		/* a timer (link alarm, delays) is not held back by the wait */
+		pthread_mutex_lock(&p->lock);
+		deadline = alarm_engine_next_deadline(p->eng);
+		pthread_mutex_unlock(&p->lock);
+		now = util_mono_ms();
+		if (deadline > now && deadline - now < wait_ms)
+			wait_ms = deadline - now;
 		if (p->test_stall) {
 			/* Test hook: behave like a hung thread (watchdog test). */
 			log_warnx("poller: %s: stalled by "
@@ -599,6 +746,10 @@ poller_status(struct poller *p, FILE *devices, FILE *alarms)
 	    "%zu address=%s:%u", p->dev->name, p->link_up ? "up" : "down",
 	    last, p->plan.nreq, p->dev->host, p->dev->port);
 	poller_device_shelf(p, devices, util_mono_ms());
+	if (!p->link_up && p->link_err[0] != '\0')
+		fprintf(devices, " error=\"%s\"", p->link_err);
+	if (p->mail_ok_err[0] != '\0')
+		fprintf(devices, " mail_ok_coil_error=\"%s\"", p->mail_ok_err);
 	fputc('\n', devices);
 	alarm_engine_status(p->eng, alarms, util_mono_ms(), time(NULL));
 	pthread_mutex_unlock(&p->lock);
@@ -609,7 +760,7 @@ static int
 poller_poll_device(const struct config *cfg, size_t device, FILE *out)
 {
 	struct poller p;
-	char v[32], raw[32];
+	char v[32], raw[32], why[ALARM_REASON_MAX];
 	double value, rawv;
 	size_t i;
 	int cond, rc = 0;
@@ -620,14 +771,20 @@ poller_poll_device(const struct config *cfg, size_t device, FILE *out)
 	readplan_build(cfg, device, &p.plan);
 	fprintf(out, "%s %s:%u unit %u: ", p.dev->name, p.dev->host,
 	    p.dev->port, p.dev->unit_id);
-	if (poller_connect(&p) == -1) {
-		fprintf(out, "unreachable (%s)\n", modbus_strerror(errno));
+	if (poller_connect(&p, why, sizeof(why)) == -1) {
+		fprintf(out, "unreachable (%s)\n", why);
 		rc = 1;
-	} else if (poller_read(&p, &p.plan) == -1) {
-		fprintf(out, "read failed (%s)\n", modbus_strerror(errno));
+	} else if (poller_read(&p, &p.plan, why, sizeof(why)) != 0) {
+		fprintf(out, "read failed (%s)\n", why);
 		rc = 1;
 	} else
 		fprintf(out, "%zu requests\n", p.plan.nreq);
+	for (i = 0; rc == 0 && i < p.plan.nreq; i++)
+		if (!p.plan.req[i].ok)
+			fprintf(out, "  request %s %u+%u failed: %s\n",
+			    config_source_name(p.plan.req[i].table),
+			    p.plan.req[i].addr, p.plan.req[i].count,
+			    p.plan.req[i].why);
 	for (i = 0; i < cfg->nrules; i++) {
 		const struct config_rule *r = &cfg->rules[i];
 

@@ -149,6 +149,21 @@ fx_link(struct fx *f, int up)
 		f->plan.req[i].ok = 1;
 }
 
+/* alarm_engine_status() at now as a string (free it). */
+static char *
+fx_status(struct fx *f, uint64_t now)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	out = open_memstream(&buf, &len);
+	assert_non_null(out);
+	alarm_engine_status(f->e, out, now, (time_t)(T0 + now / 1000));
+	fclose(out);
+	return buf;
+}
+
 /* The last notification: kind, number of events, first event's name. */
 static const struct alarm_notification *
 last(struct fx *f, enum alarm_kind kind, size_t nev, const char *name)
@@ -542,7 +557,8 @@ test_device_shelve(void **state)
 	    "  - {name: b, device: d1, coil: 2}\n");
 	assert_int_equal(alarm_engine_shelve(f.e, NULL, 3600000, "motor",
 	    0, T0, NULL, 0), 0);
-	assert_int_equal(alarm_engine_count(f.e), 4);
+	/* a, b, d1.link, d1.read, d1.heartbeat */
+	assert_int_equal(alarm_engine_count(f.e), 5);
 	for (i = 0; i < alarm_engine_count(f.e); i++) {
 		alarm_engine_get(f.e, i, 0, &st);
 		assert_true(st.shelved);
@@ -645,17 +661,25 @@ test_unavailable_never_evaluated(void **state)
 	rq = fx_req(&f, SOURCE_COIL, 1);
 	rq->ok = 0;
 	rq->bits[0] = 0;
-	assert_int_equal(fx_run(&f, 1000, 20000, 1000), 0);
-	assert_int_equal(alarm_engine_active(f.e), 2);
-	/* a NaN float is not a measurement either */
+	strcpy(rq->why, "exception 0x02 (illegal data address)");
+	/* ... and after link_alarm.after (10 s) d1.read names it */
+	assert_int_equal(fx_run(&f, 1000, 20000, 1000), 1);
+	last(&f, ALARM_ACTIVE, 1, "d1.read");
+	assert_string_equal(f.n[f.nn - 1]->ev[0].reason,
+	    "coil 1+1: exception 0x02 (illegal data address)");
+	assert_int_equal(alarm_engine_active(f.e), 3);
+	/* a NaN float is not a measurement either, nor are ±Inf */
 	fx_reg(&f, SOURCE_HOLDING_REGISTER, 5, 0x7FC0);
 	assert_int_equal(fx_run(&f, 21000, 30000, 1000), 0);
-	assert_int_equal(alarm_engine_active(f.e), 2);
+	fx_reg(&f, SOURCE_HOLDING_REGISTER, 5, 0xFF80);	/* -Inf: no clear */
+	assert_int_equal(fx_run(&f, 30500, 30500, 1000), 0);
+	assert_int_equal(alarm_engine_active(f.e), 3);
 	/* no plan at all with the link "up" */
 	alarm_engine_cycle(f.e, NULL, 1, 31000, T0 + 31);
 	assert_null(alarm_engine_take(f.e));
 	rq->ok = 1;
-	assert_int_equal(fx_cycle(&f, 32000), 1);
+	assert_int_equal(fx_cycle(&f, 32000), 2);
+	assert_string_equal(f.n[f.nn - 2]->ev[0].name, "d1.read");
 	last(&f, ALARM_CLEARED, 1, "c");
 	fx_close(&f);
 }
@@ -697,6 +721,98 @@ test_heartbeat(void **state)
 	fx_link(&f, 1);
 	assert_int_equal(fx_run(&f, 201000, 210000, 1000), 0);
 	assert_int_equal(fx_cycle(&f, 211000), 1);	/* 10 s unchanged */
+	fx_close(&f);
+}
+
+/* A heartbeat register that cannot be read is no sign of life. */
+static void
+test_heartbeat_unreadable_is_stale(void **state)
+{
+	struct fx f;
+	struct readplan_req *rq;
+
+	(void)state;
+	fx_open(&f, HDR
+	    "    heartbeat: {input_register: 7, stale_after: 5s}\n"
+	    "    link_alarm: false\n"
+	    "rules:\n"
+	    "  - {name: c, device: d1, coil: 1}\n");
+	rq = fx_req(&f, SOURCE_INPUT_REGISTER, 7);
+	rq->ok = 0;	/* exception on the heartbeat, coil read fine */
+	assert_int_equal(fx_run(&f, 0, 4000, 1000), 0);
+	assert_int_equal(fx_cycle(&f, 5000), 1);
+	last(&f, ALARM_ACTIVE, 1, "d1.heartbeat");
+	/* readable again: the first sample is no change, the next one is */
+	rq->ok = 1;
+	fx_reg(&f, SOURCE_INPUT_REGISTER, 7, 4);
+	assert_int_equal(fx_run(&f, 6000, 8000, 1000), 0);
+	fx_reg(&f, SOURCE_INPUT_REGISTER, 7, 5);
+	assert_int_equal(fx_cycle(&f, 9000), 1);
+	last(&f, ALARM_CLEARED, 1, "d1.heartbeat");
+	/* a frozen counter that then becomes unreadable stays stale */
+	assert_int_equal(fx_run(&f, 10000, 12000, 1000), 0);
+	rq->ok = 0;
+	assert_int_equal(fx_run(&f, 13000, 13999, 1000), 0);
+	assert_int_equal(fx_cycle(&f, 14000), 1);
+	last(&f, ALARM_ACTIVE, 1, "d1.heartbeat");
+	fx_close(&f);
+}
+
+/* Why the link failed goes into the DEVICE.link mail and status. */
+static void
+test_link_reason_and_read_alarm(void **state)
+{
+	static const char why[] = "every request answered with exception "
+	    "0x0B (gateway target failed to respond)";
+	struct fx f;
+	struct readplan_req *rq;
+	char *buf;
+
+	(void)state;
+	fx_open(&f, HDR
+	    "    link_alarm: {after: 2s}\n"
+	    "rules:\n"
+	    "  - {name: c, device: d1, coil: 1}\n"
+	    "  - {name: t, device: d1, input_register: 300, type: float32, "
+	    "above: 50}\n");
+	assert_int_equal(fx_cycle(&f, 0), 0);
+	fx_link(&f, 0);
+	alarm_engine_link_error(f.e, why);
+	assert_int_equal(fx_run(&f, 100, 2000, 100), 0);
+	assert_int_equal(alarm_engine_next_deadline(f.e), 2100);
+	assert_int_equal(fx_cycle(&f, 2100), 1);
+	assert_string_equal(last(&f, ALARM_ACTIVE, 1, "d1.link")->ev[0].reason,
+	    why);
+	buf = fx_status(&f, 2100);
+	assert_non_null(strstr(buf, "d1.link state=ACTIVE"));
+	assert_non_null(strstr(buf, " error=\"every request answered with "));
+	free(buf);
+	fx_link(&f, 1);
+	assert_int_equal(fx_cycle(&f, 2200), 1);
+	last(&f, ALARM_CLEARED, 1, "d1.link");
+	/* one request keeps failing while the coil is read: unavailable at
+	 * once, DEVICE.read after link_alarm.after */
+	rq = fx_req(&f, SOURCE_INPUT_REGISTER, 300);
+	rq->ok = 0;
+	strcpy(rq->why, "exception 0x02 (illegal data address)");
+	assert_int_equal(fx_run(&f, 2300, 4200, 100), 0);
+	buf = fx_status(&f, 4200);
+	assert_non_null(strstr(buf, "  t state=NORMAL since=- acknowledged=no "
+	    "shelved=no value=unavailable\n"));
+	assert_null(strstr(buf, "  c "));
+	free(buf);
+	assert_int_equal(alarm_engine_next_deadline(f.e), 4300);
+	assert_int_equal(fx_cycle(&f, 4300), 1);
+	assert_string_equal(last(&f, ALARM_ACTIVE, 1, "d1.read")->ev[0].reason,
+	    "input_register 300+2: exception 0x02 (illegal data address)");
+	/* a +Inf float is no value either: no raise, still unavailable */
+	rq->ok = 1;
+	fx_reg(&f, SOURCE_INPUT_REGISTER, 300, 0x7F80);
+	fx_reg(&f, SOURCE_INPUT_REGISTER, 301, 0x0000);
+	assert_int_equal(fx_cycle(&f, 4400), 1);
+	last(&f, ALARM_CLEARED, 1, "d1.read");
+	assert_int_equal(fx_run(&f, 4500, 9000, 100), 0);
+	assert_int_equal(alarm_engine_active(f.e), 0);
 	fx_close(&f);
 }
 
@@ -879,9 +995,7 @@ static void
 test_next_deadline_and_status(void **state)
 {
 	struct fx f;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *out;
+	char *buf;
 
 	(void)state;
 	fx_open(&f, HDR "rules:\n"
@@ -903,14 +1017,13 @@ test_next_deadline_and_status(void **state)
 	fx_link(&f, 0);
 	fx_cycle(&f, 65000);
 	assert_int_equal(alarm_engine_next_deadline(f.e), 68000);
-	out = open_memstream(&buf, &len);
-	alarm_engine_status(f.e, out, 65000, T0 + 65);
-	fclose(out);
+	buf = fx_status(&f, 65000);
 	assert_non_null(strstr(buf, "  a state=ACTIVE since="));
 	assert_non_null(strstr(buf, " acknowledged=no shelved=no\n"));
 	assert_null(strstr(buf, "d1.link"));
 	free(buf);
-	assert_int_equal(alarm_engine_count(f.e), 2);	/* a, d1.link */
+	/* a, d1.link, d1.read */
+	assert_int_equal(alarm_engine_count(f.e), 3);
 	fx_close(&f);
 }
 
@@ -1114,6 +1227,8 @@ main(void)
 		cmocka_unit_test(test_link_loss),
 		cmocka_unit_test(test_unavailable_never_evaluated),
 		cmocka_unit_test(test_heartbeat),
+		cmocka_unit_test(test_heartbeat_unreadable_is_stale),
+		cmocka_unit_test(test_link_reason_and_read_alarm),
 		cmocka_unit_test(test_burst_forty_bits),
 		cmocka_unit_test(test_group_wait),
 		cmocka_unit_test(test_group_wait_zero_never_waits),

@@ -314,7 +314,7 @@ static const struct broken broken[] = {
 	    "    device: plc\n"
 	    "    coil: 1\n"
 	    "    subject: \"{nme} is {state}\"\n",
-	    "t.yaml:15:14: error: unknown template field '{nme}' (known: name device severity state value raw unit threshold since duration hostname time)\n" },
+	    "t.yaml:15:14: error: unknown template field '{nme}' (known: name device severity state value raw unit threshold since duration hostname time reason)\n" },
 	{ "unknown group",
 	    BASE
 	    "rules:\n"

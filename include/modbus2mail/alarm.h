@@ -1,6 +1,7 @@
 /*
  * alarm.h - the alarm state machines of one device (SPEC §4): its rules
- * plus the pseudo-rules DEVICE.link and DEVICE.heartbeat. Pure: samples
+ * plus the pseudo-rules DEVICE.link, DEVICE.read (requests that keep
+ * failing while others succeed) and DEVICE.heartbeat. Pure: samples
  * come from a read plan, time is an argument (monotonic ms for timers,
  * wall clock only for texts and persistence), notifications are taken out.
  * Not thread-safe: the caller serialises calls on one engine.
@@ -36,7 +37,7 @@
 #include "modbus2mail/readplan.h"
 
 #define ALARM_MSGID_MAX 160
-#define ALARM_REASON_MAX 128
+#define ALARM_REASON_MAX 256
 
 enum alarm_kind {
 	ALARM_ACTIVE,		/* raised; a burst group is one notification */
@@ -58,7 +59,8 @@ struct alarm_event {
 	double raw;			/* unscaled register value or bit */
 	time_t since;			/* wall clock when it went ACTIVE */
 	uint64_t shelve_ms;		/* ALARM_SHELVED: for how long */
-	char reason[ALARM_REASON_MAX];	/* ALARM_SHELVED: why */
+	char reason[ALARM_REASON_MAX];	/* ALARM_SHELVED: why; DEVICE.link,
+					 * DEVICE.read: what failed */
 	char thread[ALARM_MSGID_MAX];	/* ACTIVE mail's Message-ID or "" */
 };
 
@@ -85,6 +87,9 @@ struct alarm_status {
 	const char *reason;		/* "" when not shelved */
 	int has_value;
 	double value;
+	int unavailable;		/* the link is up, the rule unreadable */
+	const char *why;		/* DEVICE.link/read, when active: what
+					 * failed; else "" */
 };
 
 struct alarm_engine;
@@ -100,6 +105,9 @@ void	alarm_engine_free(struct alarm_engine *);
  */
 void	alarm_engine_cycle(struct alarm_engine *, const struct readplan *,
 	    int link_up, uint64_t now, time_t wall);
+/* Why the device did not answer, for the next cycles with link_up 0:
+ * mailed with DEVICE.link ({reason}), shown by status. */
+void	alarm_engine_link_error(struct alarm_engine *, const char *why);
 /* Next notification in order, or NULL. Free with alarm_notification_free. */
 struct alarm_notification *alarm_engine_take(struct alarm_engine *);
 void	alarm_notification_free(struct alarm_notification *);
@@ -124,14 +132,16 @@ int	alarm_engine_ack(struct alarm_engine *, const char *rule, uint64_t now,
 int	alarm_engine_shelve(struct alarm_engine *, const char *rule,
 	    uint64_t ms, const char *reason, uint64_t now, time_t wall,
 	    char *err, size_t errlen);
-/* Slots (rules, then DEVICE.link, DEVICE.heartbeat) and their state. */
+/* Slots (rules, then DEVICE.link, DEVICE.read, DEVICE.heartbeat). */
 size_t	alarm_engine_count(const struct alarm_engine *);
 void	alarm_engine_get(const struct alarm_engine *, size_t i, uint64_t now,
 	    struct alarm_status *);
 /*
- * One line per alarm that is active or shelved (SPEC §2 status):
- * "  NAME state=ACTIVE since=T acknowledged=no shelved=no" and, when
- * shelved, " shelved_until=T reason="..."".
+ * One line per alarm that is active, shelved or unavailable (status):
+ * "  NAME state=ACTIVE since=T acknowledged=no shelved=no", when shelved
+ * " shelved_until=T reason="..."", when the rule cannot be read while the
+ * device answers " value=unavailable", for an active DEVICE.link or
+ * DEVICE.read " error="what failed"".
  */
 void	alarm_engine_status(const struct alarm_engine *, FILE *, uint64_t now,
 	    time_t wall);
@@ -139,7 +149,7 @@ void	alarm_engine_status(const struct alarm_engine *, FILE *, uint64_t now,
 size_t	alarm_engine_active(const struct alarm_engine *);
 /*
  * Whether the condition of rule holds for the plan's values: 1, 0, or -1
- * unavailable (a failed read, or a NaN float). active selects the deadband
+ * unavailable (a failed read, a NaN or infinite float). active selects the deadband
  * side (an active alarm clears only past threshold -/+ deadband).
  * value/raw are filled when available (also used by `poll`).
  */

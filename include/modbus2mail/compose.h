@@ -12,7 +12,7 @@
 /* The fields a subject or body template may name: the one list. */
 #define COMPOSE_FIELDS(F)						\
 	F(name) F(device) F(severity) F(state) F(value) F(raw) F(unit)	\
-	F(threshold) F(since) F(duration) F(hostname) F(time)
+	F(threshold) F(since) F(duration) F(hostname) F(time) F(reason)
 
 struct compose_vars {
 #define COMPOSE_MEMBER(x)	const char *x;

@@ -7,6 +7,8 @@
  * ACKNOWLEDGED, SHELVED (chatter) or ACTIVE again for the escalation mail;
  * {value}/{raw} are empty until the source was read once; {threshold}
  * reads "> 80", "< 5", "outside 5..80", "= 3", "!= 0" or the active bit;
+ * {reason} says what failed for DEVICE.link/DEVICE.read (their default
+ * body shows it), empty for rules;
  * {since} and {time} are local "YYYY-MM-DD HH:MM:SS"; {duration} is how
  * long the alarm has been on ("12m 5s"). Follow-ups carry In-Reply-To and
  * References to the ACTIVE mail of their episode. Subjects: the rule's

@@ -18,6 +18,9 @@ struct poller;
 /* Starts the thread for cfg->devices[device]; cfg must outlive it. */
 struct poller *poller_start(const struct config *, size_t device,
 	    struct spool *, struct relay *);
+/* Asks the thread to stop (it finishes its current request at most);
+ * lets a caller stop many devices in parallel before poller_stop(). */
+void	poller_cancel(struct poller *);
 /* Stops and joins the thread; the alarm state is saved first. */
 void	poller_stop(struct poller *);
 /* Monotonic ms of the thread's last loop iteration (watchdog). */

@@ -33,6 +33,7 @@ struct readplan_req {
 	uint16_t addr;
 	uint16_t count;
 	int ok;			/* set by the reader: the values are valid */
+	char why[80];		/* set by the reader when !ok: the reason */
 	uint8_t *bits;		/* count entries for bit tables, else NULL */
 	uint16_t *regs;		/* count entries for register tables */
 };
