@@ -338,12 +338,15 @@ poller_read(struct poller *p, struct readplan *plan, char *why,
 		}
 		same &= r == MBFRAME_EXCEPTION &&
 		    strcmp(rq->why, plan->req[0].why) == 0;
-		if (p->req_lim != NULL)
+	}
+	/* when all fail, the caller logs the cycle instead */
+	for (i = 0; nok > 0 && p->req_lim != NULL && i < plan->nreq; i++)
+		if (!plan->req[i].ok)
 			log_warnx_limited(&p->req_lim[i], util_mono_ms(),
 			    "poller: %s: %s %u+%u: %s", p->dev->name,
-			    config_source_name(rq->table), rq->addr, rq->count,
-			    rq->why);
-	}
+			    config_source_name(plan->req[i].table),
+			    plan->req[i].addr, plan->req[i].count,
+			    plan->req[i].why);
 	if (plan->nreq == 0 || nok > 0)
 		return 0;
 	snprintf(why, whylen, same ? "every request answered with %s" :

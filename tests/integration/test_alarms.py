@@ -63,12 +63,15 @@ class AlarmTest(unittest.TestCase):
         self.smtp_port = free_port()
         self.catcher = Catcher(self.smtp_port).start()
         self.addCleanup(self.catcher.stop)
-        self.plc = PlcSim()
+        self.plc = self.make_plc()
         self.addCleanup(self.plc.stop)
         self.cfg = os.path.join(self.work, "m2m.yaml")
         self.write_config(self.rules, self.device_extra)
         self.daemon = Daemon(EXE, self.cfg)
         self.addCleanup(self.stop_daemon)
+
+    def make_plc(self):
+        return PlcSim()
 
     def write_config(self, rules, device_extra=""):
         with open(self.cfg, "w") as f:

@@ -130,11 +130,12 @@ async def main_async(args):
 
 
 class PlcSim:
-    """Test-side handle: starts plc_sim.py as a child, talks to its control port."""
+    """Test-side handle: starts plc_sim.py (or another server with the same
+    CLI and control protocol: script) as a child, talks to its control port."""
 
-    def __init__(self, host="127.0.0.1", size=10000):
+    def __init__(self, host="127.0.0.1", size=10000, script=None):
         self.proc = subprocess.Popen(
-            ["/usr/bin/python3", os.path.abspath(__file__), "--host", host,
+            ["/usr/bin/python3", script or os.path.abspath(__file__), "--host", host,
              "--size", str(size)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
