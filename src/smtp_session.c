@@ -40,6 +40,7 @@ enum smtp_state {
 	STATE_AUTH_PLAIN,	/* waiting for the PLAIN response */
 	STATE_AUTH_USER,	/* AUTH LOGIN: waiting for the user name */
 	STATE_AUTH_PASS,	/* AUTH LOGIN: waiting for the password */
+	STATE_AUTH_CHECK,	/* waiting for smtp_session_auth_done() */
 	STATE_TLS,		/* waiting for smtp_session_tls_done() */
 	STATE_QUIT,		/* closing */
 };
@@ -80,7 +81,7 @@ struct smtp_session {
 	int auth_fails;
 	char helo[SMTP_SESSION_ADDR_MAX];
 	char auth_user[SMTP_SESSION_ADDR_MAX]; /* "" until AUTH succeeded */
-	char login_user[SMTP_SESSION_ADDR_MAX]; /* AUTH LOGIN, between lines */
+	char login_user[SMTP_SESSION_ADDR_MAX]; /* AUTH: user being checked */
 	char line[SMTP_SESSION_LINE_MAX]; /* command being read */
 	size_t linelen;
 	int overlong;			/* line exceeded, skipping to LF */
@@ -189,6 +190,7 @@ smtp_session_strstate(int state)
 	CASE(STATE_AUTH_PLAIN);
 	CASE(STATE_AUTH_USER);
 	CASE(STATE_AUTH_PASS);
+	CASE(STATE_AUTH_CHECK);
 	CASE(STATE_TLS);
 	CASE(STATE_QUIT);
 	default:
@@ -258,6 +260,8 @@ smtp_session_wait(const struct smtp_session *s)
 	switch (s->state) {
 	case STATE_COMMIT:
 		return SMTP_WAIT_COMMIT;
+	case STATE_AUTH_CHECK:
+		return SMTP_WAIT_AUTH;
 	case STATE_TLS:
 		return SMTP_WAIT_TLS;
 	case STATE_QUIT:
@@ -357,6 +361,7 @@ smtp_session_feed(struct smtp_session *s, const char *buf, size_t len)
 			break;
 		case STATE_NEW:
 		case STATE_COMMIT:
+		case STATE_AUTH_CHECK:
 		case STATE_TLS:
 		case STATE_QUIT:
 			return off;
@@ -693,7 +698,6 @@ smtp_auth_response(struct smtp_session *s, char *line)
 		break;
 	case STATE_AUTH_PASS:
 		smtp_auth_check(s, s->login_user, dec);
-		explicit_bzero(s->login_user, sizeof(s->login_user));
 		break;
 	default:
 		fatalx("smtp: auth response in %s",
@@ -702,16 +706,34 @@ smtp_auth_response(struct smtp_session *s, char *line)
 	explicit_bzero(dec, sizeof(dec));
 }
 
+/* Hands the credentials to the shell; it answers with ..._auth_done(). */
 static void
 smtp_auth_check(struct smtp_session *s, const char *user, const char *pass)
 {
+	smtp_enter_state(s, STATE_AUTH_CHECK);
+	if (user != s->login_user &&
+	    strlcpy(s->login_user, user, sizeof(s->login_user)) >=
+	    sizeof(s->login_user))
+		smtp_session_auth_done(s, 0);
+	else if (s->ops->auth == NULL)
+		smtp_session_auth_done(s, 0);
+	else
+		s->ops->auth(s->arg, s->login_user, pass);
+}
+
+void
+smtp_session_auth_done(struct smtp_session *s, int ok)
+{
+	if (s->state != STATE_AUTH_CHECK)
+		return;
 	smtp_enter_state(s, STATE_HELO);
-	if (strlen(user) < sizeof(s->auth_user) && s->ops->auth != NULL &&
-	    s->ops->auth(s->arg, user, pass) == 1) {
-		strlcpy(s->auth_user, user, sizeof(s->auth_user));
+	if (ok) {
+		strlcpy(s->auth_user, s->login_user, sizeof(s->auth_user));
+		explicit_bzero(s->login_user, sizeof(s->login_user));
 		smtp_reply(s, "235 2.7.0 Authentication successful");
 		return;
 	}
+	explicit_bzero(s->login_user, sizeof(s->login_user));
 	if (++s->auth_fails >= SMTP_MAX_AUTH_FAILS) {
 		smtp_reply(s, "535 5.7.8 Authentication credentials invalid");
 		smtp_close(s, "421 4.7.0 Too many authentication failures");

@@ -11,8 +11,10 @@
  * only after spool_msg_commit() returned 0 (fsync + rename + dir fsync),
  * any spool failure is 452 4.3.1 and nothing is acknowledged. Commits run
  * on SMTPD_COMMITTERS threads so that the fsyncs of several sessions
- * overlap; the session waits (reads nothing) until its result comes back
- * through the done list and an eventfd.
+ * overlap; password checks (crypt, about a millisecond each) on a thread of
+ * their own, so that an AUTH flood delays neither the loop nor commits.
+ * The session waits (reads nothing) until its result comes back through
+ * the done list and an eventfd.
  */
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -80,14 +82,28 @@ enum smtpd_kind {
 	KIND_CLOSED,			/* closed this turn, freed at its end */
 };
 
-/* One spool commit handed to a committer thread. */
+/* A spool commit or a password check, handed to a worker thread. */
 struct smtpd_job {
 	struct smtpd_job *next;
-	struct smtpd_conn *c;		/* waits in STATE_COMMIT meanwhile */
-	struct spool_msg *msg;		/* freed by spool_msg_commit() */
-	int r;				/* spool_msg_commit() result */
-	int err;			/* its errno */
+	struct smtpd_conn *c;		/* waits meanwhile (c->job) */
+	struct spool_msg *msg;		/* commit: freed by spool_msg_commit() */
+	char *user, *pass;		/* auth: owned copies */
+	int r;				/* commit: 0/-1; auth: 1 valid */
+	int err;			/* commit: its errno */
 	char id[SPOOL_ID_MAX];
+};
+
+/* Worker threads and their FIFO. */
+struct smtpd_pool {
+	struct smtpd *d;
+	void (*run)(struct smtpd_pool *, struct smtpd_job *);
+	pthread_mutex_t lock;		/* guards jobs, stop */
+	pthread_cond_t cond;
+	struct smtpd_job *jobs;
+	struct smtpd_job **tail;
+	int stop;
+	pthread_t threads[SMTPD_COMMITTERS];
+	size_t nthreads;
 };
 
 struct smtpd_listener {
@@ -112,7 +128,7 @@ struct smtpd_conn {
 	int counted;			/* counts against max_clients */
 	int outsider;			/* not in allow: AUTH first */
 	int dead;			/* I/O error: close now */
-	int committing;			/* a smtpd_job is out for it */
+	int job;			/* a smtpd_job is out for it */
 	int pending;			/* input left over by the turn's budget */
 	uint64_t turn;			/* loop turn the budget below is for */
 	size_t turn_bytes;
@@ -148,21 +164,16 @@ struct smtpd {
 	size_t nlisteners;
 	int stopfd;
 	enum smtpd_kind stopkind;
-	int donefd;			/* committers -> loop */
+	int donefd;			/* workers -> loop */
 	enum smtpd_kind donekind;
-	pthread_mutex_t jlock;		/* guards jobs, done, jstop */
-	pthread_cond_t jcond;
-	struct smtpd_job *jobs;		/* FIFO to committers */
-	struct smtpd_job **jobs_tail;
+	pthread_mutex_t dlock;		/* guards done */
 	struct smtpd_job *done;		/* back to the loop */
-	int jstop;
-	pthread_t committers[SMTPD_COMMITTERS];
-	size_t ncommitters;
+	struct smtpd_pool commits;	/* SMTPD_COMMITTERS threads */
+	struct smtpd_pool auths;	/* one thread */
 	int epfd;
 	SSL_CTX *ssl;			/* owned; NULL without tls */
 	struct smtpd_user *users;	/* owned */
 	size_t nusers;
-	struct crypt_data *crypt;	/* owned; crypt_r scratch */
 	struct smtpd_conn *conns;	/* list, owned */
 	struct smtpd_conn *closed;	/* closed this turn; events may follow */
 	unsigned nconns;		/* counted ones */
@@ -196,16 +207,24 @@ static void	smtpd_conn_interest(struct smtpd_conn *);
 static void	smtpd_conn_close(struct smtpd_conn *);
 static void	smtpd_reap(struct smtpd *);
 static void	smtpd_conn_starttls(struct smtpd_conn *);
-static void	*smtpd_committer(void *);
-static void	smtpd_committers_stop(struct smtpd *);
-static void	smtpd_commit_finish(struct smtpd *);
+static int	smtpd_pool_start(struct smtpd *, struct smtpd_pool *, size_t,
+		    void (*)(struct smtpd_pool *, struct smtpd_job *));
+static void	smtpd_pool_push(struct smtpd_pool *, struct smtpd_job *);
+static void	*smtpd_worker(void *);
+static void	smtpd_pool_stop(struct smtpd_pool *);
+static void	smtpd_run_commit(struct smtpd_pool *, struct smtpd_job *);
+static void	smtpd_run_auth(struct smtpd_pool *, struct smtpd_job *);
+static void	smtpd_job_free(struct smtpd_job *);
+static void	smtpd_jobs_finish(struct smtpd *);
+static void	smtpd_commit_finish(struct smtpd_conn *, struct smtpd_job *);
+static void	smtpd_auth_finish(struct smtpd_conn *, struct smtpd_job *);
 
 static void	smtpd_cb_output(void *, const char *, size_t);
 static int	smtpd_cb_begin(void *, const char *, char *const *, size_t);
 static int	smtpd_cb_data(void *, const char *, size_t);
 static void	smtpd_cb_end(void *);
 static void	smtpd_cb_abort(void *);
-static int	smtpd_cb_auth(void *, const char *, const char *);
+static void	smtpd_cb_auth(void *, const char *, const char *);
 static int	smtpd_spool_write(void *, const void *, size_t);
 
 static const struct smtp_session_ops smtpd_ops = {
@@ -233,9 +252,7 @@ smtpd_start(const struct config *cfg, struct spool *spool,
 	d->stopfd = d->epfd = d->donefd = -1;
 	d->stopkind = KIND_STOP;
 	d->donekind = KIND_DONE;
-	d->jobs_tail = &d->jobs;
-	pthread_mutex_init(&d->jlock, NULL);
-	pthread_cond_init(&d->jcond, NULL);
+	pthread_mutex_init(&d->dlock, NULL);
 	d->params.hostname = cfg->hostname;
 	d->params.max_size = l->max_message_size;
 	d->params.max_rcpts = l->max_recipients;
@@ -276,14 +293,11 @@ smtpd_start(const struct config *cfg, struct spool *spool,
 	for (i = 0; i < l->listen.n; i++)
 		if (smtpd_listen(d, l->listen.v[i], err, errlen) == -1)
 			goto fail;
-	for (i = 0; i < SMTPD_COMMITTERS; i++) {
-		if ((errno = pthread_create(&d->committers[i], NULL,
-		    smtpd_committer, d)) != 0) {
-			snprintf(err, errlen, "listener: thread: %s",
-			    strerror(errno));
-			goto fail;
-		}
-		d->ncommitters++;
+	if (smtpd_pool_start(d, &d->commits, SMTPD_COMMITTERS,
+	    smtpd_run_commit) == -1 ||
+	    smtpd_pool_start(d, &d->auths, 1, smtpd_run_auth) == -1) {
+		snprintf(err, errlen, "listener: thread: %s", strerror(errno));
+		goto fail;
 	}
 	atomic_store(&d->alive, util_mono_ms());
 	d->running = 1;
@@ -326,7 +340,8 @@ smtpd_free(struct smtpd *d)
 {
 	size_t i;
 
-	smtpd_committers_stop(d);
+	smtpd_pool_stop(&d->commits);
+	smtpd_pool_stop(&d->auths);
 	while (d->conns != NULL)
 		smtpd_conn_close(d->conns);
 	smtpd_reap(d);
@@ -336,8 +351,7 @@ smtpd_free(struct smtpd *d)
 		close(d->stopfd);
 	if (d->donefd != -1)
 		close(d->donefd);
-	pthread_mutex_destroy(&d->jlock);
-	pthread_cond_destroy(&d->jcond);
+	pthread_mutex_destroy(&d->dlock);
 	if (d->epfd != -1)
 		close(d->epfd);
 	if (d->ssl != NULL)
@@ -347,7 +361,6 @@ smtpd_free(struct smtpd *d)
 		free(d->users[i].hash);
 	}
 	free(d->users);
-	free(d->crypt);
 	free(d);
 }
 
@@ -474,7 +487,6 @@ smtpd_load_users(struct smtpd *d, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "listener: users_file %s: no users", path);
 		return -1;
 	}
-	d->crypt = xcalloc(1, sizeof(*d->crypt));
 	return 0;
 fail:
 	fclose(f);
@@ -514,7 +526,7 @@ smtpd_loop(void *arg)
 				stop = 1;
 				break;
 			case KIND_DONE:
-				smtpd_commit_finish(d);
+				smtpd_jobs_finish(d);
 				break;
 			case KIND_LISTENER:
 				smtpd_accept(d, (struct smtpd_listener *)kind);
@@ -530,8 +542,9 @@ smtpd_loop(void *arg)
 		smtpd_reap(d);
 	}
 	/* Commits under way finish: those clients get their 250 first. */
-	smtpd_committers_stop(d);
-	smtpd_commit_finish(d);
+	smtpd_pool_stop(&d->commits);
+	smtpd_pool_stop(&d->auths);
+	smtpd_jobs_finish(d);
 	while (d->conns != NULL) {
 		smtp_session_shutdown(d->conns->s);
 		smtpd_conn_flush(d->conns);
@@ -566,7 +579,7 @@ smtpd_check_timeouts(struct smtpd *d, uint64_t now)
 
 	for (c = d->conns; c != NULL; c = next) {
 		next = c->next;
-		if (c->committing ||
+		if (c->job ||
 		    (limit = smtpd_conn_limit(c, now, &wake)) == -1)
 			continue;
 		smtp_session_timeout(c->s, (enum smtp_session_limit)limit);
@@ -758,8 +771,7 @@ smtpd_conn_io(struct smtpd_conn *c)
 			c->handshake = 1;
 			continue;
 		}
-		if (w == SMTP_WAIT_CLOSE || w == SMTP_WAIT_COMMIT || c->dead ||
-		    spent)
+		if (w != SMTP_WAIT_INPUT || c->dead || spent)
 			break;
 		if (c->inoff == c->inlen)
 			c->inoff = c->inlen = 0;
@@ -785,7 +797,7 @@ smtpd_conn_io(struct smtpd_conn *c)
 	if (!c->dead)
 		smtpd_conn_flush(c);
 	/* A job out for c keeps it alive until smtpd_commit_finish(). */
-	if (!c->committing && (c->dead || (smtp_session_wait(c->s) ==
+	if (!c->job && (c->dead || (smtp_session_wait(c->s) ==
 	    SMTP_WAIT_CLOSE && c->outoff == c->outlen))) {
 		smtpd_conn_close(c);
 		return;
@@ -1140,95 +1152,200 @@ smtpd_cb_end(void *arg)
 	j->c = c;
 	j->msg = c->msg;
 	c->msg = NULL;
-	c->committing = 1;
-	pthread_mutex_lock(&d->jlock);
-	*d->jobs_tail = j;
-	d->jobs_tail = &j->next;
-	pthread_cond_signal(&d->jcond);
-	pthread_mutex_unlock(&d->jlock);
+	smtpd_pool_push(&d->commits, j);
 }
 
-/* Committer thread: fsync, rename, fsync dir; drains the queue at stop. */
-static void *
-smtpd_committer(void *arg)
+static int
+smtpd_pool_start(struct smtpd *d, struct smtpd_pool *p, size_t n,
+    void (*run)(struct smtpd_pool *, struct smtpd_job *))
 {
-	struct smtpd *d = arg;
+	p->d = d;
+	p->run = run;
+	p->tail = &p->jobs;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	for (; p->nthreads < n; p->nthreads++)
+		if ((errno = pthread_create(&p->threads[p->nthreads], NULL,
+		    smtpd_worker, p)) != 0)
+			return -1;
+	return 0;
+}
+
+/* c waits for j (reads nothing, no timeout) until smtpd_jobs_finish(). */
+static void
+smtpd_pool_push(struct smtpd_pool *p, struct smtpd_job *j)
+{
+	j->c->job = 1;
+	pthread_mutex_lock(&p->lock);
+	*p->tail = j;
+	p->tail = &j->next;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Worker thread; drains the queue at stop. */
+static void *
+smtpd_worker(void *arg)
+{
+	struct smtpd_pool *p = arg;
+	struct smtpd *d = p->d;
 	struct smtpd_job *j;
 	uint64_t one = 1;
 
 	for (;;) {
-		pthread_mutex_lock(&d->jlock);
-		while (d->jobs == NULL && !d->jstop)
-			pthread_cond_wait(&d->jcond, &d->jlock);
-		if ((j = d->jobs) == NULL) {
-			pthread_mutex_unlock(&d->jlock);
+		pthread_mutex_lock(&p->lock);
+		while (p->jobs == NULL && !p->stop)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if ((j = p->jobs) == NULL) {
+			pthread_mutex_unlock(&p->lock);
 			break;
 		}
-		if ((d->jobs = j->next) == NULL)
-			d->jobs_tail = &d->jobs;
-		pthread_mutex_unlock(&d->jlock);
-		j->r = spool_msg_commit(j->msg, j->id, sizeof(j->id));
-		j->err = errno;
-		pthread_mutex_lock(&d->jlock);
+		if ((p->jobs = j->next) == NULL)
+			p->tail = &p->jobs;
+		pthread_mutex_unlock(&p->lock);
+		p->run(p, j);
+		pthread_mutex_lock(&d->dlock);
 		j->next = d->done;
 		d->done = j;
-		pthread_mutex_unlock(&d->jlock);
+		pthread_mutex_unlock(&d->dlock);
 		if (write(d->donefd, &one, sizeof(one)) != sizeof(one))
-			log_warn("smtpd: committer wake-up");
+			log_warn("smtpd: worker wake-up");
 	}
 	return NULL;
 }
 
 static void
-smtpd_committers_stop(struct smtpd *d)
+smtpd_pool_stop(struct smtpd_pool *p)
 {
 	size_t i;
 
-	pthread_mutex_lock(&d->jlock);
-	d->jstop = 1;
-	pthread_cond_broadcast(&d->jcond);
-	pthread_mutex_unlock(&d->jlock);
-	for (i = 0; i < d->ncommitters; i++)
-		pthread_join(d->committers[i], NULL);
-	d->ncommitters = 0;
+	if (p->d == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = 1;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	for (i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	p->d = NULL;
 }
 
-/* Loop side: answers the sessions whose commit came back. */
+/* fsync, rename, fsync dir. */
 static void
-smtpd_commit_finish(struct smtpd *d)
+smtpd_run_commit(struct smtpd_pool *p, struct smtpd_job *j)
+{
+	j->r = spool_msg_commit(j->msg, j->id, sizeof(j->id));
+	j->err = errno;
+	j->msg = NULL;
+}
+
+/*
+ * An unknown user costs what a known one does: its password is hashed
+ * against the first user's hash (same method and rounds), and fails.
+ */
+static void
+smtpd_run_auth(struct smtpd_pool *p, struct smtpd_job *j)
+{
+	struct smtpd *d = p->d;
+	struct crypt_data *cd;
+	const char *hash = d->users[0].hash, *h;
+	size_t i;
+	int known = 0;
+
+	for (i = 0; i < d->nusers && !known; i++)
+		if (strcmp(d->users[i].name, j->user) == 0) {
+			hash = d->users[i].hash;
+			known = 1;
+		}
+	if ((cd = calloc(1, sizeof(*cd))) == NULL) {
+		j->r = 0;
+		return;
+	}
+#ifdef XCRYPT_VERSION_MAJOR
+	/* libxcrypt; ASan's crypt_r interceptor crashes here */
+	h = crypt_rn(j->pass, hash, cd, (int)sizeof(*cd));
+#else
+	h = crypt_r(j->pass, hash, cd);
+#endif
+	j->r = known && h != NULL && strcmp(h, hash) == 0;
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+}
+
+static void
+smtpd_job_free(struct smtpd_job *j)
+{
+	free(j->user);
+	if (j->pass != NULL) {
+		explicit_bzero(j->pass, strlen(j->pass));
+		free(j->pass);
+	}
+	free(j);
+}
+
+/* Loop side: answers the sessions whose job came back. */
+static void
+smtpd_jobs_finish(struct smtpd *d)
 {
 	struct smtpd_job *j, *next;
 	struct smtpd_conn *c;
-	char vis[SMTPD_VIS];
 	uint64_t n;
 
 	if (read(d->donefd, &n, sizeof(n)) == -1 && errno != EAGAIN)
-		log_warn("smtpd: committer wake-up");
-	pthread_mutex_lock(&d->jlock);
+		log_warn("smtpd: worker wake-up");
+	pthread_mutex_lock(&d->dlock);
 	j = d->done;
 	d->done = NULL;
-	pthread_mutex_unlock(&d->jlock);
+	pthread_mutex_unlock(&d->dlock);
 	for (; j != NULL; j = next) {
 		next = j->next;
 		c = j->c;
-		c->committing = 0;
+		c->job = 0;
 		c->deadline = util_mono_ms() + d->cfg->listener.timeout_ms;
-		if (j->r == -1) {
-			errno = j->err;
-			log_warn("smtpd: session=%s spool commit", c->sid);
-			smtp_session_commit_done(c->s, NULL);
-		} else {
-			c->nmsg++;
-			log_info("smtpd: session=%s queued id=%s from=<%s> "
-			    "nrcpt=%zu size=%zu", c->sid, j->id, log_vis(vis,
-			    sizeof(vis), c->sender), c->nrcpt, c->size);
-			smtp_session_commit_done(c->s, j->id);
-			if (d->queued != NULL)
-				d->queued(d->qarg);
-		}
-		free(j);
+		if (j->user != NULL)
+			smtpd_auth_finish(c, j);
+		else
+			smtpd_commit_finish(c, j);
+		smtpd_job_free(j);
 		smtpd_conn_io(c);	/* pipelined commands waiting */
 	}
+}
+
+static void
+smtpd_commit_finish(struct smtpd_conn *c, struct smtpd_job *j)
+{
+	struct smtpd *d = c->d;
+	char vis[SMTPD_VIS];
+
+	if (j->r == -1) {
+		errno = j->err;
+		log_warn("smtpd: session=%s spool commit", c->sid);
+		smtp_session_commit_done(c->s, NULL);
+		return;
+	}
+	c->nmsg++;
+	log_info("smtpd: session=%s queued id=%s from=<%s> nrcpt=%zu "
+	    "size=%zu", c->sid, j->id, log_vis(vis, sizeof(vis), c->sender),
+	    c->nrcpt, c->size);
+	smtp_session_commit_done(c->s, j->id);
+	if (d->queued != NULL)
+		d->queued(d->qarg);
+}
+
+static void
+smtpd_auth_finish(struct smtpd_conn *c, struct smtpd_job *j)
+{
+	char vis[SMTPD_VIS];
+
+	if (j->r)
+		log_info("smtpd: session=%s auth user=%s", c->sid,
+		    log_vis(vis, sizeof(vis), j->user));
+	else
+		log_warnx("smtpd: session=%s peer=%s auth failed user=%s",
+		    c->sid, c->peer, log_vis(vis, sizeof(vis), j->user));
+	smtp_session_auth_done(c->s, j->r);
 }
 
 static void
@@ -1243,33 +1360,21 @@ smtpd_cb_abort(void *arg)
 	c->msg = NULL;
 }
 
-static int
+static void
 smtpd_cb_auth(void *arg, const char *user, const char *pass)
 {
 	struct smtpd_conn *c = arg;
-	struct smtpd *d = c->d;
-	char vis[SMTPD_VIS];
-	const char *h;
-	size_t i;
+	struct smtpd_job *j;
 
-	for (i = 0; i < d->nusers; i++) {
-		if (strcmp(d->users[i].name, user) != 0)
-			continue;
-#ifdef XCRYPT_VERSION_MAJOR
-		/* libxcrypt; ASan's crypt_r interceptor crashes here */
-		h = crypt_rn(pass, d->users[i].hash, d->crypt,
-		    (int)sizeof(*d->crypt));
-#else
-		h = crypt_r(pass, d->users[i].hash, d->crypt);
-#endif
-		if (h != NULL && strcmp(h, d->users[i].hash) == 0) {
-			log_info("smtpd: session=%s auth user=%s", c->sid,
-			    log_vis(vis, sizeof(vis), user));
-			return 1;
-		}
-		break;
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->user = strdup(user)) == NULL ||
+	    (j->pass = strdup(pass)) == NULL) {
+		log_warn("smtpd: session=%s auth", c->sid);
+		if (j != NULL)
+			smtpd_job_free(j);
+		smtp_session_auth_done(c->s, 0);
+		return;
 	}
-	log_warnx("smtpd: session=%s peer=%s auth failed user=%s", c->sid,
-	    c->peer, log_vis(vis, sizeof(vis), user));
-	return 0;
+	j->c = c;
+	smtpd_pool_push(&c->d->auths, j);
 }

@@ -9,7 +9,8 @@
  *   "!tls"       TLS handshake done
  *   "!timeout"   idle timeout
  *   "!commit"    a pending commit succeeds (async mode)
- *   "?state"     smtp_session_wait(): input, commit, tls, close
+ *   "!auth"      a pending AUTH check answers (async mode)
+ *   "?state"     smtp_session_wait(): input, commit, auth, tls, close
  *   "#n"         number of commits, aborts as "#commits,aborts"
  */
 #include <setjmp.h>
@@ -33,6 +34,7 @@ struct fake {
 	char env[1024];
 	int fail_begin, fail_data, fail_commit, async;
 	int commits, aborts, open;
+	int auth_ok;			/* the pending AUTH check's answer */
 	char pending[4096];		/* unconsumed input while committing */
 	size_t pendlen;
 };
@@ -120,10 +122,14 @@ f_abort(void *arg)
 	f->aborts++;
 }
 
-static int
+static void
 f_auth(void *arg, const char *user, const char *pass)
 {
-	return strcmp(user, "plc") == 0 && strcmp(pass, "s3cret") == 0;
+	struct fake *f = arg;
+
+	f->auth_ok = strcmp(user, "plc") == 0 && strcmp(pass, "s3cret") == 0;
+	if (!f->async)
+		smtp_session_auth_done(f->s, f->auth_ok);
 }
 
 static const struct smtp_session_ops fake_ops = {
@@ -136,7 +142,8 @@ feed(struct fake *f, const char *buf, size_t len)
 	size_t n;
 
 	n = smtp_session_feed(f->s, buf, len);
-	if (n < len && smtp_session_wait(f->s) == SMTP_WAIT_COMMIT) {
+	if (n < len && (smtp_session_wait(f->s) == SMTP_WAIT_COMMIT ||
+	    smtp_session_wait(f->s) == SMTP_WAIT_AUTH)) {
 		assert_true(f->pendlen + len - n < sizeof(f->pending));
 		memcpy(f->pending + f->pendlen, buf + n, len - n);
 		f->pendlen += len - n;
@@ -150,6 +157,7 @@ waitname(enum smtp_session_wait w)
 	switch (w) {
 	case SMTP_WAIT_INPUT: return "input";
 	case SMTP_WAIT_COMMIT: return "commit";
+	case SMTP_WAIT_AUTH: return "auth";
 	case SMTP_WAIT_TLS: return "tls";
 	case SMTP_WAIT_CLOSE: return "close";
 	}
@@ -210,8 +218,13 @@ run(const struct smtp_session_params *p, struct fake *f,
 				smtp_session_tls_done(f->s);
 			else if (strcmp(arg, "timeout") == 0)
 				smtp_session_timeout(f->s, SMTP_LIMIT_IDLE);
-			else if (strcmp(arg, "commit") == 0) {
-				smtp_session_commit_done(f->s, "Q2");
+			else if (strcmp(arg, "commit") == 0 ||
+			    strcmp(arg, "auth") == 0) {
+				if (arg[0] == 'c')
+					smtp_session_commit_done(f->s, "Q2");
+				else
+					smtp_session_auth_done(f->s,
+					    f->auth_ok);
 				len = f->pendlen;
 				f->pendlen = 0;
 				feed(f, f->pending, len);
@@ -815,6 +828,33 @@ test_auth_plain_and_lockout(void **state)
 	run_once(&p, sc, 0);
 }
 
+/* The check runs elsewhere: pipelined commands wait for its answer. */
+static void
+test_auth_async(void **state)
+{
+	static const char *const sc[] = {
+		GREETING,
+		">STARTTLS\r\n", "<220 2.0.0 Ready to start TLS\r\n", "!tls",
+		">EHLO a\r\n",
+		"<250-gw.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n"
+		"250-AUTH PLAIN LOGIN\r\n250-8BITMIME\r\n"
+		"250 ENHANCEDSTATUSCODES\r\n",
+		">AUTH PLAIN AHBsYwB4\r\nNOOP\r\n", "<", "?auth",
+		"!auth", "<535 5.7.8 Authentication credentials invalid\r\n"
+		"250 2.0.0 Ok\r\n",
+		">AUTH LOGIN\r\n", "<334 VXNlcm5hbWU6\r\n",
+		">cGxj\r\n", "<334 UGFzc3dvcmQ6\r\n",
+		">czNjcmV0\r\nMAIL FROM:<a@b.c>\r\n", "<", "?auth",
+		"!auth", "<235 2.7.0 Authentication successful\r\n"
+		"250 2.1.0 Ok\r\n", "?input",
+		NULL
+	};
+	struct smtp_session_params p = params();
+
+	p.auth_required = 1;
+	run_once(&p, sc, 1);
+}
+
 static void
 test_auth_plain_ok(void **state)
 {
@@ -893,6 +933,7 @@ main(void)
 		cmocka_unit_test(test_starttls_auth),
 		cmocka_unit_test(test_auth_plain_and_lockout),
 		cmocka_unit_test(test_auth_plain_ok),
+		cmocka_unit_test(test_auth_async),
 		cmocka_unit_test(test_protocol_names),
 	};
 

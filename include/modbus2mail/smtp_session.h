@@ -39,7 +39,9 @@ struct smtp_session_params {
  *   smtp_session_commit_done(), now or later; until then the session
  *   consumes no input.
  * - abort: the message opened by begin is refused, drop it.
- * - auth: 1 when user/password are valid.
+ * - auth: check user/password (copy them) and answer with
+ *   smtp_session_auth_done(), now or later; until then the session
+ *   consumes no input. Without it, AUTH always fails.
  */
 struct smtp_session_ops {
 	void	(*output)(void *arg, const char *buf, size_t len);
@@ -48,7 +50,7 @@ struct smtp_session_ops {
 	int	(*data)(void *arg, const char *buf, size_t len);
 	void	(*end)(void *arg);
 	void	(*abort)(void *arg);
-	int	(*auth)(void *arg, const char *user, const char *password);
+	void	(*auth)(void *arg, const char *user, const char *password);
 };
 
 enum smtp_session_start {
@@ -61,6 +63,7 @@ enum smtp_session_start {
 enum smtp_session_wait {
 	SMTP_WAIT_INPUT,		/* read more */
 	SMTP_WAIT_COMMIT,		/* call smtp_session_commit_done() */
+	SMTP_WAIT_AUTH,			/* call smtp_session_auth_done() */
 	SMTP_WAIT_TLS,			/* drop unread input, handshake, tls_done */
 	SMTP_WAIT_CLOSE,		/* send pending output, close */
 };
@@ -81,6 +84,8 @@ enum smtp_session_wait smtp_session_wait(const struct smtp_session *);
 int	smtp_session_in_data(const struct smtp_session *);
 /* id: queued as id (250); NULL: spool failure (452 4.3.1). */
 void	smtp_session_commit_done(struct smtp_session *, const char *id);
+/* ok: the credentials given to ops->auth are valid (235), else 535. */
+void	smtp_session_auth_done(struct smtp_session *, int ok);
 /* TLS is up: back to the greeted state, EHLO expected again (RFC 3207). */
 void	smtp_session_tls_done(struct smtp_session *);
 /* Which time limit ran out (the shell keeps the clock). */

@@ -100,10 +100,13 @@ fz_abort(void *arg)
 	f->ib = NULL;
 }
 
-static int
+static void
 fz_auth(void *arg, const char *user, const char *pass)
 {
-	return strcmp(user, "plc") == 0 && strcmp(pass, "s3cret") == 0;
+	struct fz *f = arg;
+
+	smtp_session_auth_done(f->s, strcmp(user, "plc") == 0 &&
+	    strcmp(pass, "s3cret") == 0);
 }
 
 static const struct smtp_session_ops fz_ops = {

@@ -6,9 +6,12 @@ sockets and `modbus2mail sendmail`.
 
 usage: test_listener.py MODBUS2MAIL_EXE [unittest args, e.g. ListenerTest.test_arduino]
 """
+import base64
+import ctypes
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -727,6 +730,75 @@ class ListenerTest(unittest.TestCase):
         c = self.greeted()
         self.assertTrue(c.cmd("EHLO inside").startswith("250"))
         self.assertTrue(self.transaction(c).startswith("250 "))
+
+    def tls_session(self, source=None):
+        """A client in TLS after STARTTLS (server verified against the test CA)."""
+        c = self.greeted(source)
+        self.assertTrue(c.cmd("EHLO tls").startswith("250"))
+        self.assertTrue(c.cmd("STARTTLS").startswith("220 "))
+        ctx = ssl.create_default_context(cafile=self.pki.ca)
+        c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost")
+        self.assertIn("AUTH PLAIN", c.cmd("EHLO tls"))
+        return c
+
+    @staticmethod
+    def auth_plain(c, user, password):
+        """Seconds until the AUTH PLAIN reply, and the reply."""
+        t0 = time.monotonic()
+        r = c.cmd("AUTH PLAIN " + base64.b64encode(
+            ("\0%s\0%s" % (user, password)).encode()).decode())
+        return time.monotonic() - t0, r
+
+    def test_auth_timing_and_flood(self):
+        """An unknown user costs as much as a wrong password for a known one;
+        password checks run off the event loop: an AUTH flood does not delay
+        other sessions. The hash has 300000 rounds to make both measurable."""
+        lib = ctypes.CDLL("libcrypt.so.1")
+        lib.crypt.restype = ctypes.c_char_p
+        lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        slow = lib.crypt(b"s3cret", b"$6$rounds=300000$m2mtestsalt$").decode()
+        self.start_auth(hashed=slow, max_clients=10, timeout="30s")
+        known, unknown = [], []
+        for i in range(5):
+            c = self.tls_session()
+            order = (("plc", known), ("nobody", unknown))
+            for user, out in order[::1 - 2 * (i % 2)]:
+                t, r = self.auth_plain(c, user, "wrong")
+                self.assertEqual(r, "535 5.7.8 Authentication credentials invalid\r\n")
+                out.append(t)
+            c.close()
+        k, u = sorted(known)[2], sorted(unknown)[2]
+        print("auth: known user %.1f ms, unknown user %.1f ms (medians)" % (k * 1e3, u * 1e3),
+              file=sys.stderr)
+        self.assertGreater(u, 0.5 * k)
+        stop = threading.Event()
+
+        def flood():
+            while not stop.is_set():
+                c = self.tls_session()
+                for _ in range(2):
+                    self.auth_plain(c, "plc", "wrong")
+                c.close()
+        threads = [threading.Thread(target=flood, daemon=True) for _ in range(3)]
+        for t in threads:
+            t.start()
+            self.addCleanup(t.join, 30)
+        self.addCleanup(stop.set)
+        wait_until(lambda: self.daemon.logbytes_since_start().count("auth failed") >= 12,
+                   timeout=30, what="AUTH flood under way")
+        c = self.greeted()
+        rtts = []
+        for _ in range(20):
+            t0 = time.monotonic()
+            self.assertEqual(c.cmd("NOOP"), "250 2.0.0 Ok\r\n")
+            rtts.append(time.monotonic() - t0)
+            time.sleep(0.02)
+        stop.set()
+        rtt = sorted(rtts)[10]
+        print("NOOP during AUTH flood: median %.1f ms" % (rtt * 1e3), file=sys.stderr)
+        self.assertLess(rtt, k / 4)
+        t, r = self.auth_plain(self.tls_session(), "plc", "s3cret")
+        self.assertEqual(r, "235 2.7.0 Authentication successful\r\n")
 
     def test_sendmail(self):
         """`sendmail -t`: Bcc gone, recipients from the header, exit codes."""
