@@ -1,0 +1,277 @@
+#!/usr/bin/python3
+"""The mail path as an operator sees it, against the real provider peer
+(aiosmtpd, STARTTLS + AUTH, a CA made by openssl), a pymodbus PLC and the
+real daemon: a wrong password holds alarm mail (mail_ok_coil 0, status says
+why) and the fixed password delivers ACTIVE before CLEARED; one daemon per
+spool; one sign of life a day across restarts; a damaged queue file is
+moved to failed/ loudly; kill -9 while the path is broken loses nothing.
+
+usage: test_relay_path.py MODBUS2MAIL_EXE [unittest names...]
+"""
+import email
+import email.policy
+import os
+import re
+import shutil
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "peers"))
+from harness import Daemon, free_port, tmpdir, wait_until  # noqa: E402
+from plc_sim import PlcSim  # noqa: E402
+from smtp_provider import Provider, make_pki  # noqa: E402
+
+EXE = None
+
+CONFIG = """\
+hostname: gw-test
+spool_dir: {spool}
+smtp:
+  url: smtp://127.0.0.1:{pport}
+  tls: required
+  ca_file: {ca}
+  username: u
+  password_file: {pwfile}
+  from: "Line 3 Alarms <alarms@example.com>"
+  timeout: 5s
+  retry: {{initial: 1s, max: 2s, give_up_after: 1h}}
+{extra}devices:
+  - name: maxi1
+    host: 127.0.0.1
+    port: {plc_port}
+    poll_interval: 100ms
+    timeout: 300ms
+    mail_ok_coil: 200
+defaults:
+  to: [ops@example.com]
+rules:
+  - name: pump
+    device: maxi1
+    coil: 12
+"""
+
+
+def subject(raw):
+    return email.message_from_bytes(raw, policy=email.policy.default)["Subject"]
+
+
+def header(raw, name):
+    return email.message_from_bytes(raw, policy=email.policy.default)[name]
+
+
+class PathTest(unittest.TestCase):
+    extra = ""
+
+    def setUp(self):
+        self.dir = tmpdir("m2m-path-")
+        self.addCleanup(self.cleanup)
+        self.pki = make_pki(os.path.join(self.dir, "pki"))
+        self.pport = free_port()
+        self.provider = Provider(self.pport, tls="starttls", cert=self.pki.cert,
+                                 key=self.pki.key, user="u", password="right").start()
+        self.addCleanup(self.provider.stop)
+        self.plc = PlcSim()
+        self.addCleanup(self.plc.stop)
+        self.spool = os.path.join(self.dir, "spool")
+        self.pwfile = os.path.join(self.dir, "smtp.secret")
+        self.set_password("wrong")
+        self.cfg = os.path.join(self.dir, "m2m.yaml")
+        with open(self.cfg, "w") as f:
+            f.write(CONFIG.format(spool=self.spool, pport=self.pport, ca=self.pki.ca,
+                                  pwfile=self.pwfile, plc_port=self.plc.port,
+                                  extra=self.extra))
+        self.daemon = Daemon(EXE, self.cfg)
+        self.addCleanup(self.daemon.stop)
+
+    def cleanup(self):
+        if os.environ.get("M2M_KEEP") or not self._outcome_ok():
+            print("kept %s" % self.dir, file=sys.stderr)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _outcome_ok(self):
+        res = getattr(self, "_outcome", None)
+        return not any(e for _, e in getattr(res, "errors", []) if res) if res else True
+
+    def set_password(self, pw):
+        with open(self.pwfile, "w") as f:
+            f.write(pw + "\n")
+        os.chmod(self.pwfile, 0o600)
+
+    def status(self):
+        return self.daemon.cli("status").stdout
+
+    def coil(self):
+        return self.plc.get("co", 200)
+
+    def queued(self, sub="queue"):
+        d = os.path.join(self.spool, sub)
+        return sorted(f for f in os.listdir(d) if f.endswith(".msg")) if os.path.isdir(d) else []
+
+    def queued_ids(self):
+        """Message-IDs of everything in queue/ now."""
+        out = set()
+        for f in self.queued():
+            try:
+                with open(os.path.join(self.spool, "queue", f), "rb") as fp:
+                    data = fp.read()
+            except FileNotFoundError:
+                continue
+            m = re.search(rb"^Message-ID: (\S+)\r?$", data, re.M | re.I)
+            if m:
+                out.add(m.group(1).decode())
+        return out
+
+    def sendmail(self, subj):
+        r = subprocess.run([EXE, "sendmail", "-c", self.cfg, "ops@example.com"],
+                           input="Subject: %s\n\nx\n" % subj, capture_output=True,
+                           text=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
+class MailPath(PathTest):
+    # Wrong password: held, coil 0, status says why; fixed + SIGHUP: ACTIVE
+    # then CLEARED, threaded, in that order.
+    def test_wrong_password_then_fixed_in_order(self):
+        self.daemon.start()
+        wait_until(lambda: self.coil() == [1], what="mail_ok_coil 1 at start")
+        self.plc.set("co", 12, 1)
+        wait_until(lambda: self.coil() == [0], what="mail_ok_coil 0 after the AUTH failure")
+        st = self.status()
+        self.assertRegex(st, r"mail path: BROKEN since \d\d:\d\d — upstream AUTH: 535 5\.7\.8 ")
+        self.assertRegex(st, r"queue: 1 messages, oldest \d+s, 0 failed")
+        self.plc.set("co", 12, 0)
+        wait_until(lambda: "queue: 2 messages" in self.status(), what="CLEARED queued too")
+        # held, not failed, and nothing reached the provider
+        self.assertEqual(self.queued("failed"), [])
+        self.assertEqual(self.provider.count(), 0)
+        log = self.daemon.logtext()
+        self.assertIn("<3>relay: mail path BROKEN: AUTH: 535 5.7.8", log)
+        self.assertRegex(log, r"<4>relay: id=\w+ status=deferred ")
+        self.assertNotIn("status=failed", log)
+        self.set_password("right")
+        self.daemon.signal(signal.SIGHUP)
+        self.provider.wait_count(2)
+        raws = self.provider.raw()
+        self.assertIn("ACTIVE", subject(raws[0]))
+        self.assertIn("CLEARED", subject(raws[1]))
+        self.assertEqual(header(raws[1], "In-Reply-To"), header(raws[0], "Message-ID"))
+        wait_until(lambda: self.coil() == [1], what="mail_ok_coil back to 1")
+        self.assertIn("<5>relay: mail path recovered after ", self.daemon.logtext())
+        self.assertRegex(self.status(), r"mail path: ok\nqueue: 0 messages, 0 failed")
+        self.assertEqual(self.provider.count(), 2)
+
+    # One daemon per spool: the second exits 1 at once and says who runs.
+    def test_second_run_refused(self):
+        self.set_password("right")
+        self.daemon.start()
+        t0 = time.monotonic()
+        r = subprocess.run([EXE, "run", "-c", self.cfg], capture_output=True, text=True,
+                           timeout=20)
+        self.assertLess(time.monotonic() - t0, 10)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("another modbus2mail (pid %d) is running on %s"
+                      % (self.daemon.proc.pid, self.spool), r.stderr)
+        # The first one is untouched: its control socket still answers.
+        self.assertIn("mail path: ok", self.status())
+        self.plc.set("co", 12, 1)
+        self.provider.wait_count(1)
+        self.assertIn("ACTIVE", subject(self.provider.raw()[0]))
+
+    # A queue file damaged while the daemon runs: error line, moved to
+    # failed/ with its reason, counted; delete brings mail_ok_coil back.
+    def test_damaged_entry_moved_to_failed(self):
+        self.set_password("right")
+        self.daemon.start()
+        wait_until(lambda: self.coil() == [1], what="mail_ok_coil 1")
+        bad = "0000000000001ABCDEF0001"
+        with open(os.path.join(self.spool, "queue", bad + ".msg"), "w") as f:
+            f.write("M2M-SPOOL 1\nnonsense\n")
+        self.daemon.cli("flush")
+        wait_until(lambda: os.path.exists(os.path.join(self.spool, "failed", bad + ".reason")),
+                   what="damaged entry in failed/")
+        with open(os.path.join(self.spool, "failed", bad + ".reason")) as f:
+            self.assertEqual(f.read(), "unreadable spool file: damaged envelope\n")
+        self.assertIn("<3>spool: id=%s unreadable spool file: damaged envelope, moved to failed/"
+                      % bad, self.daemon.logtext())
+        st = self.status()
+        self.assertIn("0 messages, 1 failed", st)
+        self.assertIn("unreadable: 1 moved to failed/ since start", st)
+        wait_until(lambda: self.coil() == [0], what="mail_ok_coil 0 while failed/ holds mail")
+        q = self.daemon.cli("queue").stdout
+        self.assertIn("(unreadable spool file: damaged envelope)", q)
+        self.assertEqual(self.daemon.cli("delete", bad).stdout, "deleted %s\n" % bad)
+        wait_until(lambda: self.coil() == [1], what="mail_ok_coil 1 after delete")
+
+    # kill -9 again and again while the path is broken: every message the
+    # listener acknowledged and every alarm mail that reached the spool
+    # arrives once the password is fixed.
+    def test_kill9_loop_while_broken(self):
+        lport = free_port()
+        with open(self.cfg, "a") as f:
+            f.write("listener:\n  listen: [\"127.0.0.1:%d\"]\n"
+                    "  recipient_domains: [example.com]\n" % lport)
+        acked, spooled = set(), set()
+        n = 0
+        for k in range(4):
+            self.daemon.start()
+            if k == 0:
+                wait_until(lambda: "mail path: BROKEN" in self.status() or
+                           self.coil() == [1], what="daemon up")
+            self.plc.set("co", 12, (k + 1) % 2)     # ACTIVE, CLEARED, ...
+            for _ in range(5):
+                n += 1
+                with smtplib.SMTP("127.0.0.1", lport, timeout=10) as s:
+                    s.sendmail("device@example.com", ["ops@example.com"],
+                               "Subject: kill9 %d\r\n\r\nbody\r\n" % n)
+                acked.add("kill9 %d" % n)
+            wait_until(lambda: len(self.queued()) >= n + k + 1, what="alarm mail %d spooled" % k)
+            self.daemon.kill9()
+            spooled |= self.queued_ids()
+            self.assertEqual(self.queued("failed"), [], "nothing failed while the path was broken")
+        self.assertEqual(self.provider.count(), 0)
+        self.set_password("right")
+        self.daemon.start()
+        wait_until(lambda: acked <= {subject(r) for r in self.provider.raw()},
+                   timeout=60, what="every acknowledged message delivered")
+        wait_until(lambda: spooled <= {header(r, "Message-ID") for r in self.provider.raw()},
+                   timeout=60, what="every spooled message delivered")
+        wait_until(lambda: self.queued() == [], what="queue empty")
+        self.assertEqual(self.queued("failed"), [])
+        self.assertEqual(os.listdir(os.path.join(self.spool, "tmp")), [])
+        got = [header(r, "Message-ID") for r in self.provider.raw()]
+        print("acked=%d spooled=%d delivered=%d duplicates=%d"
+              % (len(acked), len(spooled), len(got), len(got) - len(set(got))))
+
+
+class SignOfLife(PathTest):
+    extra = "sign_of_life: {at: \"00:00\", to: [ops@example.com]}\n"
+
+    # Sent once a day: the first start after `at` sends it, three restarts
+    # the same day do not.
+    def test_three_restarts_one_sign_of_life(self):
+        self.set_password("right")
+        for k in range(4):
+            self.daemon.start()
+            # A marker queued after the start goes out after any sign of
+            # life that start spooled: its arrival proves there was none.
+            self.sendmail("marker %d" % k)
+            wait_until(lambda: "marker %d" % k in [subject(x) for x in self.provider.raw()],
+                       what="marker %d" % k)
+            self.daemon.stop()
+        subjects = [subject(x) for x in self.provider.raw()]
+        sol = [s for s in subjects if "daily sign of life" in s]
+        self.assertEqual(len(sol), 1, subjects)
+        self.assertEqual(subjects.index(sol[0]), 0)
+        with open(os.path.join(self.spool, "sign_of_life")) as f:
+            self.assertEqual(f.read(), time.strftime("%Y-%m-%d"))
+
+
+if __name__ == "__main__":
+    EXE = os.path.abspath(sys.argv[1])
+    unittest.main(argv=[sys.argv[0]] + sys.argv[2:], verbosity=2)
