@@ -12,6 +12,7 @@
  * same kind and group make one notification each, threaded to that
  * group's Message-ID when they are taken.
  */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,8 @@ struct slot {
 	double value, raw;
 	unsigned long group;			/* ACTIVE mail of the episode */
 	char msgid[ALARM_MSGID_MAX];		/* ... and its Message-ID */
+	char subject[ALARM_SUBJECT_MAX];	/* ... and its Subject */
+	char by[ALARM_REASON_MAX];		/* who acknowledged, how */
 };
 
 /* An event waiting for the end of the cycle. */
@@ -92,6 +95,7 @@ struct alarm_engine {
 	size_t nslots;
 	long link_slot, hb_slot, read_slot;	/* -1 when not configured */
 	uint64_t link_fail_since;		/* first failed cycle */
+	time_t link_fail_wall;			/* ... on the wall clock */
 	int link_failing;
 	char link_why[ALARM_REASON_MAX];	/* of the next failed cycle */
 	uint64_t *req_fail;			/* per request: failing since
@@ -132,12 +136,15 @@ static void	flush_active(struct alarm_engine *, uint64_t);
 static void	flush_followups(struct alarm_engine *);
 static void	enqueue(struct alarm_engine *, enum alarm_kind,
 		    const struct pend *, size_t);
-static void	fill_event(const struct slot *, struct alarm_event *,
+static void	fill_event(const struct alarm_engine *, const struct slot *,
+		    struct alarm_event *,
 		    uint64_t);
 static void	addr_bare(const char *, char *, size_t);
 static void	addr_add(char ***, size_t *, const struct config_strlist *);
 static int	near_equal(double, double);
 static const char *save_field(const char *, const char *, size_t *);
+static void	save_escaped(FILE *, const char *);
+static void	load_escaped(char *, size_t, const char *, size_t);
 static void	load_line(struct alarm_engine *, const char *, uint64_t,
 		    time_t);
 
@@ -317,11 +324,17 @@ raise_alarm(struct alarm_engine *e, size_t idx, uint64_t now, time_t wall)
 	size_t i, recent = 0;
 
 	slot_enter_state(s, STATE_ACTIVE);
-	s->since = wall;
+	/* a link or heartbeat episode began when the device went quiet */
+	if (s->type == SLOT_LINK)
+		s->since = e->link_fail_wall;
+	else if (s->type == SLOT_HEARTBEAT)
+		s->since = wall - (time_t)((now - e->hb_ref) / 1000);
+	else
+		s->since = wall;
 	s->escalate_at = r != NULL ? now + r->escalate_after_ms : 0;
 	s->acked = s->escalated = s->notified = s->held = 0;
 	s->group = 0;
-	s->msgid[0] = '\0';
+	s->msgid[0] = s->subject[0] = s->by[0] = '\0';
 	if (r != NULL && r->chatter && s->raises != NULL &&
 	    !slot_shelved(s, now)) {
 		memmove(s->raises + 1, s->raises,
@@ -495,6 +508,7 @@ eval_link(struct alarm_engine *e, int link_up, uint64_t now, time_t wall)
 	if (!link_up && !e->link_failing) {
 		e->link_failing = 1;
 		e->link_fail_since = now;
+		e->link_fail_wall = wall;
 	}
 	if (link_up)
 		e->link_failing = 0;
@@ -605,6 +619,7 @@ eval_rule(struct alarm_engine *e, size_t idx, const struct readplan *p,
 {
 	struct slot *s = &e->slots[idx];
 	const struct config_rule *r = s->r;
+	char where[48], by[ALARM_REASON_MAX];
 	double value, raw;
 	int cond, ackbit;
 
@@ -617,7 +632,10 @@ eval_rule(struct alarm_engine *e, size_t idx, const struct readplan *p,
 		if (s->ack_prev == 0 && ackbit == 1 && slot_on(s)) {
 			log_info("alarm: rule=%s acknowledged by=ack_bit",
 			    s->name);
-			alarm_engine_ack(e, s->name, now, NULL, 0);
+			value_address_words(where, sizeof(where),
+			    r->ack_source, r->ack_address);
+			snprintf(by, sizeof(by), "the ack bit %s", where);
+			alarm_engine_ack(e, s->name, by, now, NULL, 0);
 		}
 		s->ack_prev = ackbit;
 	}
@@ -684,7 +702,8 @@ addr_add(char ***v, size_t *n, const struct config_strlist *l)
 }
 
 static void
-fill_event(const struct slot *s, struct alarm_event *ev, uint64_t shelve_ms)
+fill_event(const struct alarm_engine *e, const struct slot *s,
+    struct alarm_event *ev, uint64_t shelve_ms)
 {
 	memset(ev, 0, sizeof(*ev));
 	ev->name = s->r != NULL ? s->r->name : s->name;
@@ -697,6 +716,7 @@ fill_event(const struct slot *s, struct alarm_event *ev, uint64_t shelve_ms)
 	ev->shelve_ms = shelve_ms;
 	strlcpy(ev->reason, shelve_ms != 0 ? s->reason : s->why,
 	    sizeof(ev->reason));
+	strlcpy(ev->by, s->by, sizeof(ev->by));
 }
 
 /* One notification of kind from the n events of p. */
@@ -718,7 +738,7 @@ enqueue(struct alarm_engine *e, enum alarm_kind kind, const struct pend *p,
 	q->group = xcalloc(n, sizeof(*q->group));
 	for (i = 0; i < n; i++) {
 		s = &e->slots[p[i].slot];
-		fill_event(s, &an->ev[an->nev++], p[i].shelve_ms);
+		fill_event(e, s, &an->ev[an->nev++], p[i].shelve_ms);
 		q->slot[i] = p[i].slot;
 		q->group[i] = s->group;
 		addr_add(&an->to, &an->nto, kind == ALARM_ESCALATION ?
@@ -835,9 +855,11 @@ alarm_engine_take(struct alarm_engine *e)
 	n = q->n;
 	for (i = 0; n->kind != ALARM_ACTIVE && i < n->nev; i++) {
 		s = &e->slots[q->slot[i]];
-		if (q->group[i] != 0 && s->group == q->group[i])
-			strlcpy(n->ev[i].thread, s->msgid,
-			    sizeof(n->ev[i].thread));
+		if (q->group[i] == 0 || s->group != q->group[i])
+			continue;
+		strlcpy(n->ev[i].thread, s->msgid, sizeof(n->ev[i].thread));
+		strlcpy(n->ev[i].subject, s->subject,
+		    sizeof(n->ev[i].subject));
 	}
 	free(q->slot);
 	free(q->group);
@@ -847,16 +869,22 @@ alarm_engine_take(struct alarm_engine *e)
 
 void
 alarm_engine_set_message_id(struct alarm_engine *e,
-    const struct alarm_notification *n, const char *msgid)
+    const struct alarm_notification *n, const char *msgid,
+    const char *subject)
 {
+	struct slot *s;
 	size_t i;
 
 	if (n->kind != ALARM_ACTIVE || n->group == 0)
 		return;
-	for (i = 0; i < e->nslots; i++)
-		if (e->slots[i].group == n->group)
-			strlcpy(e->slots[i].msgid, msgid,
-			    sizeof(e->slots[i].msgid));
+	for (i = 0; i < e->nslots; i++) {
+		s = &e->slots[i];
+		if (s->group != n->group)
+			continue;
+		strlcpy(s->msgid, msgid, sizeof(s->msgid));
+		strlcpy(s->subject, subject != NULL ? subject : "",
+		    sizeof(s->subject));
+	}
 }
 
 void
@@ -904,8 +932,8 @@ alarm_engine_next_deadline(const struct alarm_engine *e)
 }
 
 int
-alarm_engine_ack(struct alarm_engine *e, const char *rule, uint64_t now,
-    char *err, size_t errlen)
+alarm_engine_ack(struct alarm_engine *e, const char *rule, const char *by,
+    uint64_t now, char *err, size_t errlen)
 {
 	long idx = slot_find(e, rule);
 	struct slot *s;
@@ -921,6 +949,7 @@ alarm_engine_ack(struct alarm_engine *e, const char *rule, uint64_t now,
 	if (s->acked)
 		return 0;
 	s->acked = 1;
+	strlcpy(s->by, by != NULL ? by : "via modbus2mail ack", sizeof(s->by));
 	if ((s->notified || s->held) && !slot_shelved(s, now))
 		emit(e, (size_t)idx, ALARM_ACKNOWLEDGED, 0);
 	return 0;
@@ -1025,7 +1054,9 @@ alarm_engine_active(const struct alarm_engine *e)
 /*
  * Format, one line per slot that is on or shelved (wall-clock seconds):
  *   NAME on=0|1 acked=0|1 escalated=0|1 notified=0|1 since=T
- *       shelved_until=T msgid=<id>|- reason=TEXT TO END OF LINE
+ *       shelved_until=T msgid=<id>|- subject=TEXT|- reason=TEXT TO END
+ *       OF LINE
+ * (subject with space, '%' and control characters as %XX).
  * An ACTIVE mail still waiting in the group window counts as not
  * notified, so a restart sends it instead of losing it.
  */
@@ -1048,17 +1079,57 @@ alarm_engine_save(const struct alarm_engine *e, uint64_t now, time_t wall)
 		if (!slot_on(s) && !shelved)
 			continue;
 		fprintf(f, "%s on=%d acked=%d escalated=%d notified=%d "
-		    "since=%lld shelved_until=%lld msgid=%s reason=%s\n",
+		    "since=%lld shelved_until=%lld msgid=%s subject=",
 		    s->name, slot_on(s), s->acked, s->escalated, s->notified,
 		    (long long)s->since,
 		    shelved ? (long long)s->shelved_until_wall : 0LL,
-		    s->msgid[0] != '\0' ? s->msgid : "-", s->reason);
+		    s->msgid[0] != '\0' ? s->msgid : "-");
+		save_escaped(f, s->subject);
+		fprintf(f, " reason=%s\n", s->reason);
 	}
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;
 	}
 	return buf;
+}
+
+/* TEXT of a "key=TEXT" of the state file; "-" when empty. */
+static void
+save_escaped(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (*p == '\0')
+		fputc('-', f);
+	for (; *p != '\0'; p++)
+		if (*p <= ' ' || *p == '%' || *p == 0x7f)
+			fprintf(f, "%%%02X", *p);
+		else
+			fputc(*p, f);
+}
+
+/* Undoes save_escaped() into buf. */
+static void
+load_escaped(char *buf, size_t size, const char *v, size_t len)
+{
+	char hex[3];
+	size_t i, n = 0;
+
+	if (len == 1 && v[0] == '-')
+		len = 0;
+	for (i = 0; i < len && n + 1 < size; i++) {
+		if (v[i] == '%' && i + 2 < len &&
+		    isxdigit((unsigned char)v[i + 1]) &&
+		    isxdigit((unsigned char)v[i + 2])) {
+			memcpy(hex, v + i + 1, 2);
+			hex[2] = '\0';
+			buf[n++] = (char)strtoul(hex, NULL, 16);
+			i += 2;
+		} else
+			buf[n++] = v[i];
+	}
+	buf[n] = '\0';
 }
 
 /*
@@ -1143,6 +1214,8 @@ load_line(struct alarm_engine *e, const char *line, uint64_t now,
 			if (s->group == 0)
 				s->group = e->next_group++;
 		}
+		if ((v = save_field(line, "subject", &len)) != NULL)
+			load_escaped(s->subject, sizeof(s->subject), v, len);
 	}
 	if ((time_t)num[5] > wall) {
 		s->shelved_until = now + (uint64_t)((time_t)num[5] - wall) *

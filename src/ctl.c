@@ -27,6 +27,7 @@
 /* One client: its request line comes in, then the whole reply goes out. */
 struct ctl_client {
 	int fd;				/* -1: free slot */
+	long uid;			/* peer's, -1 unknown */
 	uint64_t deadline_ms;		/* for the whole exchange */
 	char line[CTL_LINE_MAX];
 	size_t linelen;
@@ -63,6 +64,7 @@ static int	ctl_sockaddr(const char *, struct sockaddr_un *);
 static int	ctl_connect(const struct config *, const struct ctl_req *,
 		    FILE *);
 static int	ctl_listen(const char *);
+static long	ctl_peer_uid(int);
 static void	ctl_accept(struct ctl *, uint64_t);
 static void	ctl_drop(struct ctl_client *);
 static void	ctl_read(struct ctl *, struct ctl_client *);
@@ -389,6 +391,18 @@ ctl_events(struct ctl *c, const struct pollfd *pfd, uint64_t now)
 		ctl_accept(c, now);
 }
 
+/* Who is asking, from the kernel (an ack mail names them). */
+static long
+ctl_peer_uid(int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1)
+		return -1;
+	return (long)cr.uid;
+}
+
 static void
 ctl_accept(struct ctl *c, uint64_t now)
 {
@@ -406,6 +420,7 @@ ctl_accept(struct ctl *c, uint64_t now)
 			return;
 		}
 		c->clients[i].fd = fd;
+		c->clients[i].uid = ctl_peer_uid(fd);
 		c->clients[i].deadline_ms = now + CTL_TIMEOUT_MS;
 	}
 }
@@ -466,6 +481,7 @@ ctl_answer(struct ctl *c, struct ctl_client *cl, const char *line)
 	} else if ((out = open_memstream(&body, &bodylen)) == NULL)
 		fprintf(rep, "error: out of memory\n");
 	else {
+		req.uid = cl->uid;
 		if (c->handler(&req, out, c->arg) == 0) {
 			fclose(out);
 			fprintf(rep, "ok\n%s", body);

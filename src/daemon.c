@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -69,6 +70,7 @@ static void	daemon_status_mail(struct daemon *, FILE *);
 static int	daemon_ctl(const struct ctl_req *, FILE *, void *);
 static int	daemon_ctl_flush(struct daemon *, FILE *);
 static void	daemon_fmt_until(char *, size_t, time_t, uint64_t);
+static void	daemon_ack_by(char *, size_t, long);
 static int	daemon_ctl_alarm(struct daemon *, const struct ctl_req *,
 		    FILE *);
 static void	daemon_wake_relay(void *);
@@ -454,13 +456,29 @@ daemon_fmt_until(char *buf, size_t len, time_t now, uint64_t ms)
  * ack RULE; shelve and unshelve a RULE or a DEVICE (every alarm of it).
  * A rule of the same name as a device wins: shelve RULE keeps its meaning.
  */
+/* "root via modbus2mail ack" (uid 0 without a passwd entry: "uid 0"). */
+static void
+daemon_ack_by(char *buf, size_t len, long uid)
+{
+	struct passwd pw, *res = NULL;
+	char pwbuf[1024];
+
+	if (uid < 0)
+		snprintf(buf, len, "via modbus2mail ack");
+	else if (getpwuid_r((uid_t)uid, &pw, pwbuf, sizeof(pwbuf),
+	    &res) == 0 && res != NULL)
+		snprintf(buf, len, "%s via modbus2mail ack", pw.pw_name);
+	else
+		snprintf(buf, len, "uid %ld via modbus2mail ack", uid);
+}
+
 static int
 daemon_ctl_alarm(struct daemon *d, const struct ctl_req *req, FILE *out)
 {
 	uint64_t ms = req->verb == CTL_SHELVE ? req->ms : 0;
 	long dev = config_find_device(d->cfg, req->name);
 	const char *all = "";
-	char until[32];
+	char until[32], by[128];
 	size_t i;
 	int r = 1;
 
@@ -469,9 +487,10 @@ daemon_ctl_alarm(struct daemon *d, const struct ctl_req *req, FILE *out)
 		all = "every alarm of ";
 		r = poller_shelve(d->pollers[dev], NULL, ms, req->reason, out);
 	}
+	daemon_ack_by(by, sizeof(by), req->uid);
 	for (i = 0; i < d->npollers && r == 1; i++)
 		r = req->verb == CTL_ACK ? poller_ack(d->pollers[i], req->name,
-		    out) : poller_shelve(d->pollers[i], req->name, ms,
+		    by, out) : poller_shelve(d->pollers[i], req->name, ms,
 		    req->reason, out);
 	if (r == 1)
 		fprintf(out, "no %s '%s' in %s\n", req->verb == CTL_ACK ?

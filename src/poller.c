@@ -518,7 +518,8 @@ poller_mail(struct poller *p, time_t wall)
 			alarm_notification_free(n);
 			continue;
 		}
-		alarm_engine_set_message_id(p->eng, n, nm.message_id);
+		alarm_engine_set_message_id(p->eng, n, nm.message_id,
+		    nm.subject);
 		pd = xcalloc(1, sizeof(*pd));
 		pd->data = nm.data;
 		pd->len = nm.len;
@@ -669,13 +670,14 @@ poller_active_alarms(struct poller *p)
 }
 
 int
-poller_ack(struct poller *p, const char *rule, FILE *out)
+poller_ack(struct poller *p, const char *rule, const char *by, FILE *out)
 {
 	char err[256];
 	int r;
 
 	pthread_mutex_lock(&p->lock);
-	r = alarm_engine_ack(p->eng, rule, util_mono_ms(), err, sizeof(err));
+	r = alarm_engine_ack(p->eng, rule, by, util_mono_ms(), err,
+	    sizeof(err));
 	if (r == 0) {
 		p->dirty = 1;
 		pthread_cond_signal(&p->cond);	/* mail the ACK now */
@@ -684,7 +686,7 @@ poller_ack(struct poller *p, const char *rule, FILE *out)
 	if (r == -1)
 		fprintf(out, "%s\n", err);
 	if (r == 0)
-		log_info("alarm: rule=%s acknowledged by=command", rule);
+		log_info("alarm: rule=%s acknowledged by=\"%s\"", rule, by);
 	return r;
 }
 

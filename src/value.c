@@ -111,3 +111,18 @@ value_format(char *buf, size_t len, double v)
 		snprintf(buf, len, "%s", tmp);
 	}
 }
+
+void
+value_address_words(char *buf, size_t len, enum config_source src,
+    unsigned address)
+{
+	static const char *const words[] = {
+		[SOURCE_COIL] = "coil",
+		[SOURCE_DISCRETE_INPUT] = "discrete input",
+		[SOURCE_HOLDING_REGISTER] = "holding register",
+		[SOURCE_INPUT_REGISTER] = "input register",
+	};
+
+	snprintf(buf, len, "%s %u", (unsigned)src < sizeof(words) /
+	    sizeof(words[0]) ? words[src] : "address", address);
+}

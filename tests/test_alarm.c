@@ -109,7 +109,7 @@ static size_t
 fx_cycle(struct fx *f, uint64_t now)
 {
 	struct alarm_notification *n;
-	char id[64];
+	char id[64], subject[64];
 	size_t before = f->nn;
 
 	if (!f->link)
@@ -120,7 +120,8 @@ fx_cycle(struct fx *f, uint64_t now)
 		assert_true(f->nn < MAXN);
 		if (n->kind == ALARM_ACTIVE) {
 			snprintf(id, sizeof(id), "<a%u@gw>", ++f->ids);
-			alarm_engine_set_message_id(f->e, n, id);
+			snprintf(subject, sizeof(subject), "100%% a%u on", f->ids);
+			alarm_engine_set_message_id(f->e, n, id, subject);
 		}
 		f->n[f->nn++] = n;
 	}
@@ -377,6 +378,8 @@ test_latch_and_ack_bit(void **state)
 	n = f.n[f.nn - 2];
 	assert_int_equal(n->kind, ALARM_ACKNOWLEDGED);
 	assert_string_equal(n->ev[0].thread, "<a1@gw>");
+	assert_string_equal(n->ev[0].subject, "100% a1 on");
+	assert_string_equal(n->ev[0].by, "the ack bit coil 2");
 	n = last(&f, ALARM_CLEARED, 1, "l");
 	assert_string_equal(n->ev[0].thread, "<a1@gw>");
 	assert_int_equal(alarm_engine_active(f.e), 0);
@@ -406,10 +409,11 @@ test_repeat_stops_after_ack(void **state)
 	fx_open(&f, HDR "rules:\n"
 	    "  - {name: r, device: d1, coil: 1, repeat: 10s}\n"
 	    "  - {name: other, device: d1, coil: 3}\n");
-	assert_int_equal(alarm_engine_ack(f.e, "r", 0, err, sizeof(err)), -1);
+	assert_int_equal(alarm_engine_ack(f.e, "r", NULL, 0, err,
+	    sizeof(err)), -1);
 	assert_string_equal(err, "alarm r is not active");
-	assert_int_equal(alarm_engine_ack(f.e, "nosuch", 0, err, sizeof(err)),
-	    1);
+	assert_int_equal(alarm_engine_ack(f.e, "nosuch", NULL, 0, err,
+	    sizeof(err)), 1);
 	fx_coil(&f, 1, 1);
 	assert_int_equal(fx_cycle(&f, 0), 1);
 	assert_int_equal(fx_run(&f, 1000, 9000, 1000), 0);
@@ -418,17 +422,18 @@ test_repeat_stops_after_ack(void **state)
 	assert_string_equal(n->ev[0].thread, "<a1@gw>");
 	assert_int_equal(fx_run(&f, 11000, 20000, 1000), 1);
 	last(&f, ALARM_REMINDER, 1, "r");
-	assert_int_equal(alarm_engine_ack(f.e, "r", 25000, err, sizeof(err)),
-	    0);
+	assert_int_equal(alarm_engine_ack(f.e, "r", NULL, 25000, err,
+	    sizeof(err)), 0);
 	status_of(&f, "r", 25000, &st);
 	assert_true(st.active && st.acknowledged);
 	assert_string_equal(st.state, "ACTIVE");
 	assert_int_equal(fx_cycle(&f, 25001), 1);
 	n = last(&f, ALARM_ACKNOWLEDGED, 1, "r");
 	assert_string_equal(n->ev[0].thread, "<a1@gw>");
+	assert_string_equal(n->ev[0].by, "via modbus2mail ack");
 	/* a second ack is fine and silent */
-	assert_int_equal(alarm_engine_ack(f.e, "r", 26000, err, sizeof(err)),
-	    0);
+	assert_int_equal(alarm_engine_ack(f.e, "r", NULL, 26000, err,
+	    sizeof(err)), 0);
 	assert_int_equal(fx_run(&f, 26000, 120000, 1000), 0);
 	fx_close(&f);
 }
@@ -457,7 +462,8 @@ test_escalation_once(void **state)
 	/* acknowledged before the delay: never escalated */
 	fx_coil(&f, 2, 1);
 	assert_int_equal(fx_cycle(&f, 3600000), 1);
-	assert_int_equal(alarm_engine_ack(f.e, "e2", 3601000, NULL, 0), 0);
+	assert_int_equal(alarm_engine_ack(f.e, "e2", NULL, 3601000, NULL, 0),
+	    0);
 	assert_int_equal(fx_cycle(&f, 3602000), 1);
 	last(&f, ALARM_ACKNOWLEDGED, 1, "e2");
 	assert_int_equal(fx_run(&f, 3603000, 3900000, 10000), 0);
@@ -612,10 +618,14 @@ test_link_loss(void **state)
 	fx_coil(&f, 2, 1);
 	fx_cycle(&f, 1000);		/* q PENDING */
 	fx_link(&f, 0);
+	alarm_engine_link_error(f.e, "Connection refused");
 	assert_int_equal(fx_run(&f, 2000, 11999, 1000), 0);
 	assert_int_equal(fx_cycle(&f, 12000), 1);	/* 10 s of failures */
 	n = last(&f, ALARM_ACTIVE, 1, "d1.link");
 	assert_int_equal(n->ev[0].rule, -1);
+	/* since: when it stopped answering, not when the alarm fired */
+	assert_int_equal(n->ev[0].since, T0 + 2);
+	assert_string_equal(n->ev[0].reason, "Connection refused");
 	assert_int_equal(n->ev[0].severity, SEVERITY_CRITICAL);
 	assert_true(has_rcpt(n, "maint@example.com") && n->nto == 1);
 	/* down for an hour: nothing more, rules keep their state */
@@ -630,6 +640,8 @@ test_link_loss(void **state)
 	assert_int_equal(fx_cycle(&f, 3601000), 1);
 	n = last(&f, ALARM_CLEARED, 1, "d1.link");
 	assert_string_equal(n->ev[0].thread, "<a2@gw>");
+	assert_string_equal(n->ev[0].subject, "100% a2 on");
+	assert_int_equal(n->ev[0].since, T0 + 2);
 	assert_int_equal(fx_run(&f, 3602000, 3603999, 1000), 0);
 	assert_int_equal(fx_cycle(&f, 3604000), 1);
 	last(&f, ALARM_ACTIVE, 1, "q");
@@ -705,6 +717,8 @@ test_heartbeat(void **state)
 	assert_int_equal(fx_cycle(&f, 40000), 1);
 	n = last(&f, ALARM_ACTIVE, 1, "d1.heartbeat");
 	assert_true(n->ev[0].value == 30);
+	/* since: the counter's last change */
+	assert_int_equal(n->ev[0].since, T0 + 30);
 	assert_int_equal(fx_run(&f, 41000, 100000, 1000), 0);
 	/* link down and up again while stale: a fresh first sample does not
 	 * clear it, only a change does */
@@ -925,7 +939,7 @@ test_persistence(void **state)
 	fx_coil(&f, 2, 1);
 	fx_coil(&f, 4, 1);
 	assert_int_equal(fx_cycle(&f, 0), 1);
-	alarm_engine_ack(f.e, "b", 1000, NULL, 0);
+	alarm_engine_ack(f.e, "b", NULL, 1000, NULL, 0);
 	fx_cycle(&f, 1000);
 	alarm_engine_shelve(f.e, "s", 3600000, "new sensor", 1000, T0 + 1,
 	    NULL, 0);
@@ -955,6 +969,8 @@ test_persistence(void **state)
 	assert_int_equal(fx_run(&f, 300000, 301000, 1000), 1);
 	n = last(&f, ALARM_ESCALATION, 1, "k");
 	assert_string_equal(n->ev[0].thread, "<a1@gw>");
+	/* the subject survived the restart, space and '%' included */
+	assert_string_equal(n->ev[0].subject, "100% a1 on");
 	/* not forgotten: clearing sends CLEARED, threaded, in one mail */
 	fx_coil(&f, 1, 0);
 	fx_coil(&f, 2, 0);
@@ -1087,7 +1103,7 @@ test_window_interactions(void **state)
 	fx_coil(&f, 1, 1);
 	fx_coil(&f, 2, 1);
 	assert_int_equal(fx_cycle(&f, 0), 0);
-	assert_int_equal(alarm_engine_ack(f.e, "a", 1000, NULL, 0), 0);
+	assert_int_equal(alarm_engine_ack(f.e, "a", NULL, 1000, NULL, 0), 0);
 	assert_int_equal(fx_cycle(&f, 1000), 2);
 	assert_int_equal(f.n[0]->kind, ALARM_ACTIVE);
 	assert_int_equal(f.n[0]->nev, 2);
@@ -1128,7 +1144,7 @@ test_restart_while_link_down(void **state)
 	    "  - {name: a, device: d1, coil: 1, repeat: 10m}\n");
 	fx_coil(&f, 1, 1);
 	fx_cycle(&f, 0);
-	alarm_engine_ack(f.e, "a", 500, NULL, 0);
+	alarm_engine_ack(f.e, "a", NULL, 500, NULL, 0);
 	fx_link(&f, 0);
 	fx_run(&f, 1000, 11000, 1000);
 	last(&f, ALARM_ACTIVE, 1, "d1.link");

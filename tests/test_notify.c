@@ -255,7 +255,7 @@ test_with_engine(void **state)
 	n = alarm_engine_take(e);
 	assert_non_null(n);
 	assert_int_equal(notify_build(cfg, n, T0, 1, &m), 0);
-	alarm_engine_set_message_id(e, n, m.message_id);
+	alarm_engine_set_message_id(e, n, m.message_id, m.subject);
 	strlcpy(first, m.message_id, sizeof(first));
 	assert_string_equal(header(m.data, "Subject"),
 	    "[critical] pump ACTIVE on maxi1");

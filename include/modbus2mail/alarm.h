@@ -38,6 +38,7 @@
 
 #define ALARM_MSGID_MAX 160
 #define ALARM_REASON_MAX 256
+#define ALARM_SUBJECT_MAX 256
 
 enum alarm_kind {
 	ALARM_ACTIVE,		/* raised; a burst group is one notification */
@@ -57,11 +58,17 @@ struct alarm_event {
 	int has_value;			/* value/raw were read at least once */
 	double value;			/* scaled (bit rules: 0/1) */
 	double raw;			/* unscaled register value or bit */
-	time_t since;			/* wall clock when it went ACTIVE */
+	time_t since;			/* wall clock when it went ACTIVE;
+					 * DEVICE.link: when the device stopped
+					 * answering; DEVICE.heartbeat: when
+					 * the register last changed */
 	uint64_t shelve_ms;		/* ALARM_SHELVED: for how long */
 	char reason[ALARM_REASON_MAX];	/* ALARM_SHELVED: why; DEVICE.link,
 					 * DEVICE.read: what failed */
+	char by[ALARM_REASON_MAX];	/* ALARM_ACKNOWLEDGED: who and how,
+					 * "the ack bit coil 16" */
 	char thread[ALARM_MSGID_MAX];	/* ACTIVE mail's Message-ID or "" */
+	char subject[ALARM_SUBJECT_MAX]; /* ... and its Subject, or "" */
 };
 
 struct alarm_notification {
@@ -111,9 +118,14 @@ void	alarm_engine_link_error(struct alarm_engine *, const char *why);
 /* Next notification in order, or NULL. Free with alarm_notification_free. */
 struct alarm_notification *alarm_engine_take(struct alarm_engine *);
 void	alarm_notification_free(struct alarm_notification *);
-/* Records the Message-ID of an ACTIVE mail for its rules' episodes. */
+/*
+ * Records the Message-ID and Subject of an ACTIVE mail for its rules'
+ * episodes (follow-ups reply to it; both survive a restart).
+ */
 void	alarm_engine_set_message_id(struct alarm_engine *,
-	    const struct alarm_notification *, const char *msgid);
+	    const struct alarm_notification *, const char *msgid,
+	    const char *subject);
+
 /*
  * Monotonic time at which a timer (on/off delay, reminder, escalation,
  * shelf end, group window, link or heartbeat limit) would change something
@@ -123,12 +135,14 @@ uint64_t alarm_engine_next_deadline(const struct alarm_engine *);
 /*
  * Operator commands; their mails go out with the next cycle. 0 ok; -1 not
  * possible (message in err, may be NULL); 1 the rule is not on this device.
+ * by says who acknowledged and how, for the mail ("root via modbus2mail
+ * ack"); NULL = "via modbus2mail ack".
  * shelve with ms 0 unshelves; a rule still active when its shelf ends
  * (or is lifted) then sends its ACTIVE mail. shelve with rule NULL
  * shelves (unshelves) every slot of the device, pseudo-rules included.
  */
-int	alarm_engine_ack(struct alarm_engine *, const char *rule, uint64_t now,
-	    char *err, size_t errlen);
+int	alarm_engine_ack(struct alarm_engine *, const char *rule,
+	    const char *by, uint64_t now, char *err, size_t errlen);
 int	alarm_engine_shelve(struct alarm_engine *, const char *rule,
 	    uint64_t ms, const char *reason, uint64_t now, time_t wall,
 	    char *err, size_t errlen);

@@ -37,6 +37,8 @@ struct ctl_req {
 	char name[CTL_NAME_MAX];	/* one word, "" when the verb has none */
 	uint64_t ms;
 	char reason[CTL_REASON_MAX];	/* one line */
+	long uid;			/* server side: the client's uid from
+					 * the socket, -1 unknown; never sent */
 };
 
 /* "status", "flush"...; NULL for a value outside the enum. */

@@ -31,6 +31,7 @@ struct notify_mail {
 	char **rcpts;		/* bare envelope addresses, owned */
 	size_t nrcpt;
 	char message_id[ALARM_MSGID_MAX];
+	char subject[ALARM_SUBJECT_MAX]; /* UTF-8, as the reader sees it */
 	char rules[256];	/* for the log line: "a,b,c,d,..." */
 	const char *state;	/* ACTIVE, CLEARED, ... (static) */
 };

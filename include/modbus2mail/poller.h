@@ -32,8 +32,10 @@ int	poller_link_up(struct poller *);
 /* Number of active alarms. */
 size_t	poller_active_alarms(struct poller *);
 /* Control requests. 0 ok; -1 with a message written to out.
- * ENOENT (rule not on this device) is returned as 1, nothing written. */
-int	poller_ack(struct poller *, const char *rule, FILE *out);
+ * ENOENT (rule not on this device) is returned as 1, nothing written.
+ * by: who acknowledged and how, for the mail ("root via modbus2mail ack"). */
+int	poller_ack(struct poller *, const char *rule, const char *by,
+	    FILE *out);
 int	poller_shelve(struct poller *, const char *rule, uint64_t ms,
 	    const char *reason, FILE *out);
 /* Device line and one line per alarm for `modbus2mail status`. */

@@ -35,5 +35,8 @@ int	value_bit(uint16_t word, int bit);
  * "NaN", "Inf", "-Inf". Always NUL-terminated.
  */
 void	value_format(char *buf, size_t len, double v);
+/* An address in words for mails: "coil 12", "holding register 0". */
+void	value_address_words(char *buf, size_t len, enum config_source,
+	    unsigned address);
 
 #endif
