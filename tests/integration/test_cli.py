@@ -23,7 +23,7 @@ EXE = None
 # Commands that must exist with their help; others (added later) are
 # checked the same way because the list is read from `modbus2mail help`.
 KNOWN = ["run", "check", "test-mail", "poll", "queue", "flush", "status", "ack",
-         "shelve", "unshelve", "render", "sendmail", "help"]
+         "shelve", "unshelve", "retry", "delete", "render", "sendmail", "help"]
 
 SMTP = """\
 smtp:
