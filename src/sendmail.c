@@ -4,9 +4,12 @@
  * The message is read whole (bounded by listener.max_message_size, else
  * 10MiB: reading stops as soon as it is passed, whatever the line
  * lengths), its lines turned into CRLF, fixed up like mail received on
- * port 25 and submitted to the spool in one durable step. Nothing is
- * queued unless the exit code is 0.
+ * port 25 and submitted to the spool in one durable step. A user who may
+ * not write the spool (the daemon runs as another user) hands the message
+ * to the running daemon's listener on loopback instead. Nothing is queued
+ * unless the exit code is 0.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,7 @@
 #include "modbus2mail/config.h"
 #include "modbus2mail/ctl.h"
 #include "modbus2mail/inbound.h"
+#include "modbus2mail/netaddr.h"
 #include "modbus2mail/sendmail.h"
 #include "modbus2mail/spool.h"
 #include "modbus2mail/util.h"
@@ -40,6 +44,10 @@ static int	sendmail_header(struct buf *, struct sendmail_rcpts *);
 static int	sendmail_queue(const struct config *, const char *,
 		    struct sendmail_rcpts *, struct buf *);
 static void	sendmail_rcpts_free(struct sendmail_rcpts *);
+static int	sendmail_listener(const struct config *, const char *,
+		    const struct sendmail_rcpts *, const char *, size_t,
+		    char *, size_t);
+static size_t	sendmail_read_cb(char *, size_t, size_t, void *);
 
 static void
 sendmail_rcpts_free(struct sendmail_rcpts *r)
@@ -227,7 +235,7 @@ sendmail_queue(const struct config *cfg, const char *sender,
 	static const struct ctl_req flush = { .verb = CTL_FLUSH };
 	struct inbound_info info;
 	struct spool *sp;
-	char err[256], id[SPOOL_ID_MAX], tid[32];
+	char err[1024], id[SPOOL_ID_MAX], tid[32];
 	char *data;
 	size_t len;
 	FILE *null;
@@ -250,9 +258,13 @@ sendmail_queue(const struct config *cfg, const char *sender,
 		return EX_OSERR;
 	}
 	if ((sp = spool_open(cfg->spool_dir, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "modbus2mail sendmail: %s\n", err);
+		/* Not ours to write: the daemon takes it over port 25. */
+		rc = sendmail_listener(cfg, sender, r, data, len, err,
+		    sizeof(err));
+		if (rc == -1)
+			fprintf(stderr, "modbus2mail sendmail: %s\n", err);
 		free(data);
-		return EX_TEMPFAIL;
+		return rc == 0 ? 0 : EX_TEMPFAIL;
 	}
 	rc = spool_submit(sp, sender, r->v, r->n, data, len, id, sizeof(id));
 	if (rc == -1)
@@ -268,6 +280,89 @@ sendmail_queue(const struct config *cfg, const char *sender,
 		fclose(null);
 	}
 	return 0;
+}
+
+struct sendmail_src {
+	const char *p;
+	size_t left;
+};
+
+static size_t
+sendmail_read_cb(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct sendmail_src *src = arg;
+	size_t n = size * nitems < src->left ? size * nitems : src->left;
+
+	memcpy(buf, src->p, n);
+	src->p += n;
+	src->left -= n;
+	return n;
+}
+
+/*
+ * The message over SMTP to the first listener address (a wildcard means
+ * loopback), where the daemon spools it as its own user. 0, or -1 with
+ * err saying why (err holds spool_open()'s reason on entry).
+ */
+static int
+sendmail_listener(const struct config *cfg, const char *sender,
+    const struct sendmail_rcpts *r, const char *data, size_t len, char *err,
+    size_t errlen)
+{
+	struct sendmail_src src = { data, len };
+	struct curl_slist *rl = NULL, *nl;
+	char host[256], url[300], addr[SENDMAIL_ADDR_MAX + 2];
+	char cerr[CURL_ERROR_SIZE] = "", why[256];
+	unsigned port;
+	size_t i;
+	CURL *h;
+	CURLcode res = CURLE_OUT_OF_MEMORY;
+
+	strlcpy(why, err, sizeof(why));
+	if (!cfg->listener.enabled || netaddr_split_hostport(
+	    cfg->listener.listen.v[0], host, sizeof(host), &port, 25) == -1) {
+		snprintf(err, errlen, "%s (and no listener to hand the message "
+		    "to)", why);
+		return -1;
+	}
+	if (strcmp(host, "0.0.0.0") == 0 || host[0] == '\0' ||
+	    strcmp(host, "*") == 0)
+		strlcpy(host, "127.0.0.1", sizeof(host));
+	else if (strcmp(host, "::") == 0)
+		strlcpy(host, "::1", sizeof(host));
+	snprintf(url, sizeof(url), strchr(host, ':') ? "smtp://[%s]:%u" :
+	    "smtp://%s:%u", host, port);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if ((h = curl_easy_init()) == NULL)
+		goto out;
+	for (i = 0; i < r->n; i++) {
+		snprintf(addr, sizeof(addr), "<%s>", r->v[i]);
+		if ((nl = curl_slist_append(rl, addr)) == NULL)
+			goto out;
+		rl = nl;
+	}
+	snprintf(addr, sizeof(addr), "<%s>", sender);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp");
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(h, CURLOPT_MAIL_FROM, addr);
+	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rl);
+	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(h, CURLOPT_READFUNCTION, sendmail_read_cb);
+	curl_easy_setopt(h, CURLOPT_READDATA, &src);
+	res = curl_easy_perform(h);
+out:
+	if (res != CURLE_OK)
+		snprintf(err, errlen, "%s, and the daemon's listener at %s "
+		    "did not take it: %s", why, url, cerr[0] ? cerr :
+		    curl_easy_strerror(res));
+	curl_slist_free_all(rl);
+	if (h != NULL)
+		curl_easy_cleanup(h);
+	return res == CURLE_OK ? 0 : -1;
 }
 
 int
