@@ -40,6 +40,7 @@ struct inbound {
 
 static int	inbound_out(struct inbound *, const void *, size_t);
 static int	inbound_line(struct inbound *, const char *, size_t);
+static int	inbound_toolong(struct inbound *);
 static int	inbound_flush(struct inbound *, size_t, int);
 static int	inbound_field(const char *, size_t, int *);
 static int	inbound_append(void *, const void *, size_t);
@@ -157,6 +158,11 @@ inbound_write(struct inbound *ib, const void *buf, size_t len)
 		ib->hdrlen += n;
 		p += n;
 		len -= n;
+		if (inbound_toolong(ib)) {
+			ib->failed = 1;
+			errno = EBADMSG;
+			return -1;
+		}
 		if (nl != NULL) {
 			if (inbound_line(ib, ib->hdr + ib->linestart,
 			    ib->hdrlen - ib->linestart) == -1)
@@ -171,6 +177,23 @@ inbound_write(struct inbound *ib, const void *buf, size_t len)
 	if (ib->failed)
 		return -1;
 	return len > 0 ? inbound_out(ib, p, len) : 0;
+}
+
+/* Whether the line being held is a header line over INBOUND_LINE_MAX. */
+static int
+inbound_toolong(struct inbound *ib)
+{
+	const char *l = ib->hdr + ib->linestart;
+	size_t n = ib->hdrlen - ib->linestart;
+	int have = 0;
+
+	while (n > 0 && (l[n - 1] == '\n' || l[n - 1] == '\r'))
+		n--;
+	if (n <= INBOUND_LINE_MAX)
+		return 0;
+	if (l[0] == ' ' || l[0] == '\t')
+		return ib->nfields > 0;
+	return inbound_field(l, n, &have);
 }
 
 /* A complete header-block line (with its LF). */
@@ -293,7 +316,8 @@ inbound_fixup(const struct inbound_info *info, const char *msg, size_t len,
 	if (inbound_write(ib, msg, len) == -1 || inbound_end(ib) == -1) {
 		inbound_free(ib);
 		free(b.p);
-		errno = ENOMEM;
+		if (errno != EBADMSG)
+			errno = ENOMEM;
 		return NULL;
 	}
 	inbound_free(ib);

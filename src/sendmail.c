@@ -253,7 +253,13 @@ sendmail_queue(const struct config *cfg, const char *sender,
 	info.now = time(NULL);
 	info.uniq = ((unsigned long long)getpid() << 32) ^ util_wall_ms();
 	if ((data = inbound_fixup(&info, b->p ? b->p : "", b->len, &len)) ==
-	    NULL) {
+	    NULL && errno == EBADMSG) {
+		fprintf(stderr, "modbus2mail sendmail: a header line is longer "
+		    "than %d octets (RFC 5322 2.1.1); nothing queued\n",
+		    INBOUND_LINE_MAX);
+		return EX_DATAERR;
+	}
+	if (data == NULL) {
 		fprintf(stderr, "modbus2mail sendmail: out of memory\n");
 		return EX_OSERR;
 	}

@@ -96,6 +96,7 @@ struct smtp_session {
 	size_t size;			/* unstuffed octets seen */
 	int bare;			/* bare CR or LF seen */
 	int nul;			/* NUL seen */
+	int longline;			/* data(): a header line too long */
 	int toobig;			/* over max_size */
 	int failed;			/* data() failed */
 	int open;			/* begin() succeeded, not ended */
@@ -442,7 +443,7 @@ smtp_reset(struct smtp_session *s)
 	s->nrcpt = 0;
 	s->sender[0] = '\0';
 	s->size = 0;
-	s->bare = s->nul = s->toobig = s->failed = 0;
+	s->bare = s->nul = s->longline = s->toobig = s->failed = 0;
 	s->chunklen = 0;
 }
 
@@ -1160,9 +1161,11 @@ smtp_data_byte(struct smtp_session *s, char c)
 static void
 smtp_data_flush(struct smtp_session *s)
 {
+	int r;
+
 	if (s->open && s->chunklen > 0 && s->ops->data != NULL &&
-	    s->ops->data(s->arg, s->chunk, s->chunklen) == -1)
-		smtp_data_refuse(s, &s->failed);
+	    (r = s->ops->data(s->arg, s->chunk, s->chunklen)) < 0)
+		smtp_data_refuse(s, r == -2 ? &s->longline : &s->failed);
 	s->chunklen = 0;
 }
 
@@ -1193,6 +1196,9 @@ smtp_data_end(struct smtp_session *s)
 		    "message text (RFC 5321 2.3.8)");
 	else if (s->nul)
 		smtp_reply(s, "550 5.6.0 Message refused: NUL in message text");
+	else if (s->longline)
+		smtp_reply(s, "550 5.6.0 Message refused: header line longer "
+		    "than 998 octets (RFC 5322 2.1.1)");
 	else if (s->toobig)
 		smtp_reply(s, "552 5.3.4 Message size exceeds fixed maximum "
 		    "message size");

@@ -1125,6 +1125,8 @@ smtpd_cb_data(void *arg, const char *buf, size_t len)
 
 	c->size += len;
 	if (inbound_write(c->ib, buf, len) == -1) {
+		if (errno == EBADMSG)
+			return -2;
 		log_warn("smtpd: session=%s spool write", c->sid);
 		return -1;
 	}

@@ -3,6 +3,7 @@
  * each case is an input message and the exact expected output, run once
  * whole and once fed in every split (streaming must not change a byte).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -233,6 +234,60 @@ test_endless_header(void **state)
 	free(msg);
 }
 
+/* head, then fill times 'x', then the end of the header and a body. */
+static size_t
+long_line(char *msg, const char *head, size_t fill)
+{
+	size_t h = strlen(head);
+
+	memcpy(msg, head, h);
+	memset(msg + h, 'x', fill);
+	memcpy(msg + h + fill, "\r\n\r\nbody\r\n", 11);
+	return h + fill + 10;
+}
+
+/*
+ * Header lines (a field or its continuation) over 998 octets fail with
+ * EBADMSG, also when fed in pieces; 998 passes, so does a long body line.
+ */
+static void
+test_long_header_line(void **state)
+{
+	static const char *const heads[] = { "Subject: ", "X: a\r\n ", NULL };
+	struct inbound_info in = info();
+	size_t len, n, pre, i, j;
+	struct inbound *ib;
+	char msg[4096], *out;
+	struct sink s;
+
+	for (i = 0; heads[i] != NULL; i++) {
+		/* octets of the long line before the fill */
+		pre = strlen(heads[i]) - (i == 1 ? 6 : 0);
+		n = long_line(msg, heads[i], INBOUND_LINE_MAX - pre);
+		out = inbound_fixup(&in, msg, n, &len);
+		assert_non_null(out);
+		free(out);
+		n = long_line(msg, heads[i], INBOUND_LINE_MAX + 1 - pre);
+		errno = 0;
+		assert_null(inbound_fixup(&in, msg, n, &len));
+		assert_int_equal(errno, EBADMSG);
+		memset(&s, 0, sizeof(s));
+		ib = inbound_begin(&in, sink_out, &s);
+		assert_non_null(ib);
+		for (j = 0; j < n; j++)
+			if (inbound_write(ib, msg + j, 1) == -1)
+				break;
+		assert_true(j < n - 6);
+		assert_int_equal(errno, EBADMSG);
+		inbound_free(ib);
+	}
+	/* the same line in the body is not a header line */
+	n = long_line(msg, "Subject: s\r\n\r\n", 2000);
+	out = inbound_fixup(&in, msg, n, &len);
+	assert_non_null(out);
+	free(out);
+}
+
 int
 main(void)
 {
@@ -242,6 +297,7 @@ main(void)
 		cmocka_unit_test(test_local_and_odd_sender),
 		cmocka_unit_test(test_output_failure),
 		cmocka_unit_test(test_endless_header),
+		cmocka_unit_test(test_long_header_line),
 	};
 
 	setenv("TZ", "UTC", 1);

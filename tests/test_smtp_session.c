@@ -93,7 +93,7 @@ f_data(void *arg, const char *buf, size_t len)
 
 	assert_true(f->open);
 	if (f->fail_data)
-		return -1;
+		return -f->fail_data;	/* 2: a header line too long */
 	assert_true(f->msglen + len < sizeof(f->msg));
 	memcpy(f->msg + f->msglen, buf, len);
 	f->msglen += len;
@@ -722,7 +722,7 @@ test_start_denied_busy_timeout(void **state)
 static void
 test_spool_failures(void **state)
 {
-	static const char *const tail[3] = {
+	static const char *const tail[4] = {
 		/* begin fails: no 354, the text lines are unknown commands */
 		"452 4.3.1 Insufficient system storage\r\n"
 		"502 5.5.2 Error: command not recognized\r\n"
@@ -733,8 +733,12 @@ test_spool_failures(void **state)
 		"452 4.3.1 Insufficient system storage\r\n250 2.0.0 Ok\r\n",
 		"354 End data with <CR><LF>.<CR><LF>\r\n"
 		"452 4.3.1 Insufficient system storage\r\n250 2.0.0 Ok\r\n",
+		/* data() finds a header line over 998 octets */
+		"354 End data with <CR><LF>.<CR><LF>\r\n"
+		"550 5.6.0 Message refused: header line longer than 998 octets "
+		"(RFC 5322 2.1.1)\r\n250 2.0.0 Ok\r\n",
 	};
-	static const char *const counts[3] = { "#0,0", "#0,1", "#1,0" };
+	static const char *const counts[4] = { "#0,0", "#0,1", "#1,0", "#0,1" };
 	struct smtp_session_params p = params();
 	char expect[1024];
 	const char *sc[] = {
@@ -746,10 +750,10 @@ test_spool_failures(void **state)
 	struct fake f;
 	int which;
 
-	for (which = 0; which < 3; which++) {
+	for (which = 0; which < 4; which++) {
 		memset(&f, 0, sizeof(f));
 		f.fail_begin = which == 0;
-		f.fail_data = which == 1;
+		f.fail_data = which == 1 ? 1 : which == 3 ? 2 : 0;
 		f.fail_commit = which == 2;
 		snprintf(expect, sizeof(expect), "<250 gw.test\r\n"
 		    "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n%s", tail[which]);

@@ -10,6 +10,10 @@
  * - the envelope sender goes into Reply-To: when the message has none.
  * Everything else passes through unchanged. Input is CRLF text (a bare LF
  * also ends a line); the output of what is added is CRLF.
+ *
+ * A header line over INBOUND_LINE_MAX octets (RFC 5322 2.1.1) would make
+ * the provider refuse the message after it was acknowledged: such a
+ * message fails with errno EBADMSG and must be refused.
  */
 #ifndef MODBUS2MAIL_INBOUND_H
 #define MODBUS2MAIL_INBOUND_H
@@ -18,6 +22,7 @@
 #include <time.h>
 
 #define INBOUND_HEADER_MAX	(256 * 1024)	/* header kept in memory */
+#define INBOUND_LINE_MAX	998		/* header line, without CRLF */
 
 struct inbound;
 
@@ -36,7 +41,8 @@ struct inbound_info {
 
 /*
  * out receives the fixed message in pieces; its -1 makes inbound_write()
- * and inbound_end() fail with -1 too. info's strings are copied.
+ * and inbound_end() fail with -1 too, as does a header line over
+ * INBOUND_LINE_MAX (errno EBADMSG). info's strings are copied.
  */
 struct inbound *inbound_begin(const struct inbound_info *,
 	    int (*out)(void *arg, const void *buf, size_t len), void *arg);
@@ -44,7 +50,7 @@ int	inbound_write(struct inbound *, const void *buf, size_t len);
 /* Flushes what is still held (a message that is only a header). */
 int	inbound_end(struct inbound *);
 void	inbound_free(struct inbound *);
-/* The whole message at once; malloc'd result, NULL on ENOMEM. */
+/* The whole message at once; malloc'd result, NULL on ENOMEM or EBADMSG. */
 char	*inbound_fixup(const struct inbound_info *, const char *msg,
 	    size_t len, size_t *outlen);
 

@@ -34,7 +34,8 @@ struct smtp_session_params {
  * - output: reply text (whole CRLF lines) to send, in order.
  * - begin: DATA accepted, open the message; -1: 452 4.3.1, no 354.
  * - data: message text, dot-unstuffed, CRLF lines; -1: the message is
- *   refused (452 4.3.1) at its end, the rest is read and dropped.
+ *   refused (452 4.3.1) at its end, the rest is read and dropped; -2:
+ *   the same with 550 5.6.0, a header line is over 998 octets.
  * - end: the whole message arrived intact: commit it and answer with
  *   smtp_session_commit_done(), now or later; until then the session
  *   consumes no input.

@@ -352,6 +352,29 @@ class ListenerTest(unittest.TestCase):
         self.assertEqual(c.cmd("DATA"), "503 5.5.1 Error: need RCPT command\r\n")
         self.assertEqual(self.queue_files(), [])
 
+    def test_long_header_line_refused(self):
+        """A header line over 998 octets: 550 5.6.0 at the end of DATA (never a
+        250 the provider would turn into a bounce); sendmail exits 65; nothing
+        queued. A header line of 998 octets passes."""
+        self.start()
+        c = self.greeted()
+        self.assertTrue(c.cmd("EHLO plc").startswith("250"))
+        long_subject = b"Subject: " + b"x" * 990 + b"\r\n"          # 999 octets
+        self.assertEqual(self.transaction(c, long_subject + b"\r\nbody\r\n"),
+                         "550 5.6.0 Message refused: header line longer than 998 octets "
+                         "(RFC 5322 2.1.1)\r\n")
+        self.assertEqual(self.queue_files(), [])
+        r = subprocess.run([EXE, "sendmail", "-c", self.cfg, "ops@example.com"],
+                           input=long_subject.replace(b"\r\n", b"\n") + b"\nbody\n",
+                           capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 65, r.stderr)
+        self.assertIn(b"longer than 998 octets", r.stderr)
+        self.assertEqual(self.queue_files(), [])
+        ok = b"Subject: " + b"y" * 989 + b"\r\n\r\nbody\r\n"
+        self.assertTrue(self.transaction(c, ok).startswith("250 "))
+        self.provider.wait_count(1, timeout=30)
+        self.assertEqual(self.provider.messages()[0]["Subject"], "y" * 989)
+
     def test_dot_stuffing(self):
         self.start()
         c = self.greeted()
