@@ -121,6 +121,9 @@ static CURLcode	relay_perform(struct relay_conn *, const char *,
 static CURLcode	relay_send(struct relay_conn *, const char *, char *const *,
 		    size_t, FILE *, size_t);
 static int	relay_unreachable(CURLcode, const struct relay_conn *);
+static void	relay_setopt_tls(struct relay_conn *, const char *);
+static char	*relay_test_message(const struct config *, const char *,
+		    size_t *);
 static void	relay_describe(const struct relay_conn *, CURLcode, char *,
 		    size_t);
 static int	relay_debug_cb(CURL *, curl_infotype, char *, size_t, void *);
@@ -413,20 +416,7 @@ relay_perform(struct relay_conn *c, const char *from, char *const *rcpts,
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-	if (strncasecmp(url, "smtps://", 8) != 0)
-		curl_easy_setopt(h, CURLOPT_USE_SSL, cfg->smtp.tls_none ?
-		    (long)CURLUSESSL_NONE : (long)CURLUSESSL_ALL);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER,
-	    cfg->smtp.verify_peer ? 1L : 0L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST,
-	    cfg->smtp.verify_peer ? 2L : 0L);
-	if (cfg->smtp.ca_file != NULL)
-		curl_easy_setopt(h, CURLOPT_CAINFO, cfg->smtp.ca_file);
-	if (cfg->smtp.username != NULL && c->password != NULL &&
-	    !relay_cleartext(cfg)) {
-		curl_easy_setopt(h, CURLOPT_USERNAME, cfg->smtp.username);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, c->password);
-	}
+	relay_setopt_tls(c, url);
 	if (cfg->smtp.source_address != NULL) {
 		snprintf(iface, sizeof(iface), "host!%s",
 		    cfg->smtp.source_address);
@@ -455,6 +445,29 @@ relay_perform(struct relay_conn *c, const char *from, char *const *rcpts,
 	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, NULL);
 	curl_slist_free_all(rl);
 	return res;
+}
+
+/* TLS (STARTTLS unless smtps://), verification and AUTH for url. */
+static void
+relay_setopt_tls(struct relay_conn *c, const char *url)
+{
+	const struct config *cfg = c->cfg;
+	CURL *h = c->curl;
+
+	if (strncasecmp(url, "smtps://", 8) != 0)
+		curl_easy_setopt(h, CURLOPT_USE_SSL, cfg->smtp.tls_none ?
+		    (long)CURLUSESSL_NONE : (long)CURLUSESSL_ALL);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER,
+	    cfg->smtp.verify_peer ? 1L : 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST,
+	    cfg->smtp.verify_peer ? 2L : 0L);
+	if (cfg->smtp.ca_file != NULL)
+		curl_easy_setopt(h, CURLOPT_CAINFO, cfg->smtp.ca_file);
+	if (cfg->smtp.username != NULL && c->password != NULL &&
+	    !relay_cleartext(cfg)) {
+		curl_easy_setopt(h, CURLOPT_USERNAME, cfg->smtp.username);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, c->password);
+	}
 }
 
 /* The provider could not be reached at all: try the next URL. */
@@ -1146,17 +1159,42 @@ relay_stop(struct relay *r)
 	log_info("relay: stopped");
 }
 
+/* The text test-mail sends to `to`. */
+static char *
+relay_test_message(const struct config *cfg, const char *to, size_t *len)
+{
+	struct compose_text t;
+	char msgid[300], date[64], *body, *msg, *tohdr[1];
+	time_t now = time(NULL);
+
+	compose_date(date, sizeof(date), now);
+	compose_message_id(msgid, sizeof(msgid), cfg->hostname, now,
+	    (unsigned long long)getpid());
+	body = xasprintf("This is a test message from modbus2mail on %s, "
+	    "sent by `modbus2mail test-mail` at %s.\nIf you can read it, mail "
+	    "from the gateway reaches you.\n", cfg->hostname, date);
+	tohdr[0] = (char *)to;
+	memset(&t, 0, sizeof(t));
+	t.from = cfg->smtp.from != NULL ? cfg->smtp.from : cfg->smtp.from_addr;
+	t.to = tohdr;
+	t.nto = 1;
+	t.subject = "modbus2mail test message";
+	t.body = body;
+	t.date = now;
+	t.message_id = msgid;
+	msg = compose_plain(&t, len);
+	free(body);
+	return msg;
+}
+
 int
 relay_test_mail(const struct config *cfg, const char *to, FILE *out)
 {
 	struct relay_conn c;
-	struct compose_text t;
-	char *password = NULL, *msg = NULL, *body = NULL, err[RELAY_WHY_MAX];
-	char msgid[300], date[64], bare[512];
-	char *rcpt[1], *tohdr[1];
+	char *password = NULL, *msg = NULL, err[RELAY_WHY_MAX], bare[512];
+	char *rcpt[1];
 	enum relay_rcpt rstate[1];
 	char rreply[1][RELAY_REPLY_MAX];
-	time_t now = time(NULL);
 	size_t len;
 	FILE *fp = NULL;
 	CURLcode res;
@@ -1178,22 +1216,7 @@ relay_test_mail(const struct config *cfg, const char *to, FILE *out)
 	if (!cfg->smtp.verify_peer)
 		fprintf(stderr, "test-mail: warning: smtp.verify_peer is false:"
 		    " the provider's certificate is not verified\n");
-	compose_date(date, sizeof(date), now);
-	compose_message_id(msgid, sizeof(msgid), cfg->hostname, now,
-	    (unsigned long long)getpid());
-	body = xasprintf("This is a test message from modbus2mail on %s, "
-	    "sent by `modbus2mail test-mail` at %s.\nIf you can read it, mail "
-	    "from the gateway reaches you.\n", cfg->hostname, date);
-	tohdr[0] = (char *)to;
-	memset(&t, 0, sizeof(t));
-	t.from = cfg->smtp.from != NULL ? cfg->smtp.from : cfg->smtp.from_addr;
-	t.to = tohdr;
-	t.nto = 1;
-	t.subject = "modbus2mail test message";
-	t.body = body;
-	t.date = now;
-	t.message_id = msgid;
-	if ((msg = compose_plain(&t, &len)) == NULL ||
+	if ((msg = relay_test_message(cfg, to, &len)) == NULL ||
 	    (fp = fmemopen(msg, len, "r")) == NULL) {
 		fprintf(stderr, "test-mail: out of memory\n");
 		goto out;
@@ -1224,7 +1247,6 @@ out:
 	if (fp != NULL)
 		fclose(fp);
 	free(msg);
-	free(body);
 	if (password != NULL)
 		explicit_bzero(password, strlen(password));
 	free(password);
