@@ -870,16 +870,24 @@ smtpd_conn_read(struct smtpd_conn *c)
 	return (int)(n > 0 ? 1 : 0);
 }
 
-/* Writes what it can of the replies; -1 on a dead connection. */
+/*
+ * Writes what it can of the replies; -1 on a dead connection. During the
+ * TLS handshake (a timeout, a shutdown) nothing: plain text would only
+ * corrupt the TLS stream, the client sees the connection close.
+ */
 static int
 smtpd_conn_flush(struct smtpd_conn *c)
 {
 	ssize_t n;
 	int e;
 
+	if (c->handshake) {
+		c->outoff = c->outlen = 0;
+		return 0;
+	}
 	c->want_write = 0;
 	while (c->outoff < c->outlen && !c->dead) {
-		if (c->ssl != NULL && !c->handshake) {
+		if (c->ssl != NULL) {
 			ERR_clear_error();
 			n = SSL_write(c->ssl, c->out + c->outoff,
 			    (int)(c->outlen - c->outoff));

@@ -823,6 +823,20 @@ class ListenerTest(unittest.TestCase):
         t, r = self.auth_plain(self.tls_session(), "plc", "s3cret")
         self.assertEqual(r, "235 2.7.0 Authentication successful\r\n")
 
+    def test_tls_handshake_timeout_quiet(self):
+        """A client that stalls in the TLS handshake is closed without a plain
+        text 421 written into what is a TLS stream by then."""
+        self.start_auth(timeout="2s")
+        for hello in (b"", b"\x16\x03\x01\x02\x00\x01"):   # nothing, half a ClientHello
+            c = self.greeted()
+            self.assertTrue(c.cmd("EHLO tls").startswith("250"))
+            self.assertEqual(c.cmd("STARTTLS"), "220 2.0.0 Ready to start TLS\r\n")
+            c.send(hello)
+            self.assertTrue(c.closed(timeout=10))
+            self.assertEqual(c.buf, b"")
+        wait_until(lambda: self.daemon.logbytes_since_start().count("reason=timeout") >= 2,
+                   timeout=10, what="sessions closed")
+
     def test_sendmail(self):
         """`sendmail -t`: Bcc gone, recipients from the header, exit codes."""
         self.start()
