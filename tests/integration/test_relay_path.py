@@ -207,6 +207,17 @@ class MailPath(PathTest):
         self.assertIn("(unreadable spool file: damaged envelope)", q)
         self.assertEqual(self.daemon.cli("delete", bad).stdout, "deleted %s\n" % bad)
         wait_until(lambda: self.coil() == [1], what="mail_ok_coil 1 after delete")
+        # Without a daemon, retry and delete work on the spool themselves.
+        with open(os.path.join(self.spool, "queue", bad + ".msg"), "w") as f:
+            f.write("M2M-SPOOL 1\nnonsense\n")
+        self.daemon.cli("flush")
+        wait_until(lambda: self.queued("failed") == [bad + ".msg"], what="in failed/ again")
+        self.daemon.stop()
+        r = self.daemon.cli("retry", "--all")
+        self.assertEqual(r.stdout, "1 message back in the queue\n")
+        self.assertEqual(self.queued(), [bad + ".msg"])
+        self.assertEqual(self.daemon.cli("delete", bad).stdout, "deleted %s\n" % bad)
+        self.assertEqual(self.queued(), [])
 
     # kill -9 again and again while the path is broken: every message the
     # listener acknowledged and every alarm mail that reached the spool
