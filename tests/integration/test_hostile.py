@@ -308,7 +308,8 @@ class BadFrames(HostileTest):
             # the connection is dropped and opened again
             wait_until(lambda: self.plc.connections() >= conns + 2, timeout=10,
                        what="reconnects")
-            self.settle(5)
+            # two more bad replies (reconnects back off, up to `after`)
+            self.settle(2)
             self.assertEqual(self.mails("pump_fault"), [], "data of a bad frame used: %r" % bad)
             self.plc.set("co", 12, 0)
         self.subject_has("maxi1.link", "ACTIVE")
