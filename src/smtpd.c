@@ -188,6 +188,8 @@ struct smtpd {
 };
 
 static int	smtpd_listen(struct smtpd *, const char *, char *, size_t);
+static int	smtpd_bind(struct smtpd *, const struct addrinfo *,
+		    const char *, char *, size_t);
 static int	smtpd_load_tls(struct smtpd *, char *, size_t);
 static int	smtpd_load_users(struct smtpd *, const char *, char *, size_t);
 static void	*smtpd_loop(void *);
@@ -364,60 +366,89 @@ smtpd_free(struct smtpd *d)
 	free(d);
 }
 
-/* "host:port", "[v6]:port", "*:port" bound now, so errors show at start. */
+/*
+ * "host:port", "[v6]:port" bound now, so errors show at start; "*:port"
+ * is every address: 0.0.0.0 and [::] (IPv6 only, so that IPv4 peers are
+ * not v4-mapped), or 0.0.0.0 alone without IPv6.
+ */
 static int
 smtpd_listen(struct smtpd *d, const char *spec, char *err, size_t errlen)
 {
-	struct smtpd_listener *l = &d->listeners[d->nlisteners];
-	struct addrinfo hints, *res;
-	struct epoll_event ev;
+	struct addrinfo hints, *res, *ai;
 	char host[256], port[16];
 	unsigned p;
-	int fd, on = 1, r;
+	int r = 0, any;
 
 	if (netaddr_split_hostport(spec, host, sizeof(host), &p, 25) == -1) {
 		snprintf(err, errlen, "listener: bad listen address '%s'", spec);
 		return -1;
 	}
+	any = host[0] == '\0' || strcmp(host, "*") == 0;
 	snprintf(port, sizeof(port), "%u", p);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((r = getaddrinfo(host[0] == '\0' || strcmp(host, "*") == 0 ?
-	    NULL : host, port, &hints, &res)) != 0) {
+	if ((r = getaddrinfo(any ? NULL : host, port, &hints, &res)) != 0) {
 		snprintf(err, errlen, "listener: listen %s: %s", spec,
 		    gai_strerror(r));
 		return -1;
 	}
-	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
+	for (ai = res; ai != NULL && r == 0; ai = any ? ai->ai_next : NULL) {
+		if (d->nlisteners == SMTPD_LISTEN_MAX) {
+			snprintf(err, errlen, "listener: more than %d sockets",
+			    SMTPD_LISTEN_MAX);
+			r = -1;
+		} else
+			r = smtpd_bind(d, ai, any ? NULL : spec, err, errlen);
+	}
+	freeaddrinfo(res);
+	return r;
+}
+
+/* One listening socket; name NULL: named after its address. */
+static int
+smtpd_bind(struct smtpd *d, const struct addrinfo *ai, const char *name,
+    char *err, size_t errlen)
+{
+	struct smtpd_listener *l = &d->listeners[d->nlisteners];
+	struct epoll_event ev;
+	char host[INET6_ADDRSTRLEN], port[16];
+	int fd, on = 1;
+
+	getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), port,
+	    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
+	if (name != NULL)
+		strlcpy(l->name, name, sizeof(l->name));
+	else
+		snprintf(l->name, sizeof(l->name), ai->ai_family == AF_INET6 ?
+		    "[%s]:%s" : "%s:%s", host, port);
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
+	if (fd == -1 && name == NULL && errno == EAFNOSUPPORT) {
+		log_info("smtpd: no IPv6, not listening on %s", l->name);
+		return 0;
+	}
 	if (fd == -1)
 		goto syserr;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	if (res->ai_family == AF_INET6)
+	if (ai->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
 	    listen(fd, SMTPD_BACKLOG) == -1)
 		goto syserr;
-	freeaddrinfo(res);
 	l->kind = KIND_LISTENER;
 	l->fd = fd;
-	strlcpy(l->name, spec, sizeof(l->name));
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
 	ev.data.ptr = l;
-	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
-		snprintf(err, errlen, "listener: epoll: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
+		goto syserr;
 	d->nlisteners++;
 	return 0;
 syserr:
-	snprintf(err, errlen, "listener: listen %s: %s", spec,
+	snprintf(err, errlen, "listener: listen %s: %s", l->name,
 	    strerror(errno));
-	freeaddrinfo(res);
 	if (fd != -1)
 		close(fd);
 	return -1;

@@ -262,6 +262,30 @@ class ListenerTest(unittest.TestCase):
         self.assertIn(b"([IPv6:::1])", self.provider.raw()[0])
         self.assertEqual(self.session().reply(), "554 5.7.1 Access denied\r\n")
 
+    def test_listen_any(self):
+        """listen "*:port" binds 0.0.0.0 and [::] (IPv6 only): IPv4 and IPv6
+        clients both get a session. In its own network namespace (only lo)."""
+        if not os.environ.get("M2M_NETNS"):
+            self.in_netns("ListenerTest.test_listen_any")
+            return
+        self.start(listen='["*:%d"]' % self.lport, allow='["127.0.0.1/32", "::1/128"]')
+        log = self.daemon.logbytes_since_start()
+        self.assertIn("listening on 0.0.0.0:%d" % self.lport, log)
+        self.assertIn("listening on [::]:%d" % self.lport, log)
+        c = self.greeted()
+        self.assertTrue(c.cmd("EHLO v4").startswith("250"))
+        s6 = socket.create_connection(("::1", self.lport), timeout=10)
+        c6 = Client.__new__(Client)
+        c6.sock, c6.buf = s6, b""
+        self.addCleanup(c6.close)
+        self.assertTrue(c6.reply().startswith("220 "))
+        self.assertTrue(self.transaction(c6).startswith("250 "))
+        self.assertTrue(self.transaction(c).startswith("250 "))
+        self.provider.wait_count(2, timeout=30)
+        raws = b"".join(self.provider.raw())
+        self.assertIn(b"([IPv6:::1])", raws)
+        self.assertIn(b"([127.0.0.1])", raws)
+
     def test_pipelining_one_packet(self):
         self.start()
         c = self.session()
