@@ -911,15 +911,22 @@ static const struct cfg_key cfg_listener_tls_keys[] = {
 	KEY_END
 };
 
+/* tls: {cert, key} of a section; keys[0] and keys[1] are the two files. */
+static void
+cfg_tls_files(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *keys, const char *section)
+{
+	if (cfg_section(c, v, keys, base, NULL) &&
+	    (*FIELD(base, &keys[0], char *) == NULL) !=
+	    (*FIELD(base, &keys[1], char *) == NULL))
+		cfg_error(c, v, "%s tls needs both 'cert' and 'key'", section);
+}
+
 static void
 cfg_k_listener_tls(struct ctx *c, yaml_node_t *v, void *base,
     const struct cfg_key *k)
 {
-	struct config_listener *l = base;
-
-	if (cfg_section(c, v, cfg_listener_tls_keys, l, NULL) &&
-	    (l->tls_cert == NULL) != (l->tls_key == NULL))
-		cfg_error(c, v, "listener tls needs both 'cert' and 'key'");
+	cfg_tls_files(c, v, base, cfg_listener_tls_keys, "listener");
 }
 
 static const struct cfg_key cfg_listener_keys[] = {
@@ -941,12 +948,15 @@ static const struct cfg_key cfg_listener_keys[] = {
 	KEY_END
 };
 
-/* One allow entry; beyond private networks only with recipient_domains. */
+/*
+ * One allow entry into *v; with relay (the listener), beyond private
+ * networks only with recipient_domains.
+ */
 static void
-cfg_allow_item(struct ctx *c, yaml_node_t *n)
+cfg_allow_item(struct ctx *c, yaml_node_t *n, struct netaddr_cidr *v,
+    size_t *nv, int relay)
 {
-	struct config_listener *l = &c->cfg->listener;
-	struct netaddr_cidr *a = &l->allow[l->nallow];
+	struct netaddr_cidr *a = &v[*nv];
 	const char *s;
 
 	if ((s = cfg_scalar(c, n, "a CIDR")) == NULL)
@@ -954,42 +964,44 @@ cfg_allow_item(struct ctx *c, yaml_node_t *n)
 	if (netaddr_parse_cidr(s, a) == -1)
 		cfg_error(c, n, "bad CIDR '%s' (use e.g. 192.168.1.0/24 or "
 		    "::1/128)", s);
-	else if (l->recipient_domains.n == 0 && !netaddr_cidr_private(a))
+	else if (relay && c->cfg->listener.recipient_domains.n == 0 &&
+	    !netaddr_cidr_private(a))
 		cfg_error(c, n, "allow '%s' reaches public addresses: without "
 		    "'recipient_domains' the listener would be an open relay "
 		    "(name the domains mail may go to, or allow only loopback, "
 		    "private, RFC 6598, link-local or ULA ranges)", s);
 	else
-		l->nallow++;
+		(*nv)++;
 }
 
+/* An allow list (one CIDR or a list of them) into *v, *nv. */
 static void
-cfg_allow(struct ctx *c, yaml_node_t *n)
+cfg_allow(struct ctx *c, yaml_node_t *n, struct netaddr_cidr **v, size_t *nv,
+    int relay)
 {
-	struct config_listener *l = &c->cfg->listener;
 	yaml_node_item_t *it;
 
-	/* No allow list: only this host may relay (never an open relay). */
+	/* No allow list: only this host (never an open relay). */
 	if (n == NULL) {
-		l->allow = xcalloc(2, sizeof(*l->allow));
-		netaddr_parse_cidr("127.0.0.0/8", &l->allow[l->nallow++]);
-		netaddr_parse_cidr("::1/128", &l->allow[l->nallow++]);
+		*v = xcalloc(2, sizeof(**v));
+		netaddr_parse_cidr("127.0.0.0/8", &(*v)[(*nv)++]);
+		netaddr_parse_cidr("::1/128", &(*v)[(*nv)++]);
 		return;
 	}
 	if (n->type == YAML_SCALAR_NODE) {
-		l->allow = xcalloc(1, sizeof(*l->allow));
-		cfg_allow_item(c, n);
+		*v = xcalloc(1, sizeof(**v));
+		cfg_allow_item(c, n, *v, nv, relay);
 		return;
 	}
 	if (n->type != YAML_SEQUENCE_NODE) {
 		cfg_error(c, n, "expected a list");
 		return;
 	}
-	l->allow = xcalloc((size_t)(n->data.sequence.items.top -
-	    n->data.sequence.items.start) + 1, sizeof(*l->allow));
+	*v = xcalloc((size_t)(n->data.sequence.items.top -
+	    n->data.sequence.items.start) + 1, sizeof(**v));
 	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
 	    it++)
-		cfg_allow_item(c, cfg_node(c, *it));
+		cfg_allow_item(c, cfg_node(c, *it), *v, nv, relay);
 }
 
 static void
@@ -1004,12 +1016,79 @@ cfg_listener(struct ctx *c, yaml_node_t *n, void *base,
 	l->enabled = 1;
 	if (l->listen.n == 0)
 		cfg_error(c, n, "listener: missing 'listen'");
-	cfg_allow(c, cfg_seen(cfg_listener_keys, seen, "allow"));
+	cfg_allow(c, cfg_seen(cfg_listener_keys, seen, "allow"), &l->allow,
+	    &l->nallow, 1);
 	if (l->users_file != NULL && l->tls_cert == NULL)
 		cfg_error(c, n, "listener: users_file needs tls (AUTH is only "
 		    "offered after STARTTLS)");
 }
 
+
+static const struct cfg_key cfg_http_tls_keys[] = {
+	KEY("cert", K_STR, struct config_http, tls_cert),
+	KEY("key", K_STR, struct config_http, tls_key),
+	KEY_END
+};
+
+static void
+cfg_k_http_tls(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	cfg_tls_files(c, v, base, cfg_http_tls_keys, "http");
+}
+
+static const struct cfg_key cfg_http_keys[] = {
+	KEY_FN("listen", K_STRLIST, struct config_http, listen, 0,
+	    cfg_k_listen),
+	KEY_NODE("allow"),
+	KEY("users_file", K_STR, struct config_http, users_file),
+	KEY_SUB("tls", cfg_k_http_tls),
+	KEY_END
+};
+
+static void
+cfg_http(struct ctx *c, yaml_node_t *n, void *base,
+    const struct cfg_key *section)
+{
+	struct config_http *h = &c->cfg->http;
+	yaml_node_t *seen[NKEYS(cfg_http_keys)] = { NULL };
+	size_t i;
+
+	if (!cfg_section(c, n, cfg_http_keys, h, seen))
+		return;
+	h->enabled = 1;
+	if (h->listen.n == 0)
+		cfg_error(c, n, "http: missing 'listen'");
+	for (i = 0; i < h->listen.n; i++)
+		if (strchr(h->listen.v[i], ':') == NULL)
+			cfg_error(c, cfg_seen(cfg_http_keys, seen, "listen"),
+			    "http: listen '%s' needs a port (e.g. "
+			    "127.0.0.1:8025)", h->listen.v[i]);
+	cfg_allow(c, cfg_seen(cfg_http_keys, seen, "allow"), &h->allow,
+	    &h->nallow, 0);
+}
+
+static const struct cfg_key cfg_history_keys[] = {
+	KEY_DEF("keep", K_MS, struct config_history, keep_ms,
+	    90 * 86400000.0),
+	KEY_END
+};
+
+/* `history: false` turns it off; `history: {keep: 30d}` sets retention. */
+static void
+cfg_history(struct ctx *c, yaml_node_t *n, void *base,
+    const struct cfg_key *section)
+{
+	struct config_history *h = &c->cfg->history;
+
+	if (n->type == YAML_SCALAR_NODE) {
+		cfg_bool(c, n, &h->enabled);
+		return;
+	}
+	if (cfg_section(c, n, cfg_history_keys, h, NULL) && h->keep_ms <
+	    3600000)
+		cfg_error(c, n, "history: keep must be at least 1h");
+}
 
 static void
 cfg_password(struct ctx *c, yaml_node_t *n)
@@ -1684,6 +1763,8 @@ static const struct cfg_key cfg_top_keys[] = {
 	KEY_SECTION("defaults", cfg_defaults),
 	KEY_SECTION("smtp", cfg_smtp),
 	KEY_SECTION("listener", cfg_listener),
+	KEY_SECTION("http", cfg_http),
+	KEY_SECTION("history", cfg_history),
 	KEY_SECTION("devices", cfg_devices),
 	KEY_SECTION("rules", cfg_rules),
 	KEY_SECTION("sign_of_life", cfg_sign_of_life),
@@ -1744,6 +1825,8 @@ config_load_buffer(const char *name, const char *buf, size_t len,
 	cfg_key_defaults(cfg_smtp_keys, &cfg->smtp);
 	cfg_key_defaults(cfg_retry_keys, &cfg->smtp.retry);
 	cfg_key_defaults(cfg_listener_keys, &cfg->listener);
+	cfg_key_defaults(cfg_history_keys, &cfg->history);
+	cfg->history.enabled = 1;
 	c.cfg = cfg;
 
 	if (!yaml_parser_initialize(&parser))
@@ -1828,6 +1911,11 @@ config_free(struct config *cfg)
 	free(cfg->listener.tls_cert);
 	free(cfg->listener.tls_key);
 	free(cfg->listener.users_file);
+	strlist_free(&cfg->http.listen);
+	free(cfg->http.allow);
+	free(cfg->http.users_file);
+	free(cfg->http.tls_cert);
+	free(cfg->http.tls_key);
 	for (i = 0; i < cfg->ngroups; i++) {
 		free(cfg->groups[i].name);
 		strlist_free(&cfg->groups[i].addrs);

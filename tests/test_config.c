@@ -487,6 +487,27 @@ static const struct broken broken[] = {
 	{ "scalar where mapping",
 	    "smtp: smtp://x\n",
 	    "t.yaml:1:7: error: expected a mapping\n" },
+	{ "http without listen, bad allow, half tls",
+	    SMTP
+	    "http:\n"
+	    "  allow: [10.0.0.0/33]\n"
+	    "  tls: {cert: /c.pem}\n",
+	    "t.yaml:5:3: error: http: missing 'listen'\n"
+	    "t.yaml:5:11: error: bad CIDR '10.0.0.0/33' (use e.g. 192.168.1.0/24 or ::1/128)\n"
+	    "t.yaml:6:8: error: http tls needs both 'cert' and 'key'\n" },
+	{ "http listen without port, unknown key",
+	    SMTP
+	    "http: {listen: [127.0.0.1], user_file: /u}\n",
+	    "t.yaml:4:16: error: http: listen '127.0.0.1' needs a port (e.g. 127.0.0.1:8025)\n"
+	    "t.yaml:4:29: error: unknown key 'user_file' (did you mean 'users_file'?)\n" },
+	{ "history keep too short",
+	    SMTP
+	    "history: {keep: 10m}\n",
+	    "t.yaml:4:10: error: history: keep must be at least 1h\n" },
+	{ "history neither bool nor mapping",
+	    SMTP
+	    "history: maybe\n",
+	    "t.yaml:4:10: error: expected true or false, not 'maybe'\n" },
 };
 
 /* Loads yaml as "t.yaml"; returns the config and the error text. */
@@ -812,6 +833,53 @@ test_listener_default_allow(void **state)
 	free(errs);
 }
 
+/* http: loopback only without allow; any range allowed (no relaying);
+ * history on by default for 90 days, `history: false` turns it off. */
+static void
+test_http_and_history(void **state)
+{
+	static const char on[] = "smtp: {url: \"smtp://x:587\", from: a@b.c}\n"
+	    "http:\n"
+	    "  listen: [\"127.0.0.1:8025\", \"[::1]:8025\"]\n"
+	    "  users_file: /etc/modbus2mail/users\n"
+	    "  tls: {cert: /c.pem, key: /k.pem}\n"
+	    "history: {keep: 30d}\n";
+	static const char pub[] = "smtp: {url: \"smtp://x:587\", from: a@b.c}\n"
+	    "http: {listen: [\"0.0.0.0:8025\"], allow: [0.0.0.0/0]}\n"
+	    "history: false\n";
+	struct config *cfg;
+	char *errs;
+
+	(void)state;
+	cfg = load(SMTP, &errs);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->http.enabled, 0);
+	assert_int_equal(cfg->history.enabled, 1);
+	assert_true(cfg->history.keep_ms == 90ULL * 86400000);
+	config_free(cfg);
+	free(errs);
+	cfg = load(on, &errs);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->http.enabled, 1);
+	assert_int_equal(cfg->http.listen.n, 2);
+	assert_string_equal(cfg->http.listen.v[1], "[::1]:8025");
+	assert_int_equal(cfg->http.nallow, 2);
+	assert_int_equal(cfg->http.allow[0].prefix, 8);
+	assert_string_equal(cfg->http.users_file, "/etc/modbus2mail/users");
+	assert_string_equal(cfg->http.tls_cert, "/c.pem");
+	assert_string_equal(cfg->http.tls_key, "/k.pem");
+	assert_true(cfg->history.keep_ms == 30ULL * 86400000);
+	config_free(cfg);
+	free(errs);
+	cfg = load(pub, &errs);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->http.nallow, 1);
+	assert_int_equal(cfg->http.allow[0].prefix, 0);
+	assert_int_equal(cfg->history.enabled, 0);
+	config_free(cfg);
+	free(errs);
+}
+
 /* Private ranges need no recipient_domains; public ones do. */
 static void
 test_listener_allow_relay(void **state)
@@ -975,6 +1043,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_full_example),
 		cmocka_unit_test(test_listener_default_allow),
 		cmocka_unit_test(test_listener_allow_relay),
+		cmocka_unit_test(test_http_and_history),
 		cmocka_unit_test(test_password_file_mode),
 		cmocka_unit_test(test_credentials_directory),
 		cmocka_unit_test(test_parsers),

@@ -99,6 +99,23 @@ struct config_listener {
 	char *users_file;            /* NULL = no AUTH */
 };
 
+/* http: the web page, /metrics and /healthz (absent = no web server). */
+struct config_http {
+	int enabled;                 /* an http: block was given */
+	struct config_strlist listen; /* "host:port", "[v6]:port" */
+	struct netaddr_cidr *allow;  /* others get 403; default loopback */
+	size_t nallow;
+	char *users_file;            /* NULL = no actions (read only) */
+	char *tls_cert;              /* NULL = plain HTTP */
+	char *tls_key;
+};
+
+/* history: spool_dir/history.db (on unless `history: false`). */
+struct config_history {
+	int enabled;                 /* default 1 */
+	uint64_t keep_ms;            /* default 90d */
+};
+
 struct config_group {
 	char *name;
 	struct config_strlist addrs;
@@ -175,6 +192,8 @@ struct config {
 	char *spool_dir;
 	struct config_smtp smtp;
 	struct config_listener listener;
+	struct config_http http;
+	struct config_history history;
 	struct config_group *groups;
 	size_t ngroups;
 	struct config_device *devices;
