@@ -13,6 +13,7 @@
  * group's Message-ID when they are taken.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,7 +140,6 @@ static void	enqueue(struct alarm_engine *, enum alarm_kind,
 static void	fill_event(const struct alarm_engine *, const struct slot *,
 		    struct alarm_event *,
 		    uint64_t);
-static void	addr_bare(const char *, char *, size_t);
 static void	addr_add(char ***, size_t *, const struct config_strlist *);
 static int	near_equal(double, double);
 static const char *save_field(const char *, const char *, size_t *);
@@ -288,13 +288,9 @@ alarm_engine_free(struct alarm_engine *e)
 void
 alarm_notification_free(struct alarm_notification *n)
 {
-	size_t i;
-
 	if (n == NULL)
 		return;
-	for (i = 0; i < n->nto; i++)
-		free(n->to[i]);
-	free(n->to);
+	util_strv_free(n->to, n->nto);
 	free(n->ev);
 	free(n);
 }
@@ -669,36 +665,19 @@ alarm_engine_cycle(struct alarm_engine *e, const struct readplan *p,
 	flush(e, now);
 }
 
-/* Bare address of a configured one, for comparisons. */
-static void
-addr_bare(const char *a, char *buf, size_t len)
-{
-	if (config_parse_address(a, buf, len) == -1)
-		strlcpy(buf, a, len);
-}
-
 /*
  * Adds the addresses of l not yet in the list: "Ops <ops@x>" and "ops@x"
- * are one recipient (compared bare, without case).
+ * are one recipient.
  */
 static void
 addr_add(char ***v, size_t *n, const struct config_strlist *l)
 {
-	char a[320], b[320];
-	size_t i, j;
+	size_t i;
 
-	for (i = 0; i < l->n; i++) {
-		addr_bare(l->v[i], a, sizeof(a));
-		for (j = 0; j < *n; j++) {
-			addr_bare((*v)[j], b, sizeof(b));
-			if (strcasecmp(a, b) == 0)
-				break;
-		}
-		if (j < *n)
-			continue;
-		*v = xreallocarray(*v, *n + 1, sizeof(**v));
-		(*v)[(*n)++] = xstrdup(l->v[i]);
-	}
+	for (i = 0; i < l->n; i++)
+		if (config_address_add(v, n, l->v[i], 0) == -1 &&
+		    errno == ENOMEM)
+			fatal("alarm");
 }
 
 static void

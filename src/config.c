@@ -26,7 +26,6 @@
 #include "modbus2mail/log.h"
 #include "modbus2mail/util.h"
 
-#define CFG_ADDR_MAX 320
 
 /* One diagnostic, printed sorted by position once the file is read. */
 struct diag {
@@ -515,24 +514,16 @@ cfg_severity(struct ctx *c, yaml_node_t *n, enum config_severity *out)
 static void
 strlist_add(struct config_strlist *l, const char *s)
 {
-	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
-	l->v[l->n++] = xstrdup(s);
+	if (util_strv_push(&l->v, &l->n, s) == -1)
+		fatal("config");
 }
 
 /* Adds s unless the list has its address already ("Name <a@b>" = a@b). */
 static void
 strlist_add_unique(struct config_strlist *l, const char *s)
 {
-	char a[CFG_ADDR_MAX], b[CFG_ADDR_MAX];
-	size_t i;
-
-	if (config_parse_address(s, a, sizeof(a)) == -1)
-		return;
-	for (i = 0; i < l->n; i++)
-		if (config_parse_address(l->v[i], b, sizeof(b)) == 0 &&
-		    strcasecmp(a, b) == 0)
-			return;
-	strlist_add(l, s);
+	if (config_address_add(&l->v, &l->n, s, 0) == -1 && errno == ENOMEM)
+		fatal("config");
 }
 
 static void
@@ -547,11 +538,7 @@ strlist_copy(struct config_strlist *dst, const struct config_strlist *src)
 static void
 strlist_free(struct config_strlist *l)
 {
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
+	util_strv_free(l->v, l->n);
 	l->v = NULL;
 	l->n = 0;
 }
@@ -584,7 +571,7 @@ cfg_addrlist(struct ctx *c, yaml_node_t *n, struct config_strlist *out)
 {
 	yaml_node_item_t *it;
 	yaml_node_t *item;
-	char bare[CFG_ADDR_MAX];
+	char bare[CONFIG_ADDR_MAX];
 	const char *s;
 	size_t g, count;
 	int found, nerr = c->nerr;
@@ -820,7 +807,7 @@ static void
 cfg_k_address(struct ctx *c, yaml_node_t *v, void *base,
     const struct cfg_key *k)
 {
-	char **s = FIELD(base, k, char *), bare[CFG_ADDR_MAX];
+	char **s = FIELD(base, k, char *), bare[CONFIG_ADDR_MAX];
 
 	if (cfg_str(c, v, s) == 0 &&
 	    config_parse_address(*s, bare, sizeof(bare)) == -1)
@@ -853,7 +840,7 @@ cfg_smtp(struct ctx *c, yaml_node_t *n, void *base,
 	struct config_smtp *s = &c->cfg->smtp;
 	yaml_node_t *seen[NKEYS(cfg_smtp_keys)] = { NULL };
 	yaml_node_t *pw;
-	char bare[CFG_ADDR_MAX];
+	char bare[CONFIG_ADDR_MAX];
 	size_t i;
 
 	if (!cfg_section(c, n, cfg_smtp_keys, s, seen))
@@ -2008,6 +1995,23 @@ config_parse_size(const char *s, size_t *bytes)
 			return 0;
 		}
 	return -1;
+}
+
+int
+config_address_add(char ***v, size_t *n, const char *addr, int bare)
+{
+	char a[CONFIG_ADDR_MAX], b[CONFIG_ADDR_MAX];
+	size_t i;
+
+	if (config_parse_address(addr, a, sizeof(a)) == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (i = 0; i < *n; i++)
+		if (config_parse_address((*v)[i], b, sizeof(b)) == 0 &&
+		    strcasecmp(a, b) == 0)
+			return 0;
+	return util_strv_push(v, n, bare ? a : addr);
 }
 
 int

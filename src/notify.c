@@ -110,19 +110,11 @@ notify_threshold(char *buf, size_t len, const struct config_rule *r)
 static int
 notify_rcpts(struct notify_mail *m, char *const *to, size_t n)
 {
-	char bare[320];
-	size_t i, j;
+	size_t i;
 
-	m->rcpts = xcalloc(n, sizeof(*m->rcpts));
-	for (i = 0; i < n; i++) {
-		if (config_parse_address(to[i], bare, sizeof(bare)) == -1)
+	for (i = 0; i < n; i++)
+		if (config_address_add(&m->rcpts, &m->nrcpt, to[i], 1) == -1)
 			return -1;
-		for (j = 0; j < m->nrcpt; j++)
-			if (strcasecmp(m->rcpts[j], bare) == 0)
-				break;
-		if (j == m->nrcpt)
-			m->rcpts[m->nrcpt++] = xstrdup(bare);
-	}
 	return 0;
 }
 
@@ -331,11 +323,7 @@ notify_finish(struct notify_mail *m, const struct compose_text *t, char *body)
 void
 notify_mail_clear(struct notify_mail *m)
 {
-	size_t i;
-
-	for (i = 0; i < m->nrcpt; i++)
-		free(m->rcpts[i]);
-	free(m->rcpts);
+	util_strv_free(m->rcpts, m->nrcpt);
 	free(m->data);
 	m->rcpts = NULL;
 	m->nrcpt = 0;

@@ -461,11 +461,7 @@ poller_cycle(struct poller *p)
 static void
 pending_free(struct pending *pd)
 {
-	size_t i;
-
-	for (i = 0; i < pd->nrcpt; i++)
-		free(pd->rcpts[i]);
-	free(pd->rcpts);
+	util_strv_free(pd->rcpts, pd->nrcpt);
 	free(pd->data);
 	free(pd);
 }

@@ -837,11 +837,7 @@ relay_sort(const struct relay_conn *c, const struct spool_entry *e,
 static void
 relay_sorted_free(struct relay_sorted *o)
 {
-	size_t i;
-
-	for (i = 0; i < o->nperm; i++)
-		free(o->perm[i]);
-	free(o->perm);
+	util_strv_free(o->perm, o->nperm);
 	free(o->bare);
 	free(o->pend);
 	free(o->sent);
@@ -1191,7 +1187,7 @@ int
 relay_test_mail(const struct config *cfg, const char *to, FILE *out)
 {
 	struct relay_conn c;
-	char *password = NULL, *msg = NULL, err[RELAY_WHY_MAX], bare[512];
+	char *password = NULL, *msg = NULL, err[RELAY_WHY_MAX], bare[CONFIG_ADDR_MAX];
 	char *rcpt[1];
 	enum relay_rcpt rstate[1];
 	char rreply[1][RELAY_REPLY_MAX];

@@ -29,7 +29,6 @@
 #include "modbus2mail/util.h"
 
 #define SENDMAIL_MAX_DEFAULT	(10 * 1024 * 1024)
-#define SENDMAIL_ADDR_MAX	256
 
 struct sendmail_rcpts {
 	char **v;			/* owned, each owned */
@@ -52,11 +51,7 @@ static size_t	sendmail_read_cb(char *, size_t, size_t, void *);
 static void
 sendmail_rcpts_free(struct sendmail_rcpts *r)
 {
-	size_t i;
-
-	for (i = 0; i < r->n; i++)
-		free(r->v[i]);
-	free(r->v);
+	util_strv_free(r->v, r->n);
 	r->v = NULL;
 	r->n = 0;
 }
@@ -65,16 +60,14 @@ sendmail_rcpts_free(struct sendmail_rcpts *r)
 static int
 sendmail_add(struct sendmail_rcpts *r, const char *s)
 {
-	char bare[SENDMAIL_ADDR_MAX];
+	char bare[CONFIG_ADDR_MAX];
 
 	if (config_parse_address(s, bare, sizeof(bare)) == -1) {
 		fprintf(stderr, "modbus2mail sendmail: bad recipient address "
 		    "'%s'\n", s);
 		return -1;
 	}
-	r->v = xreallocarray(r->v, r->n + 1, sizeof(*r->v));
-	r->v[r->n++] = xstrdup(bare);
-	return 0;
+	return util_strv_push(&r->v, &r->n, bare);
 }
 
 /* An address-list header value: commas outside quotes and <> separate. */
@@ -317,7 +310,7 @@ sendmail_listener(const struct config *cfg, const char *sender,
 {
 	struct sendmail_src src = { data, len };
 	struct curl_slist *rl = NULL, *nl;
-	char host[256], url[300], addr[SENDMAIL_ADDR_MAX + 2];
+	char host[256], url[300], addr[CONFIG_ADDR_MAX + 2];
 	char cerr[CURL_ERROR_SIZE] = "", why[256];
 	unsigned port;
 	size_t i;
@@ -376,7 +369,7 @@ sendmail_main(const struct config *cfg, int argc, char **argv)
 {
 	struct sendmail_rcpts r = { NULL, 0 };
 	struct buf b = BUF_INIT;
-	char sender[SENDMAIL_ADDR_MAX];
+	char sender[CONFIG_ADDR_MAX];
 	const char *from = NULL, *a;
 	size_t max;
 	int i, t = 0, dots = 1, rc = EX_USAGE;

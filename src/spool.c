@@ -109,8 +109,6 @@ static int	spool_load(struct spool *, const char *, struct spool_entry *,
 static void	spool_recover(struct spool *);
 static int	spool_has_suffix(const char *, const char *, char *, size_t);
 static int	spool_cmp(const void *, const void *);
-static void	spool_strv_free(char **, size_t);
-static int	spool_push(char ***, size_t *, const char *);
 static void	spool_fmt_age(char *, size_t, long long);
 static char	*spool_meta_text(unsigned, time_t, const char *, char *const *,
 		    size_t, size_t *);
@@ -516,32 +514,6 @@ fail:
 	return -1;
 }
 
-static int
-spool_push(char ***v, size_t *n, const char *s)
-{
-	char **nv, *d;
-
-	if ((d = strdup(s)) == NULL)
-		return -1;
-	if ((nv = reallocarray(*v, *n + 1, sizeof(*nv))) == NULL) {
-		free(d);
-		return -1;
-	}
-	nv[(*n)++] = d;
-	*v = nv;
-	return 0;
-}
-
-static void
-spool_strv_free(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* Reads the envelope of an ID.msg stream; leaves fp at the message text. */
 static int
 spool_read_envelope(FILE *fp, struct spool_entry *e)
@@ -569,7 +541,7 @@ spool_read_envelope(FILE *fp, struct spool_entry *e)
 			if ((e->sender = strdup(line + 7)) == NULL)
 				return -1;
 		} else if (strncmp(line, "rcpt ", 5) == 0) {
-			if (spool_push(&e->rcpts, &e->nrcpt, line + 5) == -1)
+			if (util_strv_push(&e->rcpts, &e->nrcpt, line + 5) == -1)
 				return -1;
 		} else
 			return -1;
@@ -618,13 +590,13 @@ spool_read_meta(struct spool *sp, const char *id, struct spool_entry *e)
 		else if (strncmp(line, "error ", 6) == 0)
 			strlcpy(e->last_error, line + 6, sizeof(e->last_error));
 		else if (strncmp(line, "rcpt ", 5) == 0) {
-			if (spool_push(&rcpts, &nrcpt, line + 5) == -1)
+			if (util_strv_push(&rcpts, &nrcpt, line + 5) == -1)
 				goto bad;
 		}
 	}
 	fclose(fp);
 	if (nrcpt > 0) {
-		spool_strv_free(e->rcpts, e->nrcpt);
+		util_strv_free(e->rcpts, e->nrcpt);
 		e->rcpts = rcpts;
 		e->nrcpt = nrcpt;
 	}
@@ -632,7 +604,7 @@ spool_read_meta(struct spool *sp, const char *id, struct spool_entry *e)
 bad:
 	/* A damaged .meta only loses retry state: deliver to everyone. */
 	fclose(fp);
-	spool_strv_free(rcpts, nrcpt);
+	util_strv_free(rcpts, nrcpt);
 	log_warnx("spool: id=%s unreadable metadata removed", id);
 	unlinkat(sp->queuefd, name, 0);
 	return 0;
@@ -711,7 +683,7 @@ void
 spool_entry_clear(struct spool_entry *e)
 {
 	free(e->sender);
-	spool_strv_free(e->rcpts, e->nrcpt);
+	util_strv_free(e->rcpts, e->nrcpt);
 	e->sender = NULL;
 	e->rcpts = NULL;
 	e->nrcpt = 0;

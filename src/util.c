@@ -80,6 +80,32 @@ util_clock_ms(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+int
+util_strv_push(char ***v, size_t *n, const char *s)
+{
+	char **nv, *d;
+
+	if ((d = strdup(s)) == NULL)
+		return -1;
+	if ((nv = reallocarray(*v, *n + 1, sizeof(*nv))) == NULL) {
+		free(d);
+		return -1;
+	}
+	nv[(*n)++] = d;
+	*v = nv;
+	return 0;
+}
+
+void
+util_strv_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 uint64_t
 util_mono_ms(void)
 {

@@ -18,6 +18,8 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/modbus2mail/modbus2mail.yaml"
 #define CONFIG_DEFAULT_SPOOL "/var/lib/modbus2mail/spool"
+/* A bare address buffer: an RFC 5321 path is at most 256 octets. */
+#define CONFIG_ADDR_MAX 256
 
 /* Templates used when a rule gives no subject/body. */
 #define CONFIG_DEFAULT_SUBJECT "[{severity}] {name} {state} on {device}"
@@ -223,6 +225,13 @@ int config_parse_duration(const char *s, uint64_t *ms);
 int config_parse_size(const char *s, size_t *bytes);
 /* "Name <a@b>" or "a@b": copies the bare address. 0 ok, -1 bad. */
 int config_parse_address(const char *s, char *bare, size_t len);
+/*
+ * Appends addr to the vector v unless it has the same bare address already
+ * ("Ops <ops@x>" and "ops@x" are one recipient, compared without case);
+ * with bare set, the bare address is what is appended. 0 ok, -1 when addr
+ * is no address (EINVAL) or memory ran out (ENOMEM).
+ */
+int config_address_add(char ***v, size_t *n, const char *addr, int bare);
 
 const char *config_severity_name(enum config_severity);
 const char *config_source_name(enum config_source);

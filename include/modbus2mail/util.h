@@ -15,6 +15,10 @@ void	*xreallocarray(void *, size_t, size_t);
 char	*xstrdup(const char *);
 char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
 
+/* A vector of owned strings: append a copy (-1 on ENOMEM), free all. */
+int	util_strv_push(char ***v, size_t *n, const char *s);
+void	util_strv_free(char **v, size_t n);
+
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in milliseconds. */
 uint64_t util_mono_ms(void);
 uint64_t util_wall_ms(void);
