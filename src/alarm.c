@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "modbus2mail/alarm.h"
 #include "modbus2mail/log.h"

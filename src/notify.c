@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "modbus2mail/compose.h"
 #include "modbus2mail/notify.h"
