@@ -40,7 +40,6 @@ static const char *compose_var(const struct compose_vars *, const char *,
 		    size_t, int *);
 static char	*compose_crlf(const char *, int *);
 static void	compose_qp(struct buf *, const char *);
-static int	compose_severity_rank(const char *);
 static char	*compose_message(const struct compose_text *, const char *,
 		    size_t *);
 
@@ -389,20 +388,6 @@ compose_qp(struct buf *b, const char *s)
 	}
 }
 
-static int
-compose_severity_rank(const char *s)
-{
-	if (s == NULL)
-		return -1;
-	if (strcmp(s, "critical") == 0)
-		return 2;
-	if (strcmp(s, "warning") == 0)
-		return 1;
-	if (strcmp(s, "info") == 0)
-		return 0;
-	return -1;
-}
-
 /* Headers and body for a ready subject/body; rules NULL = no rule header. */
 static char *
 compose_message(const struct compose_text *t, const char *rules, size_t *len)
@@ -475,18 +460,16 @@ compose_alarm(const struct compose_mail *m, size_t *len)
 	struct compose_text t;
 	const struct compose_item *it;
 	char *subject = NULL, *s, *out = NULL, rule[128];
-	const char *sev = NULL;
 	size_t i, j, col = 20;
 
 	if (m->nitems == 0) {
 		errno = EINVAL;
 		return NULL;
 	}
+	if (m->intro != NULL)
+		buf_printf(&body, "%s\n\n", m->intro);
 	for (i = 0; i < m->nitems; i++) {
 		it = &m->items[i];
-		if (compose_severity_rank(it->vars.severity) >
-		    compose_severity_rank(sev))
-			sev = it->vars.severity;
 		/* Rule names are [A-Za-z0-9_.-]; anything else is dropped. */
 		for (j = 0; it->rule != NULL && it->rule[j] != '\0' &&
 		    j < sizeof(rule) - 1; j++)
@@ -516,19 +499,15 @@ compose_alarm(const struct compose_mail *m, size_t *len)
 		buf_adds(&body, s != NULL ? s : it->body_tmpl);
 		free(s);
 	}
+	if (m->outro != NULL)
+		buf_printf(&body, "\n%s", m->outro);
 	if (m->subject != NULL)
 		subject = strdup(m->subject);
-	else if (m->nitems == 1) {
+	else {
 		subject = compose_template(m->items[0].subject_tmpl,
 		    &m->items[0].vars);
 		if (subject == NULL && errno != ENOMEM)
 			subject = strdup(m->items[0].subject_tmpl);
-	} else {
-		/* A burst group (SPEC §4): "[critical] 40 alarms on maxi1". */
-		if (asprintf(&subject, "[%s] %zu alarms on %s", sev != NULL ?
-		    sev : "alarm", m->nitems, m->items[0].vars.device != NULL ?
-		    m->items[0].vars.device : "?") == -1)
-			subject = NULL;
 	}
 	if (subject == NULL || body.oom || rules.oom)
 		goto out;

@@ -51,6 +51,7 @@ struct ctx {
 	enum config_severity def_severity;
 	int def_notify_clear;
 	uint64_t def_repeat_ms;
+	int def_per_state_subjects;
 	yaml_node_t *link_to;	/* the device's link_alarm.to, while read */
 	yaml_node_t *thr_node;	/* the rule's last threshold, while read */
 };
@@ -118,6 +119,8 @@ static int	cfg_double(struct ctx *, yaml_node_t *, double *);
 static int	cfg_duration(struct ctx *, yaml_node_t *, uint64_t *);
 static int	cfg_size(struct ctx *, yaml_node_t *, size_t *);
 static int	cfg_severity(struct ctx *, yaml_node_t *, enum config_severity *);
+static void	cfg_enum(struct ctx *, yaml_node_t *, const char *const *,
+		    const char *, const char *, const char *, int *);
 static void	cfg_strlist(struct ctx *, yaml_node_t *, struct config_strlist *);
 static void	cfg_addrlist(struct ctx *, yaml_node_t *, struct config_strlist *);
 static void	cfg_template(struct ctx *, yaml_node_t *, char **);
@@ -931,6 +934,8 @@ static const struct cfg_key cfg_listener_keys[] = {
 	KEY_DEF("timeout", K_MS, struct config_listener, timeout_ms,
 	    5 * 60000),
 	KEY("users_file", K_STR, struct config_listener, users_file),
+	KEY_DEF("rewrite_from", K_BOOL, struct config_listener, rewrite_from,
+	    1),
 	KEY_SUB("tls", cfg_k_listener_tls),
 	KEY_END
 };
@@ -1340,12 +1345,25 @@ cfg_link_recipients(struct ctx *c)
 	c->link_pending = NULL;
 }
 
+/* reply (follow-ups: "Re: " + the first mail's subject) or per_state. */
+static void
+cfg_k_thread_subjects(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	static const char *const modes[] = { "reply", "per_state", NULL };
+
+	cfg_enum(c, v, modes, "reply or per_state", "thread_subjects",
+	    "reply or per_state", FIELD(base, k, int));
+}
+
 static const struct cfg_key cfg_defaults_keys[] = {
 	KEY("to", K_ADDRLIST, struct ctx, def_to),
 	KEY_DEF("severity", K_SEVERITY, struct ctx, def_severity,
 	    SEVERITY_WARNING),
 	KEY_DEF("notify_clear", K_BOOL, struct ctx, def_notify_clear, 1),
 	KEY("repeat", K_MS, struct ctx, def_repeat_ms),
+	KEY_FN("thread_subjects", K_BOOL, struct ctx, def_per_state_subjects,
+	    0, cfg_k_thread_subjects),
 	KEY_END
 };
 
@@ -1830,6 +1848,7 @@ config_load_buffer(const char *name, const char *buf, size_t len,
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 	cfg->default_to = c.def_to;
+	cfg->per_state_subjects = c.def_per_state_subjects;
 	cfg_diag_flush(&c, cfg);
 	if (c.nerr > 0) {
 		config_free(cfg);

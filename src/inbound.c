@@ -4,7 +4,9 @@
  * The header block is held in memory until its end is known (a blank
  * line, a line that is no header field, or the end of the message), then
  * written out with the Received: line on top and the missing fields at
- * its bottom; the body streams through untouched.
+ * its bottom; the body streams through untouched. A From: of a foreign
+ * domain is taken out of the held header and written anew at the bottom,
+ * the original following it as Reply-To:.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -36,6 +38,9 @@ struct inbound {
 	size_t linestart;		/* offset of the incomplete line */
 	char *received;			/* prepared lines; owned */
 	char *added[4];			/* Date, Message-ID, From, Reply-To */
+	char *hostname;			/* owned */
+	char own[256];			/* smtp.from's address; "" = never
+					 * rewrite From: */
 };
 
 static int	inbound_out(struct inbound *, const void *, size_t);
@@ -45,6 +50,10 @@ static int	inbound_flush(struct inbound *, size_t, int);
 static int	inbound_field(const char *, size_t, int *);
 static int	inbound_append(void *, const void *, size_t);
 static int	inbound_addr_ok(const char *);
+static int	inbound_addr(const char *, char *, size_t);
+static int	inbound_header(struct inbound *, size_t);
+static int	inbound_find_from(const char *, size_t, size_t *, size_t *);
+static char	*inbound_rewrite(const struct inbound *, const char *);
 
 /* Whether sender may go into a header as is. */
 static int
@@ -58,6 +67,26 @@ inbound_addr_ok(const char *a)
 		if (*p <= ' ' || *p >= 0x7f || strchr("<>()[],;\\\"", *p))
 			return 0;
 	return 1;
+}
+
+/* The bare address of an address field's value ("Name <a@b>", "a@b"). */
+static int
+inbound_addr(const char *v, char *buf, size_t len)
+{
+	const char *s = strrchr(v, '<'), *e = s != NULL ? strchr(s, '>') : NULL;
+
+	if (s != NULL && e != NULL)
+		s++;
+	else {
+		for (s = v; *s == ' ' || *s == '\t'; s++)
+			;
+		e = s + strcspn(s, " \t(");
+	}
+	if ((size_t)(e - s) >= len)
+		return -1;
+	memcpy(buf, s, (size_t)(e - s));
+	buf[e - s] = '\0';
+	return inbound_addr_ok(buf) ? 0 : -1;
 }
 
 struct inbound *
@@ -101,8 +130,13 @@ inbound_begin(const struct inbound_info *info,
 	if (info->sender != NULL && inbound_addr_ok(info->sender) &&
 	    asprintf(&ib->added[3], "Reply-To: <%s>\r\n", info->sender) == -1)
 		ib->added[3] = NULL;
+	if (!info->rewrite_from || info->from == NULL ||
+	    inbound_addr(info->from, ib->own, sizeof(ib->own)) == -1)
+		ib->own[0] = '\0';
+	ib->hostname = strdup(info->hostname);
 	if (ib->received == NULL || ib->added[0] == NULL ||
-	    ib->added[1] == NULL || ib->added[2] == NULL) {
+	    ib->added[1] == NULL || ib->added[2] == NULL ||
+	    ib->hostname == NULL) {
 		inbound_free(ib);
 		return NULL;
 	}
@@ -118,6 +152,7 @@ inbound_free(struct inbound *ib)
 		return;
 	free(ib->hdr);
 	free(ib->received);
+	free(ib->hostname);
 	for (i = 0; i < 4; i++)
 		free(ib->added[i]);
 	free(ib);
@@ -243,6 +278,101 @@ inbound_field(const char *line, size_t len, int *have)
 	return 1;
 }
 
+/* Offsets of the first From: field, continuation lines included. */
+static int
+inbound_find_from(const char *hdr, size_t end, size_t *start, size_t *stop)
+{
+	const char *nl;
+	size_t p = 0;
+
+	while (p < end) {
+		nl = memchr(hdr + p, '\n', end - p);
+		if (end - p >= 5 && strncasecmp(hdr + p, "From:", 5) == 0) {
+			*start = p;
+			while (nl != NULL && (size_t)(nl - hdr) + 1 < end &&
+			    (nl[1] == ' ' || nl[1] == '\t'))
+				nl = memchr(nl + 1, '\n', end - (size_t)(nl +
+				    1 - hdr));
+			*stop = nl != NULL ? (size_t)(nl - hdr) + 1 : end;
+			return 0;
+		}
+		p = nl != NULL ? (size_t)(nl - hdr) + 1 : end;
+	}
+	return -1;
+}
+
+/*
+ * From: (and Reply-To:) in place of value, a From: field's unfolded value,
+ * when its domain is not ours; NULL to keep it (or on ENOMEM).
+ */
+static char *
+inbound_rewrite(const struct inbound *ib, const char *value)
+{
+	char addr[256], name[128], *out = NULL;
+	const char *src, *at;
+	size_t i, n = 0;
+	int ok = inbound_addr(value, addr, sizeof(addr)) == 0;
+
+	at = strrchr(ib->own, '@');
+	if (ok && strcasecmp(strrchr(addr, '@'), at) == 0)
+		return NULL;
+	/* a quoted string of printable ASCII, spaces collapsed: the address,
+	 * else the text */
+	for (src = ok ? addr : value, i = 0; src[i] != '\0' &&
+	    n + 2 < sizeof(name); i++)
+		if (src[i] > ' ' && src[i] < 0x7f && src[i] != '"' &&
+		    src[i] != '\\')
+			name[n++] = src[i];
+		else if ((src[i] == ' ' || src[i] == '\t') && n > 0 &&
+		    name[n - 1] != ' ')
+			name[n++] = ' ';
+	while (n > 0 && name[n - 1] == ' ')
+		n--;
+	name[n] = '\0';
+	if (asprintf(&out, "From: \"%s via %s\" <%s>\r\n%s%s%s", name,
+	    ib->hostname, ib->own, ok && !(ib->have & HAVE_REPLYTO) ?
+	    "Reply-To: <" : "", ok && !(ib->have & HAVE_REPLYTO) ? addr : "",
+	    ok && !(ib->have & HAVE_REPLYTO) ? ">\r\n" : "") == -1)
+		return NULL;
+	return out;
+}
+
+/*
+ * The held header up to end, without a foreign From:, whose rewrite
+ * follows; 1 when that brought a Reply-To:, 0, or -1 on failure.
+ */
+static int
+inbound_header(struct inbound *ib, size_t end)
+{
+	size_t start = end, stop = end, i;
+	char *value = NULL, *rw = NULL, last;
+	int r = -1;
+
+	if (ib->own[0] != '\0' && (ib->have & HAVE_FROM) &&
+	    inbound_find_from(ib->hdr, end, &start, &stop) == 0 &&
+	    (value = strndup(ib->hdr + start + 5, stop - start - 5)) != NULL) {
+		for (i = 0; value[i] != '\0'; i++)
+			if (value[i] == '\r' || value[i] == '\n')
+				value[i] = ' ';
+		if ((rw = inbound_rewrite(ib, value)) == NULL)
+			start = stop = end;
+	}
+	last = stop < end ? ib->hdr[end - 1] : start > 0 ?
+	    ib->hdr[start - 1] : '\n';
+	if (inbound_out(ib, ib->hdr, start) == -1 ||
+	    inbound_out(ib, ib->hdr + stop, end - stop) == -1 ||
+	    /* a last header line without line end */
+	    (last != '\n' && inbound_out(ib, "\r\n", 2) == -1))
+		goto out;
+	r = rw != NULL && strstr(rw, "\nReply-To:") != NULL;
+	if (rw != NULL && inbound_out(ib, rw, strlen(rw)) == -1)
+		r = -1;
+out:
+	free(value);
+	free(rw);
+	return r;
+}
+
 /*
  * The header ends at offset end of the held text: Received:, the header,
  * the missing fields, a blank line when insert (none was sent), and the
@@ -254,17 +384,15 @@ inbound_flush(struct inbound *ib, size_t end, int insert)
 	static const int bits[] = { HAVE_DATE, HAVE_MSGID, HAVE_FROM,
 	    HAVE_REPLYTO };
 	size_t i;
+	int rw;
 
 	ib->body = 1;
 	if (inbound_out(ib, ib->received, strlen(ib->received)) == -1)
 		return -1;
-	if (end > 0 && ib->hdr[end - 1] != '\n') {
-		/* a last header line without line end */
-		if (inbound_out(ib, ib->hdr, end) == -1 ||
-		    inbound_out(ib, "\r\n", 2) == -1)
-			return -1;
-	} else if (inbound_out(ib, ib->hdr, end) == -1)
+	if ((rw = inbound_header(ib, end)) == -1)
 		return -1;
+	if (rw)		/* the original From: went there */
+		ib->have |= HAVE_REPLYTO;
 	for (i = 0; i < 4; i++)
 		if (!(ib->have & bits[i]) && ib->added[i] != NULL &&
 		    inbound_out(ib, ib->added[i], strlen(ib->added[i])) == -1)

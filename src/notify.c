@@ -6,28 +6,55 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "modbus2mail/buf.h"
 #include "modbus2mail/compose.h"
 #include "modbus2mail/notify.h"
 #include "modbus2mail/util.h"
 #include "modbus2mail/value.h"
 
 #define NOTIFY_FIELD 96
-/* DEVICE.link and DEVICE.read say what failed. */
-#define NOTIFY_DEVICE_BODY						\
-	"Alarm {name} on {device} is {state}: {reason}\n"		\
-	"Severity: {severity}\nSince: {since} ({duration})\n"		\
-	"Gateway: {hostname}, {time}\n"
+#define NOTIFY_TEXT 512
+#define NOTIFY_SUBJECT_NAMES 100	/* a subject lists names up to here */
+
+/* Local time formats, each followed by the UTC offset. */
+enum notify_fmt {
+	NOTIFY_DATETIME,	/* 2026-11-29 10:42:05 +01:00 */
+	NOTIFY_SECONDS,		/* 10:42:05 +01:00 */
+	NOTIFY_MINUTES,		/* 10:42 +01:00 */
+};
 
 /* Per-event text storage for the template variables. */
 struct notify_fields {
 	char state[16], value[NOTIFY_FIELD], raw[NOTIFY_FIELD];
 	char threshold[NOTIFY_FIELD], since[NOTIFY_FIELD];
 	char duration[NOTIFY_FIELD], time[NOTIFY_FIELD];
+	char condition[NOTIFY_TEXT];
 };
 
+static void	notify_strftime(char *, size_t, enum notify_fmt, time_t);
 static void	notify_time(char *, size_t, time_t);
-static void	notify_duration(char *, size_t, time_t);
+static void	notify_when(char *, size_t, time_t, time_t);
+static void	notify_duration(char *, size_t, time_t, int);
 static void	notify_threshold(char *, size_t, const struct config_rule *);
+static void	notify_condition(char *, size_t, const struct config *,
+		    const struct alarm_notification *,
+		    const struct alarm_event *, time_t);
+static void	notify_device_condition(char *, size_t,
+		    const struct config_device *, enum alarm_kind,
+		    const struct alarm_event *, time_t);
+static void	notify_rule_condition(char *, size_t,
+		    const struct config_rule *, const struct alarm_event *);
+static void	notify_headline(char *, size_t,
+		    const struct alarm_notification *, time_t);
+static char	*notify_footer(const struct config *,
+		    const struct alarm_notification *);
+static void	notify_subject(char *, size_t, const struct config *,
+		    const struct alarm_notification *, const char *,
+		    const struct compose_item *);
+static void	notify_item(const struct config *,
+		    const struct alarm_notification *, size_t, time_t,
+		    const char *, struct notify_fields *,
+		    struct compose_item *);
 static int	notify_rcpts(struct notify_mail *, char *const *, size_t);
 static int	notify_finish(struct notify_mail *, const struct compose_text *,
 		    char *);
@@ -46,23 +73,58 @@ notify_worst(const struct alarm_notification *n)
 	return s;
 }
 
+/* Local time, then its UTC offset: "10:42 +01:00". */
+static void
+notify_strftime(char *buf, size_t len, enum notify_fmt fmt, time_t t)
+{
+	struct tm tm;
+	char s[64];
+	long off;
+
+	localtime_r(&t, &tm);
+	if (fmt == NOTIFY_DATETIME)
+		strftime(s, sizeof(s), "%Y-%m-%d %H:%M:%S", &tm);
+	else if (fmt == NOTIFY_SECONDS)
+		strftime(s, sizeof(s), "%H:%M:%S", &tm);
+	else
+		strftime(s, sizeof(s), "%H:%M", &tm);
+	off = tm.tm_gmtoff / 60;
+	snprintf(buf, len, "%s %c%02ld:%02ld", s, off < 0 ? '-' : '+',
+	    labs(off) / 60, labs(off) % 60);
+}
+
 static void
 notify_time(char *buf, size_t len, time_t t)
 {
-	struct tm tm;
-
-	localtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	notify_strftime(buf, len, NOTIFY_DATETIME, t);
 }
 
-/* "45s", "12m 5s", "2h", "3d 4h": the two largest units, zeros left out. */
+/* t as a clock time when it is on now's day, else with its date. */
 static void
-notify_duration(char *buf, size_t len, time_t secs)
+notify_when(char *buf, size_t len, time_t t, time_t now)
+{
+	struct tm a, b;
+
+	localtime_r(&t, &a);
+	localtime_r(&now, &b);
+	if (a.tm_year == b.tm_year && a.tm_yday == b.tm_yday)
+		notify_strftime(buf, len, NOTIFY_SECONDS, t);
+	else
+		notify_time(buf, len, t);
+}
+
+/*
+ * The two largest units, zeros left out: "45s", "12m 5s", "2h", "3d 4h";
+ * in words "45 s", "12 min 5 s", "2 h", "3 d 4 h".
+ */
+static void
+notify_duration(char *buf, size_t len, time_t secs, int words)
 {
 	static const struct {
 		long long div;
-		char unit;
-	} u[] = { { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' } };
+		const char *unit, *word;
+	} u[] = { { 86400, "d", " d" }, { 3600, "h", " h" },
+		{ 60, "m", " min" }, { 1, "s", " s" } };
 	long long v = secs < 0 ? 0 : (long long)secs, rest;
 	size_t i;
 
@@ -70,10 +132,12 @@ notify_duration(char *buf, size_t len, time_t secs)
 		;
 	rest = i < 3 ? (v % u[i].div) / u[i + 1].div : 0;
 	if (rest != 0)
-		snprintf(buf, len, "%lld%c %lld%c", v / u[i].div, u[i].unit,
-		    rest, u[i + 1].unit);
+		snprintf(buf, len, "%lld%s %lld%s", v / u[i].div,
+		    words ? u[i].word : u[i].unit, rest,
+		    words ? u[i + 1].word : u[i + 1].unit);
 	else
-		snprintf(buf, len, "%lld%c", v / u[i].div, u[i].unit);
+		snprintf(buf, len, "%lld%s", v / u[i].div,
+		    words ? u[i].word : u[i].unit);
 }
 
 static void
@@ -105,6 +169,266 @@ notify_threshold(char *buf, size_t len, const struct config_rule *r)
 		snprintf(buf, len, "%d", r->active_when);
 }
 
+/* DEVICE.link, DEVICE.heartbeat, DEVICE.read in words. */
+static void
+notify_device_condition(char *buf, size_t len, const struct config_device *d,
+    enum alarm_kind kind, const struct alarm_event *ev, time_t now)
+{
+	const char *what = strrchr(ev->name, '.');
+	char since[NOTIFY_FIELD], where[64], v[32];
+	int over = kind == ALARM_CLEARED;
+
+	notify_when(since, sizeof(since), ev->since, now);
+	what = what != NULL ? what + 1 : "";
+	value_format(v, sizeof(v), ev->value);
+	if (strcmp(what, "heartbeat") == 0) {
+		value_address_words(where, sizeof(where), d->heartbeat_source,
+		    d->heartbeat_address);
+		if (over)
+			snprintf(buf, len, "PLC program on %s runs again: "
+			    "%s changed to %s", d->name, where, v);
+		else
+			snprintf(buf, len, "PLC program on %s looks stopped: "
+			    "%s stuck at %s since %s", d->name, where,
+			    ev->has_value ? v : "?", since);
+	} else if (over)
+		snprintf(buf, len, "PLC %s (%s:%u) %s again, after failing "
+		    "since %s", d->name, d->host, d->port, strcmp(what,
+		    "read") == 0 ? "reads work" : "answers", since);
+	else
+		snprintf(buf, len, "PLC %s (%s:%u) %s since %s%s%s", d->name,
+		    d->host, d->port, strcmp(what, "read") == 0 ?
+		    "answers, but every read fails" : "not answering", since,
+		    ev->reason[0] != '\0' ? " \xe2\x80\x94 last error: " : "",
+		    ev->reason);
+}
+
+/* "coil 12 is ON (alarm when ON)", "85.3 °C (limit: above 80, clears at 78)". */
+static void
+notify_rule_condition(char *buf, size_t len, const struct config_rule *r,
+    const struct alarm_event *ev)
+{
+	char where[64], v[NOTIFY_FIELD], a[32], b[32], lim[128];
+	double db = r->deadband;
+
+	value_address_words(where, sizeof(where), r->source, r->address);
+	if (r->source == SOURCE_COIL || r->source == SOURCE_DISCRETE_INPUT ||
+	    r->bit >= 0) {
+		if (r->bit >= 0)
+			snprintf(where + strlen(where), sizeof(where) -
+			    strlen(where), " bit %d", r->bit);
+		snprintf(buf, len, "%s %s (alarm when %s)", where,
+		    !ev->has_value ? "not read yet" : ev->value != 0 ?
+		    "is ON" : "is OFF", r->active_when ? "ON" : "OFF");
+		return;
+	}
+	if (ev->has_value) {
+		value_format(v, sizeof(v), ev->value);
+		if (r->unit[0] != '\0')
+			snprintf(v + strlen(v), sizeof(v) - strlen(v), " %s",
+			    r->unit);
+	} else
+		snprintf(v, sizeof(v), "%s not read yet", where);
+	value_format(a, sizeof(a), r->has_below ? r->below : r->has_above ?
+	    r->above : r->has_equals ? r->equals : r->not_equals);
+	value_format(b, sizeof(b), r->has_above ? r->above : 0);
+	if (r->has_above && r->has_below)
+		snprintf(lim, sizeof(lim), "limit: outside %s..%s", a, b);
+	else if (r->has_above || r->has_below)
+		snprintf(lim, sizeof(lim), "limit: %s %s", r->has_above ?
+		    "above" : "below", a);
+	else
+		snprintf(lim, sizeof(lim), "alarm when %s %s", r->has_equals ?
+		    "equal to" : "not equal to", a);
+	if (db > 0 && (r->has_above || r->has_below)) {
+		value_format(a, sizeof(a), r->has_below ? r->below + db : 0);
+		value_format(b, sizeof(b), r->has_above ? r->above - db : 0);
+		snprintf(lim + strlen(lim), sizeof(lim) - strlen(lim),
+		    r->has_above && r->has_below ? ", clears inside %s..%s" :
+		    ", clears at %s%s", r->has_below ? a : b,
+		    r->has_above && r->has_below ? b : "");
+	}
+	snprintf(buf, len, "%s (%s)", v, lim);
+}
+
+/* What the event's value means, in words: {condition}. */
+static void
+notify_condition(char *buf, size_t len, const struct config *cfg,
+    const struct alarm_notification *n, const struct alarm_event *ev,
+    time_t now)
+{
+	if (ev->rule >= 0)
+		notify_rule_condition(buf, len, &cfg->rules[ev->rule], ev);
+	else
+		notify_device_condition(buf, len, &cfg->devices[n->device],
+		    n->kind, ev, now);
+}
+
+/* The first body line, what an inbox preview shows: state and time. */
+static void
+notify_headline(char *buf, size_t len, const struct alarm_notification *n,
+    time_t now)
+{
+	const struct alarm_event *ev = &n->ev[0];
+	char at[NOTIFY_FIELD], dur[NOTIFY_FIELD];
+
+	notify_strftime(at, sizeof(at), NOTIFY_MINUTES, now);
+	notify_duration(dur, sizeof(dur), n->kind == ALARM_SHELVED ?
+	    (time_t)(ev->shelve_ms / 1000) : now - ev->since, 1);
+	switch (n->kind) {
+	case ALARM_ACTIVE:
+		snprintf(buf, len, "ACTIVE at %s", at);
+		break;
+	case ALARM_CLEARED:
+		snprintf(buf, len, "CLEARED at %s after %s", at, dur);
+		break;
+	case ALARM_REMINDER:
+		snprintf(buf, len, "REMINDER at %s: still ACTIVE after %s, "
+		    "not acknowledged", at, dur);
+		break;
+	case ALARM_ESCALATION:
+		snprintf(buf, len, "ESCALATED at %s: ACTIVE for %s, not "
+		    "acknowledged", at, dur);
+		break;
+	case ALARM_ACKNOWLEDGED:
+		snprintf(buf, len, "ACKNOWLEDGED at %s %s%s", at,
+		    strncmp(ev->by, "via ", 4) == 0 ? "" : "by ", ev->by);
+		break;
+	case ALARM_SHELVED:
+		snprintf(buf, len, "SHELVED at %s for %s: %s", at, dur,
+		    ev->reason[0] != '\0' ? ev->reason : "chattering");
+		break;
+	}
+}
+
+/*
+ * How to acknowledge (mails that ask for it) and the names to look for:
+ * "To acknowledge: set coil 16 to 1, or run `modbus2mail ack r` on gw."
+ */
+static char *
+notify_footer(const struct config *cfg, const struct alarm_notification *n)
+{
+	const struct config_rule *r;
+	struct buf b = BUF_INIT;
+	char where[64];
+	size_t i;
+	int ask = n->kind == ALARM_ACTIVE || n->kind == ALARM_REMINDER ||
+	    n->kind == ALARM_ESCALATION;
+
+	for (i = 0; ask && i < n->nev; i++) {
+		r = n->ev[i].rule >= 0 ? &cfg->rules[n->ev[i].rule] : NULL;
+		buf_printf(&b, "To acknowledge%s%s: ", n->nev > 1 ? " " : "",
+		    n->nev > 1 ? n->ev[i].name : "");
+		if (r != NULL && r->ack) {
+			value_address_words(where, sizeof(where),
+			    r->ack_source, r->ack_address);
+			buf_printf(&b, "set %s to 1, or ", where);
+		}
+		buf_printf(&b, "run `modbus2mail ack %s` on %s.\n",
+		    n->ev[i].name, cfg->hostname);
+	}
+	buf_printf(&b, "Gateway %s, device %s, rule%s ", cfg->hostname,
+	    cfg->devices[n->device].name, n->nev > 1 ? "s" : "");
+	for (i = 0; i < n->nev; i++)
+		buf_printf(&b, "%s%s", i > 0 ? ", " : "", n->ev[i].name);
+	buf_adds(&b, ".\n");
+	if (b.oom) {
+		buf_free(&b);
+		return NULL;
+	}
+	return b.p;
+}
+
+/*
+ * Follow-ups reply to the first mail's subject, so that mail programs
+ * that thread by subject keep the episode together; per_state subjects
+ * (or an episode whose first mail is unknown) name the state instead.
+ */
+static void
+notify_subject(char *out, size_t outlen, const struct config *cfg,
+    const struct alarm_notification *n, const char *state,
+    const struct compose_item *items)
+{
+	const struct alarm_event *ev = &n->ev[0];
+	const char *dev = cfg->devices[n->device].name;
+	char shelf[NOTIFY_FIELD], *s, buf[1024];
+	size_t i, len = sizeof(buf);
+
+	if (n->kind != ALARM_ACTIVE && !cfg->per_state_subjects &&
+	    ev->subject[0] != '\0')
+		snprintf(buf, len, "%s%s", strncasecmp(ev->subject, "Re: ",
+		    4) == 0 ? "" : "Re: ", ev->subject);
+	else if (n->kind == ALARM_SHELVED) {
+		notify_duration(shelf, sizeof(shelf),
+		    (time_t)(ev->shelve_ms / 1000), 0);
+		snprintf(buf, len, "[%s] %s%s on %s shelved for %s (%s)",
+		    config_severity_name(ev->severity), ev->name, n->nev > 1 ?
+		    " and others" : "", dev, shelf, ev->reason[0] != '\0' ?
+		    ev->reason : "chattering");
+	} else if (n->kind == ALARM_ESCALATION)
+		snprintf(buf, len, "[%s] ESCALATED: %s%s on %s, not "
+		    "acknowledged", config_severity_name(ev->severity),
+		    ev->name, n->nev > 1 ? " and others" : "", dev);
+	else if (n->nev > 1) {
+		/* "[critical] 2 alarms on mega_tank: pump_dry_run, tank_low" */
+		snprintf(buf, len, "[%s] %zu alarms%s%s on %s: ",
+		    config_severity_name(notify_worst(n)), n->nev,
+		    n->kind == ALARM_ACTIVE ? "" : " ", n->kind ==
+		    ALARM_ACTIVE ? "" : state, dev);
+		for (i = 0; i < n->nev && strlen(buf) + strlen(n->ev[i].name) <
+		    NOTIFY_SUBJECT_NAMES; i++)
+			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
+			    i > 0 ? ", " : "", n->ev[i].name);
+		if (i < n->nev)
+			snprintf(buf + strlen(buf), len - strlen(buf),
+			    " and %zu more", n->nev - i);
+	} else {
+		s = compose_template(items[0].subject_tmpl, &items[0].vars);
+		strlcpy(buf, s != NULL ? s : items[0].subject_tmpl, len);
+		free(s);
+	}
+	strlcpy(out, buf, outlen);
+}
+
+/* Template variables of event i. */
+static void
+notify_item(const struct config *cfg, const struct alarm_notification *n,
+    size_t i, time_t now, const char *state, struct notify_fields *f,
+    struct compose_item *it)
+{
+	const struct alarm_event *ev = &n->ev[i];
+	const struct config_rule *r = ev->rule >= 0 ? &cfg->rules[ev->rule] :
+	    NULL;
+
+	strlcpy(f->state, state, sizeof(f->state));
+	if (ev->has_value) {
+		value_format(f->value, sizeof(f->value), ev->value);
+		value_format(f->raw, sizeof(f->raw), ev->raw);
+	}
+	notify_threshold(f->threshold, sizeof(f->threshold), r);
+	notify_time(f->since, sizeof(f->since), ev->since);
+	notify_duration(f->duration, sizeof(f->duration), now - ev->since, 0);
+	notify_time(f->time, sizeof(f->time), now);
+	notify_condition(f->condition, sizeof(f->condition), cfg, n, ev, now);
+	it->rule = ev->name;
+	it->subject_tmpl = r ? r->subject : CONFIG_DEFAULT_SUBJECT;
+	it->body_tmpl = r ? r->body : CONFIG_DEFAULT_BODY;
+	it->vars.name = ev->name;
+	it->vars.device = cfg->devices[n->device].name;
+	it->vars.severity = config_severity_name(ev->severity);
+	it->vars.state = f->state;
+	it->vars.value = f->value;
+	it->vars.raw = f->raw;
+	it->vars.unit = r ? r->unit : "";
+	it->vars.threshold = f->threshold;
+	it->vars.since = f->since;
+	it->vars.duration = f->duration;
+	it->vars.hostname = cfg->hostname;
+	it->vars.time = f->time;
+	it->vars.reason = ev->reason;
+	it->vars.condition = f->condition;
+}
+
 /* Bare envelope addresses of to, each once. */
 static int
 notify_rcpts(struct notify_mail *m, char *const *to, size_t n)
@@ -121,13 +445,10 @@ int
 notify_build(const struct config *cfg, const struct alarm_notification *n,
     time_t now, unsigned long long seq, struct notify_mail *m)
 {
-	const struct config_device *d = &cfg->devices[n->device];
 	struct compose_item *items;
 	struct notify_fields *f;
 	struct compose_mail cm;
-	const struct alarm_event *ev;
-	const struct config_rule *r;
-	char subject[512], shelf[NOTIFY_FIELD];
+	char headline[NOTIFY_TEXT], *footer = NULL;
 	size_t i;
 	int rv = -1;
 
@@ -138,39 +459,11 @@ notify_build(const struct config *cfg, const struct alarm_notification *n,
 	items = xcalloc(n->nev, sizeof(*items));
 	f = xcalloc(n->nev, sizeof(*f));
 	for (i = 0; i < n->nev; i++) {
-		ev = &n->ev[i];
-		r = ev->rule >= 0 ? &cfg->rules[ev->rule] : NULL;
-		strlcpy(f[i].state, m->state, sizeof(f[i].state));
-		if (ev->has_value) {
-			value_format(f[i].value, sizeof(f[i].value), ev->value);
-			value_format(f[i].raw, sizeof(f[i].raw), ev->raw);
-		}
-		notify_threshold(f[i].threshold, sizeof(f[i].threshold), r);
-		notify_time(f[i].since, sizeof(f[i].since), ev->since);
-		notify_duration(f[i].duration, sizeof(f[i].duration),
-		    now - ev->since);
-		notify_time(f[i].time, sizeof(f[i].time), now);
-		items[i].rule = ev->name;
-		items[i].subject_tmpl = r ? r->subject : CONFIG_DEFAULT_SUBJECT;
-		items[i].body_tmpl = r ? r->body : ev->reason[0] != '\0' ?
-		    NOTIFY_DEVICE_BODY : CONFIG_DEFAULT_BODY;
-		items[i].vars.name = ev->name;
-		items[i].vars.device = d->name;
-		items[i].vars.severity = config_severity_name(ev->severity);
-		items[i].vars.state = f[i].state;
-		items[i].vars.value = f[i].value;
-		items[i].vars.raw = f[i].raw;
-		items[i].vars.unit = r ? r->unit : "";
-		items[i].vars.threshold = f[i].threshold;
-		items[i].vars.since = f[i].since;
-		items[i].vars.duration = f[i].duration;
-		items[i].vars.hostname = cfg->hostname;
-		items[i].vars.time = f[i].time;
-		items[i].vars.reason = ev->reason;
+		notify_item(cfg, n, i, now, m->state, &f[i], &items[i]);
 		if (i < 4) {
 			if (i > 0)
 				strlcat(m->rules, ",", sizeof(m->rules));
-			strlcat(m->rules, ev->name, sizeof(m->rules));
+			strlcat(m->rules, n->ev[i].name, sizeof(m->rules));
 		}
 	}
 	if (n->nev > 4)
@@ -178,6 +471,9 @@ notify_build(const struct config *cfg, const struct alarm_notification *n,
 	/* each poller counts on its own: the device keeps ids apart */
 	compose_message_id(m->message_id, sizeof(m->message_id), cfg->hostname,
 	    now, seq * (cfg->ndevices > 0 ? cfg->ndevices : 1) + n->device);
+	notify_subject(m->subject, sizeof(m->subject), cfg, n, m->state,
+	    items);
+	notify_headline(headline, sizeof(headline), n, now);
 	memset(&cm, 0, sizeof(cm));
 	cm.from = cfg->smtp.from;
 	cm.to = n->to;
@@ -185,40 +481,21 @@ notify_build(const struct config *cfg, const struct alarm_notification *n,
 	cm.hostname = cfg->hostname;
 	cm.date = now;
 	cm.message_id = m->message_id;
+	cm.subject = m->subject;
+	cm.intro = headline;
 	cm.items = items;
 	cm.nitems = n->nev;
 	if (n->kind != ALARM_ACTIVE && n->ev[0].thread[0] != '\0')
 		cm.in_reply_to = n->ev[0].thread;
-	if (n->kind == ALARM_SHELVED) {
-		notify_duration(shelf, sizeof(shelf),
-		    (time_t)(n->ev[0].shelve_ms / 1000));
-		snprintf(subject, sizeof(subject), "[%s] %s%s on %s shelved for "
-		    "%s (%s)", config_severity_name(n->ev[0].severity),
-		    n->ev[0].name, n->nev > 1 ? " and others" : "", d->name,
-		    shelf, n->ev[0].reason[0] != '\0' ?
-		    n->ev[0].reason : "chattering");
-		cm.subject = subject;
-	} else if (n->kind == ALARM_ESCALATION) {
-		snprintf(subject, sizeof(subject), "[%s] ESCALATED: %s%s on "
-		    "%s, not acknowledged",
-		    config_severity_name(n->ev[0].severity), n->ev[0].name,
-		    n->nev > 1 ? " and others" : "", d->name);
-		cm.subject = subject;
-	} else if (n->nev > 1) {
-		/* a burst: "[critical] 40 alarms ACTIVE on maxi1" */
-		snprintf(subject, sizeof(subject), "[%s] %zu alarms %s on %s",
-		    config_severity_name(notify_worst(n)), n->nev, m->state,
-		    d->name);
-		cm.subject = subject;
-	}
-	if (notify_rcpts(m, n->to, n->nto) == -1)
-		goto out;
-	if ((m->data = compose_alarm(&cm, &m->len)) == NULL)
+	if ((cm.outro = footer = notify_footer(cfg, n)) == NULL ||
+	    notify_rcpts(m, n->to, n->nto) == -1 ||
+	    (m->data = compose_alarm(&cm, &m->len)) == NULL)
 		goto out;
 	rv = 0;
 out:
 	if (rv == -1)
 		notify_mail_clear(m);
+	free(footer);
 	free(items);
 	free(f);
 	return rv;
@@ -236,7 +513,7 @@ notify_sign_of_life(const struct config *cfg, const struct notify_gateway *gw,
 	strlcpy(m->rules, "sign_of_life", sizeof(m->rules));
 	notify_time(when, sizeof(when), now);
 	notify_duration(age, sizeof(age), gw->queue_oldest ? now -
-	    gw->queue_oldest : 0);
+	    gw->queue_oldest : 0, 0);
 	body = xasprintf("modbus2mail on %s is alive at %s.\n\nDevices:\n%s\n"
 	    "Active alarms:\n%s\nQueue: %zu message(s)%s%s\n"
 	    "Failed: %zu message(s)%s\n", cfg->hostname,

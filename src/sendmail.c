@@ -243,6 +243,7 @@ sendmail_queue(const struct config *cfg, const char *sender,
 	info.sender = sender;
 	info.rcpt = r->n == 1 ? r->v[0] : NULL;
 	info.from = cfg->smtp.from;
+	info.rewrite_from = cfg->listener.rewrite_from;
 	info.now = time(NULL);
 	info.uniq = ((unsigned long long)getpid() << 32) ^ util_wall_ms();
 	if ((data = inbound_fixup(&info, b->p ? b->p : "", b->len, &len)) ==

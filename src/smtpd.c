@@ -1141,6 +1141,7 @@ smtpd_cb_begin(void *arg, const char *sender, char *const *rcpts,
 	info.sender = sender;
 	info.rcpt = nrcpt == 1 ? rcpts[0] : NULL;
 	info.from = d->cfg->smtp.from;
+	info.rewrite_from = d->cfg->listener.rewrite_from;
 	info.now = time(NULL);
 	info.uniq = ((unsigned long long)util_wall_ms() << 12) ^ ++d->seq;
 	if ((c->ib = inbound_begin(&info, smtpd_spool_write, c->msg)) ==

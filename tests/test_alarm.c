@@ -71,30 +71,19 @@ fx_close(struct fx *f)
 static struct readplan_req *
 fx_req(struct fx *f, enum config_source t, uint16_t addr)
 {
-	size_t i;
-
-	for (i = 0; i < f->plan.nreq; i++)
-		if (f->plan.req[i].table == t && addr >= f->plan.req[i].addr &&
-		    addr < f->plan.req[i].addr + f->plan.req[i].count)
-			return &f->plan.req[i];
-	fail_msg("address %u not in the plan", addr);
-	return NULL;
+	return test_plan_req(&f->plan, t, addr);
 }
 
 static void
 fx_bit(struct fx *f, enum config_source t, uint16_t addr, int v)
 {
-	struct readplan_req *rq = fx_req(f, t, addr);
-
-	rq->bits[addr - rq->addr] = (uint8_t)v;
+	test_plan_bit(&f->plan, t, addr, v);
 }
 
 static void
 fx_reg(struct fx *f, enum config_source t, uint16_t addr, uint16_t v)
 {
-	struct readplan_req *rq = fx_req(f, t, addr);
-
-	rq->regs[addr - rq->addr] = v;
+	test_plan_reg(&f->plan, t, addr, v);
 }
 
 static void

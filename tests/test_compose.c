@@ -257,7 +257,10 @@ test_header_injection(void **state)
 	free(msg);
 }
 
-/* A power dip trips 40 bits: one mail, subject counts them, body lists all. */
+/*
+ * A power dip trips 40 bits: one mail with the caller's subject, the body
+ * lists all between the intro and outro paragraphs.
+ */
 static void
 test_burst_group(void **state)
 {
@@ -265,7 +268,8 @@ test_burst_group(void **state)
 	char names[40][16];
 	struct compose_mail m = { .from = "alarms@example.com", .to = one_to,
 	    .nto = 1, .hostname = "gw", .date = T0, .message_id = "<g@gw>",
-	    .items = items, .nitems = 40 };
+	    .subject = "[critical] 40 alarms on maxi1", .intro = "ACTIVE now",
+	    .items = items, .nitems = 40, .outro = "Gateway gw.\n" };
 	size_t len, i;
 	char *msg, *h, *rh, want[64];
 
@@ -284,6 +288,10 @@ test_burst_group(void **state)
 	check_lines(msg, len);
 	h = headers_of(msg);
 	assert_non_null(strstr(h, "\r\nSubject: [critical] 40 alarms on maxi1\r\n"));
+	assert_int_equal(strncmp(msg + strlen(h), "\r\nACTIVE now\r\n\r\n"
+	    "* warning: bit_00\r\n", 35), 0);
+	assert_non_null(strstr(msg + strlen(h), "is ACTIVE.\r\n\r\nGateway "
+	    "gw.\r\n"));
 	rh = strstr(h, "X-Modbus2mail-Rule: bit_00, bit_01,");
 	assert_non_null(rh);
 	assert_non_null(strstr(rh, "bit_39\r\n"));

@@ -307,6 +307,10 @@ static const struct broken broken[] = {
 	    "    type: float64\n"
 	    "    above: 1\n",
 	    "t.yaml:15:11: error: bad type 'float64' (uint16, int16, uint32, int32 or float32)\n" },
+	{ "bad thread_subjects",
+	    BASE
+	    "  thread_subjects: sometimes\n",
+	    "t.yaml:11:20: error: bad thread_subjects 'sometimes' (reply or per_state)\n" },
 	{ "unknown template field",
 	    BASE
 	    "rules:\n"
@@ -314,7 +318,7 @@ static const struct broken broken[] = {
 	    "    device: plc\n"
 	    "    coil: 1\n"
 	    "    subject: \"{nme} is {state}\"\n",
-	    "t.yaml:15:14: error: unknown template field '{nme}' (known: name device severity state value raw unit threshold since duration hostname time reason)\n" },
+	    "t.yaml:15:14: error: unknown template field '{nme}' (known: name device severity state value raw unit threshold since duration hostname time reason condition)\n" },
 	{ "unknown group",
 	    BASE
 	    "rules:\n"
@@ -829,6 +833,16 @@ test_listener_default_allow(void **state)
 	assert_int_equal(cfg->listener.allow[1].prefix, 128);
 	assert_int_equal(cfg->listener.max_clients, 32);
 	assert_int_equal(cfg->listener.max_recipients, 50);
+	assert_int_equal(cfg->listener.rewrite_from, 1);
+	assert_int_equal(cfg->per_state_subjects, 0);
+	config_free(cfg);
+	free(errs);
+	cfg = load("smtp: {url: \"smtp://x:587\", from: a@b.c}\n"
+	    "listener: {listen: [\"127.0.0.1:2525\"], rewrite_from: false}\n"
+	    "defaults: {thread_subjects: per_state}\n", &errs);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->listener.rewrite_from, 0);
+	assert_int_equal(cfg->per_state_subjects, 1);
 	config_free(cfg);
 	free(errs);
 }

@@ -32,51 +32,82 @@ struct golden {
 	const char *name;
 	const char *in;
 	const char *out;
+	int rewrite;			/* listener.rewrite_from */
 };
+
+#define VIA(a)	"From: \"" a " via gw-test\" <alarms@example.com>\r\n"
 
 static const struct golden cases[] = {
 	{ "arduino: Subject then text, no blank line",
 	    "Subject: Alarm\r\nPump 1 fault\r\n",
-	    RECEIVED "Subject: Alarm\r\n" ADDED "\r\nPump 1 fault\r\n" },
+	    RECEIVED "Subject: Alarm\r\n" ADDED "\r\nPump 1 fault\r\n", 0 },
 	{ "complete message untouched but for Received",
 	    "From: a@b.c\r\nDate: Tue, 1 Sep 2026 10:00:00 +0200\r\n"
 	    "Message-id: <x@y>\r\nReply-To: r@b.c\r\nSubject: s\r\n\r\n"
 	    "Body\r\n\r\nFrom: not a header\r\n",
 	    RECEIVED "From: a@b.c\r\nDate: Tue, 1 Sep 2026 10:00:00 +0200\r\n"
 	    "Message-id: <x@y>\r\nReply-To: r@b.c\r\nSubject: s\r\n\r\n"
-	    "Body\r\n\r\nFrom: not a header\r\n" },
+	    "Body\r\n\r\nFrom: not a header\r\n", 0 },
 	{ "folded header, blank line present",
 	    "Subject: a\r\n  folded\r\nTo: x@example.com\r\n\r\nhi\r\n",
 	    RECEIVED "Subject: a\r\n  folded\r\nTo: x@example.com\r\n" ADDED
-	    "\r\nhi\r\n" },
+	    "\r\nhi\r\n", 0 },
 	{ "no header at all",
 	    "just text\r\nmore\r\n",
-	    RECEIVED ADDED "\r\njust text\r\nmore\r\n" },
+	    RECEIVED ADDED "\r\njust text\r\nmore\r\n", 0 },
 	{ "continuation first is text",
 	    " indented\r\n",
-	    RECEIVED ADDED "\r\n indented\r\n" },
+	    RECEIVED ADDED "\r\n indented\r\n", 0 },
 	{ "empty message",
 	    "",
-	    RECEIVED ADDED "\r\n" },
+	    RECEIVED ADDED "\r\n", 0 },
 	{ "only a header",
 	    "Subject: x\r\n",
-	    RECEIVED "Subject: x\r\n" ADDED "\r\n" },
+	    RECEIVED "Subject: x\r\n" ADDED "\r\n", 0 },
 	{ "last header line without line end",
 	    "Subject: x",
-	    RECEIVED "Subject: x\r\n" ADDED "\r\n" },
+	    RECEIVED "Subject: x\r\n" ADDED "\r\n", 0 },
 	{ "last text line without line end",
 	    "Subject: x\r\nhello",
-	    RECEIVED "Subject: x\r\n" ADDED "\r\nhello" },
+	    RECEIVED "Subject: x\r\n" ADDED "\r\nhello", 0 },
 	{ "field name with space is text",
 	    "Subject : x\r\n",
-	    RECEIVED ADDED "\r\nSubject : x\r\n" },
+	    RECEIVED ADDED "\r\nSubject : x\r\n", 0 },
 	{ "from present, case-insensitive",
 	    "FROM: plc@plant\r\nsubject: y\r\n\r\n",
 	    RECEIVED "FROM: plc@plant\r\nsubject: y\r\n" DATE MSGID REPLYTO
-	    "\r\n" },
+	    "\r\n", 0 },
 	{ "bare LF lines (sendmail input)",
 	    "Subject: x\nbody\n",
-	    RECEIVED "Subject: x\n" ADDED "\r\nbody\n" },
+	    RECEIVED "Subject: x\n" ADDED "\r\nbody\n", 0 },
+	/* From: rewrite for DMARC alignment */
+	{ "foreign From: rewritten, original in Reply-To",
+	    "From: arduino@plc.local\r\nSubject: s\r\n\r\nhi\r\n",
+	    RECEIVED "Subject: s\r\n" VIA("arduino@plc.local")
+	    "Reply-To: <arduino@plc.local>\r\n" DATE MSGID "\r\nhi\r\n", 1 },
+	{ "folded From: with a display name",
+	    "Subject: s\r\nFrom: Tank sensor\r\n <tank@Plc.Local>\r\n"
+	    "To: o@example.com\r\n\r\nhi\r\n",
+	    RECEIVED "Subject: s\r\nTo: o@example.com\r\n" VIA("tank@Plc.Local")
+	    "Reply-To: <tank@Plc.Local>\r\n" DATE MSGID "\r\nhi\r\n", 1 },
+	{ "a Reply-To of the message is kept",
+	    "From: a@plc.local\r\nReply-To: desk@plant.example\r\n\r\nhi\r\n",
+	    RECEIVED "Reply-To: desk@plant.example\r\n" VIA("a@plc.local")
+	    DATE MSGID "\r\nhi\r\n", 1 },
+	{ "our own domain passes, any case",
+	    "From: Ops <ops@EXAMPLE.com>\r\n\r\nhi\r\n",
+	    RECEIVED "From: Ops <ops@EXAMPLE.com>\r\n" DATE MSGID REPLYTO
+	    "\r\nhi\r\n", 1 },
+	{ "From: last, without line end, no body",
+	    "Subject: s\r\nFrom: x@plc.local",
+	    RECEIVED "Subject: s\r\n" VIA("x@plc.local")
+	    "Reply-To: <x@plc.local>\r\n" DATE MSGID "\r\n", 1 },
+	{ "no address in From: the text, the envelope sender as Reply-To",
+	    "From: \"PLC\" (line 3)\r\n\r\nhi\r\n",
+	    RECEIVED VIA("PLC (line 3)") DATE MSGID REPLYTO "\r\nhi\r\n", 1 },
+	{ "a missing From: is ours, nothing to rewrite",
+	    "Subject: s\r\n\r\nhi\r\n",
+	    RECEIVED "Subject: s\r\n" ADDED "\r\nhi\r\n", 1 },
 };
 
 static struct inbound_info
@@ -126,6 +157,7 @@ test_golden_whole(void **state)
 	char *out;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		in.rewrite_from = cases[i].rewrite;
 		out = inbound_fixup(&in, cases[i].in, strlen(cases[i].in),
 		    &len);
 		assert_non_null(out);
@@ -147,6 +179,7 @@ test_golden_split(void **state)
 	size_t i, cut, n;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		in.rewrite_from = cases[i].rewrite;
 		n = strlen(cases[i].in);
 		for (cut = 0; cut <= n; cut++) {
 			memset(&s, 0, sizeof(s));

@@ -123,9 +123,15 @@ test_active_fields(void **state)
 	/* seq 7 of device 0 with 2 devices: 14 = 0xe */
 	assert_non_null(strstr(m.message_id, ".e.m2m@gw-test>"));
 	assert_null(header(m.data, "In-Reply-To"));
-	assert_non_null(strstr(m.data, "\r\n\r\nv=81.5 raw=815 thr=> 80 "
-	    "since=2026-11-23 07:00:00 dur=2m 5s host=gw-test "
-	    "time=2026-11-23 07:02:05 dev=maxi1"));
+	/* the first body line is the state and time; the template follows */
+	assert_non_null(strstr(m.data, "\r\n\r\nACTIVE at 07:02 +00:00\r\n"
+	    "\r\nv=81.5 raw=815 thr=> 80 since=2026-11-23 07:00:00 +00:00 "
+	    "dur=2m 5s host=gw-test time=2026-11-23 07:02:05 +00:00 "
+	    "dev=maxi1"));
+	/* and the mail ends with how to acknowledge it, and the names */
+	assert_non_null(strstr(m.data, "\r\nTo acknowledge: run `modbus2mail "
+	    "ack tank` on gw-test.\r\nGateway gw-test, device maxi1, rule "
+	    "tank.\r\n"));
 	assert_int_equal(m.nrcpt, 2);
 	assert_string_equal(m.rcpts[0], "ops@example.com");
 	assert_string_equal(m.rcpts[1], "night@example.com");
@@ -155,9 +161,20 @@ test_followup_threaded(void **state)
 	    "<abc.1.m2m@gw-test>");
 	assert_string_equal(header(m.data, "References"),
 	    "<abc.1.m2m@gw-test>");
-	assert_non_null(strstr(m.data, "Value: 0  (threshold 1)"));
-	assert_non_null(strstr(m.data, "(3h 1m)"));
+	assert_non_null(strstr(m.data, "\r\n\r\nCLEARED at 10:01 +00:00 after "
+	    "3 h 1 min\r\n\r\ncoil 3 is OFF (alarm when ON)\r\n"));
+	/* no "To acknowledge" in a mail that needs no action */
+	assert_null(strstr(m.data, "To acknowledge"));
 	notify_mail_clear(&m);
+	/* the first mail's subject known: the follow-up replies to it */
+	strlcpy(ev.subject, "[critical] pump ACTIVE on maxi1",
+	    sizeof(ev.subject));
+	assert_int_equal(notify_build(cfg, &n, T0 + 3 * 3600 + 60, 2, &m), 0);
+	assert_string_equal(header(m.data, "Subject"),
+	    "Re: [critical] pump ACTIVE on maxi1");
+	assert_string_equal(m.subject, "Re: [critical] pump ACTIVE on maxi1");
+	notify_mail_clear(&m);
+	ev.subject[0] = '\0';
 	n.kind = ALARM_REMINDER;
 	assert_int_equal(notify_build(cfg, &n, T0, 3, &m), 0);
 	assert_string_equal(header(m.data, "Subject"),
@@ -172,7 +189,8 @@ test_followup_threaded(void **state)
 	assert_int_equal(notify_build(cfg, &n, T0, 5, &m), 0);
 	assert_string_equal(header(m.data, "Subject"),
 	    "[critical] ESCALATED: pump on maxi1, not acknowledged");
-	assert_non_null(strstr(m.data, "is ACTIVE."));
+	assert_non_null(strstr(m.data, "\r\n\r\nESCALATED at 07:00 +00:00: "
+	    "ACTIVE for 0 s, not acknowledged\r\n"));
 	notify_mail_clear(&m);
 	n.kind = ALARM_SHELVED;
 	ev.shelve_ms = 30 * 60000;
@@ -204,9 +222,12 @@ test_group_and_pseudo_rule(void **state)
 	n.nev = 3;
 	assert_int_equal(notify_build(cfg, &n, T0, 1, &m), 0);
 	assert_string_equal(header(m.data, "Subject"),
-	    "[critical] 3 alarms ACTIVE on maxi1");
+	    "[critical] 3 alarms on maxi1: tank, pump, band");
 	assert_non_null(strstr(m.data, "X-Modbus2mail-Rule: tank, pump, band"));
-	assert_non_null(strstr(m.data, "(threshold outside 2..9)"));
+	assert_non_null(strstr(m.data, "\r\ninput register 1 not read yet "
+	    "(limit: outside 2..9)\r\n"));
+	assert_non_null(strstr(m.data, "\r\nTo acknowledge band: run "
+	    "`modbus2mail ack band` on gw-test.\r\n"));
 	assert_string_equal(m.rules, "tank,pump,band");
 	notify_mail_clear(&m);
 	/* DEVICE.link: default templates, no value, no unit */
@@ -275,6 +296,83 @@ test_with_engine(void **state)
 	alarm_notification_free(n);
 	alarm_engine_free(e);
 	readplan_free(&p);
+	config_free(cfg);
+}
+
+/* {condition}: what the value means, per kind of rule, in words. */
+static void
+test_condition_words(void **state)
+{
+	static const struct {
+		const char *rule;
+		double value;
+		const char *want;
+	} c[] = {
+		{ "hot", 85.3, "85.3 C (limit: above 80, clears at 78)" },
+		{ "low", 12, "12 % (limit: below 20, clears at 25)" },
+		{ "band", 1, "1 (limit: outside 2..9, clears inside 3..8)" },
+		{ "mode", 3, "3 (alarm when equal to 3)" },
+		{ "run", 1, "holding register 30 bit 3 is ON (alarm when ON)" },
+		{ "door", 0, "discrete input 7 is OFF (alarm when OFF)" },
+	};
+	struct config *cfg = test_config_load(HDR "rules:\n"
+	    "  - {name: hot, device: d1, holding_register: 1, unit: C, "
+	    "above: 80, deadband: 2}\n"
+	    "  - {name: low, device: d1, holding_register: 2, unit: \"%\", "
+	    "below: 20, deadband: 5}\n"
+	    "  - {name: band, device: d1, holding_register: 3, above: 9, "
+	    "below: 2, deadband: 1}\n"
+	    "  - {name: mode, device: d1, holding_register: 4, equals: 3}\n"
+	    "  - {name: run, device: d1, holding_register: 30, bit: 3}\n"
+	    "  - {name: door, device: d1, discrete_input: 7, "
+	    "active_when: 0}\n");
+	struct alarm_notification n;
+	struct alarm_event ev;
+	struct notify_mail m;
+	char want[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		one(&n, &ev, cfg, c[i].rule, ALARM_ACTIVE);
+		ev.has_value = 1;
+		ev.value = c[i].value;
+		assert_int_equal(notify_build(cfg, &n, T0, 1, &m), 0);
+		snprintf(want, sizeof(want), "\n%s\r\n", c[i].want);
+		if (strstr(m.data, want) == NULL)
+			fail_msg("%s: no \"%s\" in\n%s", c[i].rule, c[i].want,
+			    m.data);
+		notify_mail_clear(&m);
+	}
+	config_free(cfg);
+}
+
+/* A burst of 40: the subject names as many as fit, then counts. */
+static void
+test_group_subject_names(void **state)
+{
+	struct config *cfg = test_config_load(HDR "rules:\n"
+	    "  - {name: compressor_overload_left, device: d1, coil: 1}\n"
+	    "  - {name: compressor_overload_right, device: d1, coil: 2}\n"
+	    "  - {name: conveyor_stopped, device: d1, coil: 3}\n"
+	    "  - {name: hopper_empty, device: d1, coil: 4}\n"
+	    "  - {name: door_open, device: d1, coil: 5}\n"
+	    "  - {name: estop, device: d1, coil: 6}\n");
+	struct alarm_notification n;
+	struct alarm_event ev[6];
+	struct notify_mail m;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 6; i++)
+		one(&n, &ev[i], cfg, cfg->rules[i].name, ALARM_ACTIVE);
+	n.ev = ev;
+	n.nev = 6;
+	assert_int_equal(notify_build(cfg, &n, T0, 1, &m), 0);
+	assert_string_equal(m.subject, "[warning] 6 alarms on d1: "
+	    "compressor_overload_left, compressor_overload_right, "
+	    "conveyor_stopped and 3 more");
+	notify_mail_clear(&m);
 	config_free(cfg);
 }
 
@@ -398,6 +496,8 @@ main(void)
 		cmocka_unit_test(test_followup_threaded),
 		cmocka_unit_test(test_group_and_pseudo_rule),
 		cmocka_unit_test(test_with_engine),
+		cmocka_unit_test(test_condition_words),
+		cmocka_unit_test(test_group_subject_names),
 		cmocka_unit_test(test_bad_address),
 		cmocka_unit_test(test_rcpts_once),
 		cmocka_unit_test(test_sign_of_life),

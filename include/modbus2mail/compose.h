@@ -12,7 +12,8 @@
 /* The fields a subject or body template may name: the one list. */
 #define COMPOSE_FIELDS(F)						\
 	F(name) F(device) F(severity) F(state) F(value) F(raw) F(unit)	\
-	F(threshold) F(since) F(duration) F(hostname) F(time) F(reason)
+	F(threshold) F(since) F(duration) F(hostname) F(time) F(reason)	\
+	F(condition)
 
 struct compose_vars {
 #define COMPOSE_MEMBER(x)	const char *x;
@@ -38,9 +39,12 @@ struct compose_mail {
 	time_t date;
 	const char *message_id;      /* "<...@hostname>" */
 	const char *in_reply_to;     /* NULL, or the ACTIVE mail's Message-ID */
-	const char *subject;         /* NULL: from the first item's template */
+	const char *subject;         /* NULL: from the first item's template
+				      * (a group's is the caller's) */
+	const char *intro;           /* NULL, or the body's first paragraph */
 	const struct compose_item *items; /* one, or a burst group */
 	size_t nitems;
+	const char *outro;           /* NULL, or the body's last paragraph */
 };
 
 /* A plain text message (failure notices, test mail): no rule header. */

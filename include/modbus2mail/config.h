@@ -23,10 +23,9 @@
 
 /* Templates used when a rule gives no subject/body. */
 #define CONFIG_DEFAULT_SUBJECT "[{severity}] {name} {state} on {device}"
-#define CONFIG_DEFAULT_BODY                                                    \
-	"Alarm {name} on {device} is {state}.\n"                               \
-	"Severity: {severity}\nValue: {value} {unit} (threshold {threshold})\n" \
-	"Since: {since} ({duration})\nGateway: {hostname}, {time}\n"
+#define CONFIG_DEFAULT_BODY						\
+	"{condition}\n"							\
+	"Since {since}, severity {severity}.\n"
 
 enum config_severity {
 	SEVERITY_INFO,
@@ -99,6 +98,8 @@ struct config_listener {
 	char *tls_cert;              /* NULL = no STARTTLS */
 	char *tls_key;
 	char *users_file;            /* NULL = no AUTH */
+	int rewrite_from;            /* default 1: a From: of another domain
+				      * than smtp.from's is rewritten */
 };
 
 /* http: the web page, /metrics and /healthz (absent = no web server). */
@@ -204,6 +205,7 @@ struct config {
 	size_t nrules;
 	struct config_sign_of_life sign_of_life;
 	struct config_strlist default_to; /* defaults.to resolved, may be empty */
+	int per_state_subjects;      /* defaults.thread_subjects: per_state */
 	struct config_strlist warnings; /* "FILE:L:C: warning: ..." in file
 					 * order (check prints, run logs them) */
 };

@@ -7,7 +7,13 @@
  *   block, and the missing blank line is inserted (the Arduino sketch
  *   sends "Subject: x" and then its text directly);
  * - a missing Date:, Message-ID: or From: (= smtp.from) is added;
- * - the envelope sender goes into Reply-To: when the message has none.
+ * - a From: whose domain differs from smtp.from's (a device's own
+ *   "arduino@plc.local") becomes "\"arduino@plc.local via HOSTNAME\"
+ *   <smtp.from address>", as mailing lists do, so that providers checking
+ *   DMARC alignment accept it; the original goes into Reply-To: unless
+ *   the message has one (rewrite_from 0 turns this off);
+ * - otherwise the envelope sender goes into Reply-To: when the message
+ *   has none.
  * Everything else passes through unchanged. Input is CRLF text (a bare LF
  * also ends a line); the output of what is added is CRLF.
  *
@@ -35,6 +41,7 @@ struct inbound_info {
 	const char *sender;		/* envelope sender, "" = null */
 	const char *rcpt;		/* "for <rcpt>" (one recipient) or NULL */
 	const char *from;		/* smtp.from, for a missing From: */
+	int rewrite_from;		/* listener.rewrite_from */
 	time_t now;
 	unsigned long long uniq;	/* makes the Message-ID unique */
 };

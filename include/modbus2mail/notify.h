@@ -3,18 +3,26 @@
  * messages (via compose.c) with their envelope recipients. Pure: time and
  * a sequence number for the Message-ID are arguments.
  *
- * Template fields (SPEC §3): {state} is ACTIVE, CLEARED, REMINDER,
- * ACKNOWLEDGED, SHELVED (chatter) or ACTIVE again for the escalation mail;
- * {value}/{raw} are empty until the source was read once; {threshold}
- * reads "> 80", "< 5", "outside 5..80", "= 3", "!= 0" or the active bit;
- * {reason} says what failed for DEVICE.link/DEVICE.read (their default
- * body shows it), empty for rules;
- * {since} and {time} are local "YYYY-MM-DD HH:MM:SS"; {duration} is how
- * long the alarm has been on ("12m 5s"). Follow-ups carry In-Reply-To and
- * References to the ACTIVE mail of their episode. Subjects: the rule's
- * template for one event; "[worst severity] N alarms STATE on DEVICE" for
- * a group; fixed texts for ESCALATION and SHELVED. Besides alarms: the
- * daily sign of life and the relay's failure notice.
+ * Template fields: {state} is ACTIVE, CLEARED, REMINDER, ACKNOWLEDGED,
+ * SHELVED (chatter) or ACTIVE again for the escalation mail; {value}/{raw}
+ * are empty until the source was read once; {threshold} reads "> 80",
+ * "< 5", "outside 5..80", "= 3", "!= 0" or the active bit; {condition}
+ * says it in words ("coil 12 is ON (alarm when ON)", "85.3 °C (limit:
+ * above 80, clears at 78)", "PLC maxi1 (192.168.1.10:502) not answering
+ * since ..."); {reason} says what failed for DEVICE.link/DEVICE.read;
+ * {since} and {time} are local "YYYY-MM-DD HH:MM:SS +01:00"; {duration}
+ * is how long the alarm has been on ("12m 5s").
+ *
+ * A mail's body is its state line ("CLEARED at 10:42 +01:00 after
+ * 12 min", what an inbox preview shows), the rule's body per event, and,
+ * in mails that ask for action, how to acknowledge; then the gateway,
+ * device and rule names. Subjects: the rule's template for one event;
+ * "[worst severity] N alarms on DEVICE: a, b" for a group; follow-ups
+ * (REMINDER, ESCALATED, ACKNOWLEDGED, SHELVED, CLEARED) "Re: " + the
+ * episode's first subject, with In-Reply-To and References to it, unless
+ * defaults.thread_subjects is per_state (then the state's own subject;
+ * fixed texts for ESCALATION and SHELVED). Besides alarms: the daily sign
+ * of life and the relay's failure notice.
  */
 #ifndef MODBUS2MAIL_NOTIFY_H
 #define MODBUS2MAIL_NOTIFY_H

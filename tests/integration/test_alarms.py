@@ -45,6 +45,18 @@ rules:
 """
 
 
+# The first body line of a mail: its state and time with the UTC offset.
+STATE_LINE = r"^%s at \d\d:\d\d [+-]\d\d:\d\d"
+
+
+def text(m):
+    return m.get_content().replace("\r\n", "\n")
+
+
+def first_line(m):
+    return text(m).splitlines()[0]
+
+
 def recv_all(sock):
     data = b""
     while True:
@@ -138,12 +150,18 @@ class BitAlarm(AlarmTest):
         self.assertIsNotNone(m["Date"])
         self.assertEqual(m.get_content_type(), "text/plain")
         self.assertIn("Pump 1 reports a fault since", m.get_content())
+        self.assertRegex(first_line(m), STATE_LINE % "ACTIVE")
+        self.assertTrue(text(m).endswith(
+            "To acknowledge: run `modbus2mail ack pump1_fault` on gw-test.\n"
+            "Gateway gw-test, device maxi1, rule pump1_fault.\n"), text(m))
         env = self.catcher.messages[0]
         self.assertEqual(env.mail_from, "alarms@example.com")
         self.assertEqual(env.rcpt_tos, ["ops@example.com"])
         self.plc.set("co", 12, 0)
         msgs = self.wait_mails(2, "pump1_fault")
-        self.assertEqual(msgs[1]["Subject"], "critical: pump1_fault CLEARED on maxi1")
+        # one conversation in mail programs that thread by subject
+        self.assertEqual(msgs[1]["Subject"], "Re: critical: pump1_fault ACTIVE on maxi1")
+        self.assertRegex(first_line(msgs[1]), STATE_LINE % "CLEARED" + " after ")
         self.assertEqual(msgs[1]["In-Reply-To"], m["Message-ID"])
         self.assertIn(m["Message-ID"], msgs[1]["References"])
         self.settle()
@@ -163,7 +181,9 @@ class BitAlarm(AlarmTest):
         # and it was not forgotten: clearing still sends the CLEARED mail
         self.plc.set("co", 12, 0)
         msgs = self.wait_mails(2, "pump1_fault")
-        self.assertIn("CLEARED", msgs[1]["Subject"])
+        # the thread's subject survived the restart too
+        self.assertEqual(msgs[1]["Subject"], "Re: " + msgs[0]["Subject"])
+        self.assertRegex(first_line(msgs[1]), STATE_LINE % "CLEARED")
 
     def test_link_loss_one_alarm_no_spurious_clear(self):
         self.write_config(self.rules, "    link_alarm: {after: 1s, severity: critical, to: [maint]}\n")
@@ -174,9 +194,13 @@ class BitAlarm(AlarmTest):
         [link] = self.wait_mails(1, "maxi1.link")
         self.assertIn("ACTIVE", link["Subject"])
         self.assertIn("maint@example.com", link["To"])
+        self.assertRegex(text(link),
+                         r"\nPLC maxi1 \(127\.0\.0\.1:%d\) not answering since "
+                         r"\d\d:\d\d:\d\d [+-]\d\d:\d\d \u2014 last error: \S" % self.plc.port)
         self.plc.up()
         msgs = self.wait_mails(2, "maxi1.link")
-        self.assertIn("CLEARED", msgs[1]["Subject"])
+        self.assertEqual(msgs[1]["Subject"], "Re: " + link["Subject"])
+        self.assertRegex(first_line(msgs[1]), STATE_LINE % "CLEARED")
         self.settle()
         self.assertEqual(len(self.mails("maxi1.link")), 2)
         self.assertEqual(len(self.mails("pump1_fault")), 1, "no spurious CLEARED of the rule")
@@ -280,9 +304,11 @@ class Thresholds(AlarmTest):
             self.plc.set("hr", 10, self.regs_cdab(v))
             self.settle(3)
         self.assertEqual(len(self.mails()), 1)
+        self.assertIn("\n81.5 °C (limit: above 80, clears at 78)\n", text(m))
         self.plc.set("hr", 10, self.regs_cdab(77.0))
         msgs = self.wait_mails(2)
-        self.assertIn("CLEARED", msgs[1]["Subject"])
+        self.assertEqual(msgs[1]["Subject"], "Re: " + m["Subject"])
+        self.assertRegex(first_line(msgs[1]), STATE_LINE % "CLEARED")
 
 
 class AckRepeatEscalate(AlarmTest):
@@ -311,21 +337,29 @@ class AckRepeatEscalate(AlarmTest):
         self.assertIn("state=ACTIVE", self.daemon.cli("status").stdout)
         self.plc.set("co", 2, 1)  # rising edge of the ack bit
         msgs = self.wait_mails(2, "latched")
-        self.assertTrue(any(s in msgs[1]["Subject"] for s in ("ACKNOWLEDGED", "CLEARED")),
-                        msgs[1]["Subject"])
+        self.assertRegex(first_line(msgs[1]),
+                         STATE_LINE % "ACKNOWLEDGED" + " by the ack bit coil 2$")
         wait_until(lambda: "latched state=ACTIVE" not in self.daemon.cli("status").stdout,
                    timeout=10, what="latched alarm released")
 
     def test_reminders_stop_after_ack_and_escalation_once(self):
         self.start()
         self.plc.set("di", 5, 1)
-        wait_until(lambda: any("REMINDER" in m["Subject"] for m in self.mails("nagging")),
+        wait_until(lambda: any(first_line(m).startswith("REMINDER at ")
+                               for m in self.mails("nagging")),
                    timeout=15, what="a REMINDER")
         esc = wait_until(lambda: [m for m in self.mails("nagging") if "maint@example.com" in (m["To"] or "")],
                          timeout=15, what="the escalation mail")
         self.assertEqual(len(esc), 1)
         self.assertEqual(self.daemon.cli("ack", "nagging").stdout, "nagging acknowledged\n")
         self.assertIn("acknowledged=yes", self.daemon.cli("status").stdout)
+        # the mail says who: the user the control socket saw
+        import pwd
+        who = pwd.getpwuid(os.getuid()).pw_name
+        wait_until(lambda: any(re.search(STATE_LINE % "ACKNOWLEDGED" + " by %s via modbus2mail "
+                                         "ack$" % re.escape(who), first_line(m))
+                               for m in self.mails("nagging")),
+                   timeout=15, what="the ACKNOWLEDGED mail naming %s" % who)
         self.settle()
         n = len(self.mails("nagging"))
         self.settle(25)  # 2.5 s: more than two repeat periods

@@ -111,7 +111,9 @@ def main():
             wait_until(lambda: len(rule_mails(provider, "pump1_fault")) >= 2, timeout=20,
                        what="pump1_fault CLEARED mail")
             cleared = rule_mails(provider, "pump1_fault")[1]
-            assert "CLEARED" in cleared["Subject"], cleared["Subject"]
+            # same conversation: "Re: " + the first subject, state in the body
+            assert cleared["Subject"] == "Re: " + m["Subject"], cleared["Subject"]
+            assert cleared.get_content().startswith("CLEARED at "), cleared.get_content()
             assert cleared["In-Reply-To"] == m["Message-ID"]
 
             # The analogue input register over its threshold.

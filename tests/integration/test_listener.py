@@ -193,6 +193,38 @@ class ListenerTest(unittest.TestCase):
         self.assertEqual(msg["Subject"], "Alarm")
         self.assertEqual(msg.get_content().strip(), "Pump 1 fault")
 
+    def test_from_rewrite(self):
+        """A device's own From: domain is rewritten for DMARC, ours is not;
+        rewrite_from: false passes it as sent."""
+        def send(c, frm):
+            self.transaction(c, b"From: " + frm + b"\r\nSubject: t\r\n\r\nhi\r\n")
+
+        self.start()
+        c = self.greeted()
+        self.assertTrue(c.cmd("EHLO plc").startswith("250"))
+        send(c, b"arduino@plc.local")
+        send(c, b"Tank <tank@example.com>")
+        self.provider.wait_count(2, timeout=30)
+        heads = [r.partition(b"\r\n\r\n")[0] + b"\r\n" for r in self.provider.raw()]
+        heads.sort(key=lambda h: b"tank@" in h)
+        self.assertIn(b"\r\nFrom: \"arduino@plc.local via gw-test\" <alarms@example.com>\r\n"
+                      b"Reply-To: <arduino@plc.local>\r\n", heads[0])
+        self.assertNotIn(b"From: arduino@plc.local", heads[0])
+        self.assertIn(b"\r\nFrom: Tank <tank@example.com>\r\n", heads[1])
+        self.assertNotIn(b" via gw-test", heads[1])
+        c.cmd("QUIT")
+        self.daemon.stop()
+        self.start(rewrite_from="false")
+        c = self.greeted()
+        self.assertTrue(c.cmd("EHLO plc").startswith("250"))
+        send(c, b"arduino@plc.local")
+        self.provider.wait_count(3, timeout=30)
+        head = [r for r in self.provider.raw() if b" via gw-test" not in r and b"tank@" not in r]
+        self.assertEqual(len(head), 1)
+        self.assertIn(b"\r\nFrom: arduino@plc.local\r\n", head[0])
+        # the envelope sender is the Reply-To, as before
+        self.assertIn(b"\r\nReply-To: <dev@plc.local>\r\n", head[0])
+
     # -- swaks, one reply code each -------------------------------------------------
     def test_swaks_reply_codes(self):
         self.start(max_message_size="4KiB", max_recipients=2)
