@@ -8,6 +8,7 @@ build (tests/asan/run_asan.sh), where a memory error aborts the daemon.
 
 usage: test_stress.py MODBUS2MAIL_EXE [SECONDS [CLIENTS]]
 """
+import contextlib
 import os
 import random
 import re
@@ -61,8 +62,17 @@ class Stress:
 
     # -- behaviours ------------------------------------------------------------
     def connect(self):
-        s = socket.create_connection(("127.0.0.1", self.lport), timeout=15)
-        return s
+        return socket.create_connection(("127.0.0.1", self.lport), timeout=15)
+
+    @contextlib.contextmanager
+    def greeted(self):
+        """A connection past the 220, closed at the end of the block."""
+        s = self.connect()
+        try:
+            self.read_until(s, rb"^220 ")
+            yield s
+        finally:
+            s.close()
 
     @staticmethod
     def read_until(s, pattern, buf=b""):
@@ -80,9 +90,7 @@ class Stress:
                 b"Subject: %s\r\n\r\n%s.\r\n" % (tok.encode(), body))
 
     def normal(self, rnd):
-        s = self.connect()
-        try:
-            self.read_until(s, rb"^220 ")
+        with self.greeted() as s:
             s.sendall(b"EHLO normal\r\n")
             self.read_until(s, rb"250 ENHANCEDSTATUSCODES\r\n")
             tok = self.token()
@@ -92,8 +100,6 @@ class Stress:
                 self.ack([tok])
             s.sendall(b"QUIT\r\n")
             self.read_until(s, rb"221 ")
-        finally:
-            s.close()
 
     def pipelined(self, rnd):
         s = self.connect()
@@ -112,9 +118,7 @@ class Stress:
             s.close()
 
     def dribble(self, rnd):
-        s = self.connect()
-        try:
-            self.read_until(s, rb"^220 ")
+        with self.greeted() as s:
             tok = self.token()
             data = b"HELO slow\r\n" + self.message(tok, 200)
             i = 0
@@ -127,8 +131,6 @@ class Stress:
                 buf = self.read_until(s, rb"(250 2\.0\.0 Ok: queued|[45]\d\d [^\r]*\r\n$)")
                 if QUEUED.search(buf):
                     self.ack([tok])
-        finally:
-            s.close()
 
     def abrupt(self, rnd):
         s = self.connect()
@@ -140,9 +142,7 @@ class Stress:
         s.close()
 
     def starttls(self, rnd):
-        s = self.connect()
-        try:
-            self.read_until(s, rb"^220 ")
+        with self.greeted() as s:
             s.sendall(b"EHLO tls\r\nSTARTTLS\r\n")
             self.read_until(s, rb"220 2\.0\.0 ")
             if rnd.random() < 0.5:
@@ -152,8 +152,6 @@ class Stress:
                 if rnd.random() < 0.5:
                     t.recv(4096)
                 t.close()
-        finally:
-            s.close()
 
     def garbage(self, rnd):
         s = self.connect()
