@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "modbus2mail/config.h"
 #include "modbus2mail/ctl.h"
 #include "modbus2mail/daemon.h"
 #include "modbus2mail/log.h"
 #include "modbus2mail/poller.h"
+#include "modbus2mail/readplan.h"
 #include "modbus2mail/relay.h"
 #include "modbus2mail/render.h"
 #include "modbus2mail/sendmail.h"
@@ -128,10 +130,14 @@ static const struct cmd commands[] = {
 	    "Through the running daemon when there is one.\n",
 	    "",
 	    "sudo modbus2mail delete 660ED0F2A6B1C002B9A0003" },
-	{ "render", cmd_render, "RULE", "print the ACTIVE mail a rule would send",
-	    "Prints the complete ACTIVE message of RULE (headers and body) with\n"
-	    "sample values; sends nothing. For checking subject and body templates.\n",
-	    "",
+	{ "render", cmd_render, "[--raw] RULE",
+	    "print the ACTIVE mail a rule would send",
+	    "Prints the ACTIVE mail of RULE (or DEVICE.link, DEVICE.heartbeat)\n"
+	    "as it would read: decoded subject, body, then the header fields;\n"
+	    "sends nothing. Reads the device once and uses the current value\n"
+	    "when it answers, else a value that trips the rule (a line on\n"
+	    "stderr says which). For checking subject and body templates.\n",
+	    "  --raw            the message as it goes to the provider\n",
 	    "modbus2mail render tank_temp_high" },
 	{ "sendmail", cmd_sendmail, "[-t] [-f FROM] [-i] [RCPT...]",
 	    "queue a message from stdin",
@@ -412,17 +418,47 @@ cmd_ctl(const char *path, int argc, char **argv)
 	return r;
 }
 
+/* The mail for the device's current values when it answers. */
 static int
 cmd_render(const char *path, int argc, char **argv)
 {
+	struct render_input in = { .now = time(NULL) };
+	struct readplan plan;
 	struct config *cfg;
-	int r;
+	const char *rule = NULL, *dot;
+	char why[256], dev[128];
+	long d;
+	int i, r, read = 0;
 
-	if (argc != 2)
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--raw") == 0)
+			in.raw = 1;
+		else if (rule == NULL && argv[i][0] != '-')
+			rule = argv[i];
+		else
+			return cmd_usage("render");
+	if (rule == NULL)
 		return cmd_usage("render");
 	if ((cfg = load(path)) == NULL)
 		return 1;
-	r = render_rule(cfg, argv[1], stdout, stderr);
+	/* the rule's device, or DEVICE of DEVICE.link/DEVICE.heartbeat */
+	if ((d = config_find_rule(cfg, rule)) >= 0)
+		d = (long)cfg->rules[d].device;
+	else if ((dot = strrchr(rule, '.')) != NULL) {
+		snprintf(dev, sizeof(dev), "%.*s", (int)(dot - rule), rule);
+		d = config_find_device(cfg, dev);
+	}
+	if (d >= 0) {
+		read = 1;
+		if (poller_read_once(cfg, (size_t)d, &plan, why,
+		    sizeof(why)) == 0)
+			in.plan = &plan;
+		else
+			in.why = why;
+	}
+	r = render_rule(cfg, rule, &in, stdout, stderr);
+	if (read)
+		readplan_free(&plan);
 	config_free(cfg);
 	return r;
 }

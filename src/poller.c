@@ -756,42 +756,56 @@ poller_status(struct poller *p, FILE *devices, FILE *alarms)
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* `modbus2mail poll`: one read of a device, every rule's value. */
-static int
-poller_poll_device(const struct config *cfg, size_t device, FILE *out)
+int
+poller_read_once(const struct config *cfg, size_t device,
+    struct readplan *plan, char *why, size_t whylen)
 {
 	struct poller p;
-	char v[32], raw[32], why[ALARM_REASON_MAX];
-	double value, rawv;
-	size_t i;
-	int cond, rc = 0;
+	int rc = 0;
 
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
 	p.dev = &cfg->devices[device];
-	readplan_build(cfg, device, &p.plan);
-	fprintf(out, "%s %s:%u unit %u: ", p.dev->name, p.dev->host,
-	    p.dev->port, p.dev->unit_id);
-	if (poller_connect(&p, why, sizeof(why)) == -1) {
-		fprintf(out, "unreachable (%s)\n", why);
+	readplan_build(cfg, device, plan);
+	if (poller_connect(&p, why, whylen) == -1)
+		rc = -1;
+	else if (poller_read(&p, plan, why, whylen) != 0)
 		rc = 1;
-	} else if (poller_read(&p, &p.plan, why, sizeof(why)) != 0) {
-		fprintf(out, "read failed (%s)\n", why);
-		rc = 1;
-	} else
-		fprintf(out, "%zu requests\n", p.plan.nreq);
-	for (i = 0; rc == 0 && i < p.plan.nreq; i++)
-		if (!p.plan.req[i].ok)
+	poller_disconnect(&p);
+	return rc;
+}
+
+/* `modbus2mail poll`: one read of a device, every rule's value. */
+static int
+poller_poll_device(const struct config *cfg, size_t device, FILE *out)
+{
+	const struct config_device *d = &cfg->devices[device];
+	struct readplan plan;
+	char v[32], raw[32], why[ALARM_REASON_MAX];
+	double value, rawv;
+	size_t i;
+	int cond, rc;
+
+	fprintf(out, "%s %s:%u unit %u: ", d->name, d->host, d->port,
+	    d->unit_id);
+	rc = poller_read_once(cfg, device, &plan, why, sizeof(why));
+	if (rc != 0)
+		fprintf(out, "%s (%s)\n", rc == -1 ? "unreachable" :
+		    "read failed", why);
+	else
+		fprintf(out, "%zu requests\n", plan.nreq);
+	for (i = 0; rc == 0 && i < plan.nreq; i++)
+		if (!plan.req[i].ok)
 			fprintf(out, "  request %s %u+%u failed: %s\n",
-			    config_source_name(p.plan.req[i].table),
-			    p.plan.req[i].addr, p.plan.req[i].count,
-			    p.plan.req[i].why);
+			    config_source_name(plan.req[i].table),
+			    plan.req[i].addr, plan.req[i].count,
+			    plan.req[i].why);
 	for (i = 0; i < cfg->nrules; i++) {
 		const struct config_rule *r = &cfg->rules[i];
 
 		if (r->device != device)
 			continue;
-		cond = rc ? -1 : alarm_rule_condition(r, &p.plan, 0, &value,
+		cond = rc ? -1 : alarm_rule_condition(r, &plan, 0, &value,
 		    &rawv);
 		fprintf(out, "  %s %s %u", r->name, config_source_name(r->source),
 		    r->address);
@@ -806,9 +820,8 @@ poller_poll_device(const struct config *cfg, size_t device, FILE *out)
 		fprintf(out, " raw=%s value=%s%s %s\n", raw, v, r->unit,
 		    cond ? "active" : "normal");
 	}
-	poller_disconnect(&p);
-	readplan_free(&p.plan);
-	return rc;
+	readplan_free(&plan);
+	return rc != 0;
 }
 
 int

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 struct config;
+struct readplan;
 struct relay;
 struct spool;
 struct poller;
@@ -41,6 +42,13 @@ int	poller_shelve(struct poller *, const char *rule, uint64_t ms,
 /* Device line and one line per alarm for `modbus2mail status`. */
 void	poller_status(struct poller *, FILE *devices, FILE *alarms);
 
+/*
+ * One read of cfg->devices[device] into plan (built here; the caller
+ * frees it with readplan_free()). 0 (requests may still have failed one
+ * by one: their ok flags), -1 unreachable or 1 the reads failed, with why.
+ */
+int	poller_read_once(const struct config *, size_t device,
+	    struct readplan *plan, char *why, size_t whylen);
 /* `modbus2mail poll [DEVICE]`: read once, print values and states. */
 int	poller_poll_once(const struct config *, const char *device, FILE *out);
 

@@ -215,9 +215,25 @@ class BitAlarm(AlarmTest):
         self.assertRegex(st, r"maxi1 link=up")
         self.assertRegex(st, r"pump1_fault state=ACTIVE since=\S+ acknowledged=no shelved=no")
         self.assertRegex(st, r"queue: 0 messages")
-        r = self.daemon.cli("render", "pump1_fault").stdout
-        self.assertIn("Subject: critical: pump1_fault ACTIVE on maxi1", r)
-        self.assertIn("X-Modbus2mail-Rule: pump1_fault", r)
+        # render reads the PLC: coil 12 is 1 now, the preview says so
+        r = self.daemon.cli("render", "pump1_fault")
+        self.assertTrue(r.stdout.startswith("Subject: critical: pump1_fault ACTIVE on maxi1\n\n"
+                                            "ACTIVE at "), r.stdout)
+        self.assertIn("\nPump 1 reports a fault since ", r.stdout)
+        self.assertIn("\nX-Modbus2mail-Rule: pump1_fault\n", r.stdout)
+        self.assertEqual(r.stderr, "pump1_fault: rendered for its current value 1\n")
+        raw = self.daemon.cli("render", "--raw", "pump1_fault").stdout
+        self.assertTrue(raw.startswith("From: Line 3 Alarms <alarms@example.com>\n"), raw)
+        self.assertIn("\nMIME-Version: 1.0\n", raw)
+        link = self.daemon.cli("render", "maxi1.link").stdout
+        self.assertRegex(link, r"\nPLC maxi1 \(127\.0\.0\.1:%d\) not answering since " % self.plc.port)
+        # the PLC gone: a value that trips the rule, and why
+        self.plc.down()
+        r = self.daemon.cli("render", "pump1_fault")
+        self.assertIn("\nPump 1 reports a fault since ", r.stdout)
+        self.assertRegex(r.stderr, r"^pump1_fault: rendered for 1, a value that trips it "
+                                   r"\(maxi1 not read: .+\)\n$")
+        self.plc.up()
         bad = self.daemon.cli("ack", "no_such_rule", check=False)
         self.assertEqual(bad.returncode, 1)
         self.assertEqual(bad.stderr, "modbus2mail ack: no rule 'no_such_rule' in %s\n"
