@@ -430,6 +430,9 @@ poller_cycle(struct poller *p)
 		if ((rc = poller_read(p, &p->plan, why, sizeof(why))) == -1)
 			poller_disconnect(p);
 	}
+	/* a read cut short by stop is no failed cycle */
+	if (poller_stopping(p))
+		return;
 	up = rc == 0;
 	now = util_mono_ms();
 	wall = time(NULL);

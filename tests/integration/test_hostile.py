@@ -42,7 +42,7 @@ devices:
   - name: maxi1
     host: 127.0.0.1
     port: {plc_port}
-    poll_interval: 100ms
+    poll_interval: {poll}
     timeout: 500ms
     link_alarm: {{after: {after}s, to: [maint]}}
 {device_extra}
@@ -74,6 +74,7 @@ class HostileTest(test_alarms.AlarmTest):
     device_extra = ""
     extra_rules = ""
     after = AFTER
+    poll = "100ms"
 
     def make_plc(self):
         return HostilePlc()
@@ -82,7 +83,7 @@ class HostileTest(test_alarms.AlarmTest):
         with open(self.cfg, "w") as f:
             f.write(CONFIG.format(
                 spool=os.path.join(self.work, "spool"), smtp_port=self.smtp_port,
-                plc_port=self.plc.port, after=int(self.after),
+                plc_port=self.plc.port, after=int(self.after), poll=self.poll,
                 device_extra=self.device_extra if device_extra is None else device_extra,
                 rules=self.extra_rules))
 
@@ -273,7 +274,25 @@ class Drip(HostileTest):
         took = time.monotonic() - s0
         self.assertLess(took, TIMEOUT + 0.5, "stop took %.2fs" % took)
         figure("SIGTERM to exit during the drip", took)
+        # the cut-short request is no failed cycle
+        self.assertNotIn("maxi1: stopping", self.daemon.logtext())
         figure("largest watchdog gap during the drip", max(gaps))
+        self.assertEqual(self.daemon.proc.returncode, 0)
+
+
+class StopMidCycle(HostileTest):
+    def test_stop_between_requests_is_no_failed_cycle(self):
+        self.start()
+        # the coil reply takes 12 x 30 ms: slow, but inside `timeout`
+        self.plc.mode(drip=0.03, drip_fc=[1])
+        self.plc.log()
+        wait_until(lambda: any(r[0] == 1 for r in self.plc.log()), timeout=10,
+                   what="a dripped coil request")
+        self.daemon.signal(signal.SIGTERM)
+        self.daemon.proc.wait(timeout=10)
+        log = self.daemon.logtext()
+        self.assertNotIn("link=down", log)
+        self.assertNotIn("maxi1: stopping", log)
         self.assertEqual(self.daemon.proc.returncode, 0)
 
 
@@ -365,6 +384,23 @@ class MailOkCoil(HostileTest):
                    what="mail_ok_coil written after the backoff")
         wait_until(lambda: "mail_ok_coil_error" not in self.device_line(), timeout=10,
                    what="status error gone")
+
+
+class Timers(HostileTest):
+    """Timers end between polls: the poller wakes for them."""
+    poll = "3s"
+    extra_rules = "  - {name: slow, device: maxi1, coil: 13, on_delay: 1s}\n"
+
+    def test_on_delay_ends_between_polls(self):
+        self.start()
+        self.plc.log()
+        t = self.plc.set_at("co", 13, [1])
+        self.subject_has("slow", "ACTIVE", timeout=10)
+        seen = time.monotonic()
+        first = min(r[3] for r in self.plc.log() if r[0] == 1 and r[3] >= t)
+        late = seen - (first + 1.0)
+        figure("on_delay end -> mail seen, poll_interval 3 s", late)
+        self.assertLess(late, 0.5, "on_delay mail %.2fs late" % late)
 
 
 class Backoff(HostileTest):

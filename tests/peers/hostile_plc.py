@@ -13,11 +13,14 @@ same as plc_sim.py's for set/get/log/down/up, plus:
       "exception_fc": [FC..]      ... only these function codes (null: all)
       "write_exception": CODE     answer writes (FC5) with this exception
       "drip": SECONDS             send each reply one byte every SECONDS
+      "drip_fc": [FC..]           ... only replies to these (null: all)
       "unit": ID or null          reply with this unit id
       "mbap_delta": N             add N to the MBAP length of every reply
       "protocol": ID              protocol id of every reply
       "tick": [TABLE, ADDR]       add 1 to that register on every read
   {"cmd": "mode", "reset": true}  back to a well-behaved PLC
+  set and mode replies carry "t": time.monotonic() when they took effect
+  (the same clock as the request log's, for benchmarks)
   {"cmd": "conns"}  -> {"connections": N} accepted so far
 """
 import argparse
@@ -33,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from plc_sim import PlcSim  # noqa: E402
 
 NORMAL = {"exception": None, "exception_fc": None, "write_exception": None,
-          "drip": 0, "unit": None, "mbap_delta": 0, "protocol": 0, "tick": None}
+          "drip": 0, "drip_fc": None, "unit": None, "mbap_delta": 0, "protocol": 0, "tick": None}
 TABLE_FC = {1: "co", 2: "di", 3: "hr", 4: "ir"}
 
 
@@ -155,7 +158,7 @@ class Server:
             unit = m["unit"]
         frame = struct.pack(">HHHB", tid, m["protocol"], len(pdu) + 1 + m["mbap_delta"],
                             unit) + pdu
-        if not m["drip"]:
+        if not m["drip"] or (m["drip_fc"] is not None and pdu[0] & 0x7F not in m["drip_fc"]):
             conn.sendall(frame)
             return
         for i in range(len(frame)):
@@ -168,7 +171,7 @@ class Server:
             if cmd == "set":
                 t = self.tables[req["table"]]
                 t[req["addr"]:req["addr"] + len(req["values"])] = req["values"]
-                return {"ok": True}
+                return {"ok": True, "t": time.monotonic()}
             if cmd == "get":
                 a = req["addr"]
                 return {"ok": True, "values": self.tables[req["table"]][a:a + req.get("count", 1)]}
@@ -183,7 +186,7 @@ class Server:
                 for k, v in req.items():
                     if k in NORMAL:
                         self.mode[k] = v
-                return {"ok": True, "mode": self.mode}
+                return {"ok": True, "mode": self.mode, "t": time.monotonic()}
         if cmd == "down":
             self.down()
             return {"ok": True}
@@ -211,6 +214,14 @@ class HostilePlc(PlcSim):
 
     def mode(self, **kw):
         return self.request(cmd="mode", **kw)["mode"]
+
+    def mode_at(self, **kw):
+        """mode(), returning the server's monotonic time of the switch."""
+        return self.request(cmd="mode", **kw)["t"]
+
+    def set_at(self, table, addr, values):
+        """set(), returning the server's monotonic time of the change."""
+        return self.request(cmd="set", table=table, addr=addr, values=values)["t"]
 
     def connections(self):
         return self.request(cmd="conns")["connections"]
