@@ -198,7 +198,7 @@ notify_device_condition(char *buf, size_t len, const struct config_device *d,
 	else
 		snprintf(buf, len, "PLC %s (%s:%u) %s since %s%s%s", d->name,
 		    d->host, d->port, strcmp(what, "read") == 0 ?
-		    "answers, but every read fails" : "not answering", since,
+		    "answers, but some reads fail" : "not answering", since,
 		    ev->reason[0] != '\0' ? " \xe2\x80\x94 last error: " : "",
 		    ev->reason);
 }

@@ -80,7 +80,8 @@ class Bench:
         """Acceptance time of the n-th (1-based) mail of rule in state."""
         def found():
             got = [e for e, m in zip(list(self.catcher.messages), self.catcher.parsed())
-                   if m["X-Modbus2mail-Rule"] == rule and state in m["Subject"]]
+                   if m["X-Modbus2mail-Rule"] == rule and
+                   m.get_content().lstrip().startswith(state)]
             return got[n - 1] if len(got) >= n else None
         return wait_until(found, timeout=20, interval=0.005,
                           what="%s %s mail %d" % (rule, state, n)).accepted_at

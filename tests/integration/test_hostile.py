@@ -18,6 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "peers"))
 sys.path.insert(0, HERE)
 import test_alarms  # noqa: E402
+from test_alarms import first_line  # noqa: E402
 from harness import free_port, wait_until  # noqa: E402
 from hostile_plc import HostilePlc  # noqa: E402
 from plc_sim import PlcSim  # noqa: E402
@@ -106,15 +107,17 @@ class HostileTest(test_alarms.AlarmTest):
     def log_lines(self, text):
         return [ln for ln in self.daemon.logbytes_since_start().splitlines() if text in ln]
 
-    def subject_has(self, rule, word, n=1, timeout=20):
-        msgs = wait_until(lambda: [m for m in self.mails(rule) if word in m["Subject"]]
-                          if len([m for m in self.mails(rule) if word in m["Subject"]]) >= n
-                          else None, timeout=timeout, what="%s %s mail" % (rule, word))
-        return msgs[n - 1]
+    def state_mail(self, rule, state, n=1, timeout=20):
+        """The n-th mail of rule whose first body line (what an inbox
+        preview shows) starts with state."""
+        def found():
+            msgs = [m for m in self.mails(rule) if first_line(m).startswith(state)]
+            return msgs if len(msgs) >= n else None
+        return wait_until(found, timeout=timeout, what="%s %s mail" % (rule, state))[n - 1]
 
     def link_alarm_within(self, t0, limit):
         """The DEVICE.link ACTIVE mail, arrived no later than limit after t0."""
-        m = self.subject_has("maxi1.link", "ACTIVE", timeout=limit + 10)
+        m = self.state_mail("maxi1.link", "ACTIVE", timeout=limit + 10)
         took = time.monotonic() - t0
         self.assertLessEqual(took, limit, "link alarm after %.2fs" % took)
         figure("%s: link alarm mail after" % self.id().split(".")[-1], took)
@@ -129,7 +132,7 @@ class Exceptions(HostileTest):
     def test_exception_on_every_request_raises_link_alarm(self):
         self.start()
         self.plc.set("co", 12, 1)
-        self.subject_has("pump_fault", "ACTIVE")
+        self.state_mail("pump_fault", "ACTIVE")
         t0 = time.monotonic()
         self.plc.mode(exception=0x0B)
         m = self.link_alarm_within(t0, AFTER + SLACK + 0.5)
@@ -149,7 +152,7 @@ class Exceptions(HostileTest):
         # frozen, not cleared: the pump alarm is still on, no CLEARED
         self.assertIn("pump_fault state=ACTIVE", self.status())
         self.plc.mode(reset=True)
-        self.subject_has("maxi1.link", "CLEARED")
+        self.state_mail("maxi1.link", "CLEARED")
         self.settle()
         self.assertEqual(len(self.mails("pump_fault")), 1)
 
@@ -165,7 +168,7 @@ class Exceptions(HostileTest):
         self.assertRegex(out, r"tank_temp holding_register 10 unavailable")
         self.assertIn("request holding_register 10+2 failed: exception 0x02 "
                       "(illegal data address)", out)
-        m = self.subject_has("maxi1.read", "ACTIVE", timeout=AFTER + 10)
+        m = self.state_mail("maxi1.read", "ACTIVE", timeout=AFTER + 10)
         took = time.monotonic() - t0
         self.assertGreaterEqual(took, AFTER - 0.2)
         self.assertLessEqual(took, AFTER + SLACK + 0.5)
@@ -173,10 +176,10 @@ class Exceptions(HostileTest):
                       m.get_content())
         # the coils still work
         self.plc.set("co", 12, 1)
-        self.subject_has("pump_fault", "ACTIVE")
+        self.state_mail("pump_fault", "ACTIVE")
         self.assertEqual(self.mails("maxi1.link"), [])
         self.plc.mode(reset=True)
-        self.subject_has("maxi1.read", "CLEARED")
+        self.state_mail("maxi1.read", "CLEARED")
         wait_until(lambda: "value=unavailable" not in self.status(), timeout=10,
                    what="tank_temp readable again")
 
@@ -205,10 +208,10 @@ class Heartbeat(HostileTest):
         self.assertEqual(self.mails("maxi1.heartbeat"), [])
         t0 = time.monotonic()
         self.plc.mode(exception=0x0B, exception_fc=[4])
-        self.subject_has("maxi1.heartbeat", "ACTIVE", timeout=10)
+        self.state_mail("maxi1.heartbeat", "ACTIVE", timeout=10)
         self.assertLessEqual(time.monotonic() - t0, 1.0 + SLACK + 0.5)
         self.plc.mode(exception=None)
-        self.subject_has("maxi1.heartbeat", "CLEARED")
+        self.state_mail("maxi1.heartbeat", "CLEARED")
 
 
 class Drip(HostileTest):
@@ -235,7 +238,7 @@ class Drip(HostileTest):
     def test_drip_bounded_watchdog_pings_stop_in_one_deadline(self):
         self.start()
         self.plc.set("co", 12, 1)
-        self.subject_has("pump_fault", "ACTIVE")
+        self.state_mail("pump_fault", "ACTIVE")
         t0 = time.monotonic()
         self.plc.mode(drip=0.45)
         m = self.link_alarm_within(t0, AFTER + TIMEOUT + SLACK + 0.5)
@@ -311,7 +314,7 @@ class BadFrames(HostileTest):
         with open(self.cfg, "w") as f:
             f.write(text.replace("    timeout: 500ms\n", "    timeout: 500ms\n    unit_id: 255\n", 1))
         self.daemon.signal(signal.SIGHUP)
-        self.subject_has("pump_fault", "ACTIVE")
+        self.state_mail("pump_fault", "ACTIVE")
 
     def test_bad_mbap_length_and_protocol_id_are_no_data(self):
         self.start()
@@ -331,11 +334,11 @@ class BadFrames(HostileTest):
             self.settle(2)
             self.assertEqual(self.mails("pump_fault"), [], "data of a bad frame used: %r" % bad)
             self.plc.set("co", 12, 0)
-        self.subject_has("maxi1.link", "ACTIVE")
+        self.state_mail("maxi1.link", "ACTIVE")
         self.plc.mode(reset=True)
         self.plc.set("co", 12, 1)
-        self.subject_has("pump_fault", "ACTIVE")
-        self.subject_has("maxi1.link", "CLEARED")
+        self.state_mail("pump_fault", "ACTIVE")
+        self.state_mail("maxi1.link", "CLEARED")
 
 
 class Floats(HostileTest):
@@ -349,7 +352,7 @@ class Floats(HostileTest):
                       self.daemon.cli("poll").stdout)
         self.assert_no_mail("tank_temp")
         self.plc.set("hr", 10, F100)
-        self.subject_has("tank_temp", "ACTIVE")
+        self.state_mail("tank_temp", "ACTIVE")
         self.plc.set("hr", 10, NEG_INF)
         wait_until(lambda: "value=unavailable" in self.status(), timeout=10,
                    what="-Inf unavailable")
@@ -357,7 +360,7 @@ class Floats(HostileTest):
         self.assertEqual(len(self.mails("tank_temp")), 1, "-Inf cleared the alarm")
         self.assertIn("tank_temp state=ACTIVE", self.status())
         self.plc.set("hr", 10, F20)
-        self.subject_has("tank_temp", "CLEARED")
+        self.state_mail("tank_temp", "CLEARED")
 
 
 class MailOkCoil(HostileTest):
@@ -395,7 +398,7 @@ class Timers(HostileTest):
         self.start()
         self.plc.log()
         t = self.plc.set_at("co", 13, [1])
-        self.subject_has("slow", "ACTIVE", timeout=10)
+        self.state_mail("slow", "ACTIVE", timeout=10)
         seen = time.monotonic()
         first = min(r[3] for r in self.plc.log() if r[0] == 1 and r[3] >= t)
         late = seen - (first + 1.0)
@@ -413,7 +416,7 @@ class Backoff(HostileTest):
         time.sleep(8)
         t1 = time.monotonic()
         self.plc.up()
-        self.subject_has("maxi1.link", "CLEARED", timeout=AFTER + 10)
+        self.state_mail("maxi1.link", "CLEARED", timeout=AFTER + 10)
         took = time.monotonic() - t1
         self.assertLessEqual(took, AFTER + SLACK, "recovery seen after %.2fs" % took)
         figure("recovery (link CLEARED mail) after the outage", took)
