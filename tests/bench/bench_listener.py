@@ -9,7 +9,12 @@ summed over all of its processes (/proc/PID/smaps_rollup, sampled every
 100 ms, peak). Durability stays on: modbus2mail fsyncs every message
 before its 250, Postfix keeps its default queue-file fsync.
 
+Then greeting latency under flood: while FLOODERS clients stream DATA as
+fast as loopback allows, GREETINGS new clients connect one after another;
+p50 and p99 of the time from connect to the 220.
+
 usage: bench_listener.py MODBUS2MAIL_EXE [--sessions 10] [--msgs 5000] [--size 2048]
+                        [--flooders 4] [--greetings 200]
 Run as root (Postfix's master and smtp-sink -u nobody need it).
 """
 import argparse
@@ -153,6 +158,62 @@ def run_source(port, a):
     return t0, time.monotonic()
 
 
+def recv_reply(s):
+    """One whole reply (its last line has a space after the code)."""
+    buf = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return buf
+        buf += chunk
+        lines = buf.split(b"\r\n")
+        if any(len(ln) >= 4 and ln[3:4] == b" " for ln in lines[:-1]):
+            return buf
+
+
+def flooder(port, stop):
+    """One client streaming DATA as fast as loopback allows until stop."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    try:
+        recv_reply(s)
+        for cmd in (b"EHLO flood", b"MAIL FROM:<f@bench.local>", b"RCPT TO:<ops@example.com>",
+                    b"DATA"):
+            s.sendall(cmd + b"\r\n")
+            recv_reply(s)
+        chunk = b"Subject: flood\r\n\r\n" + (b"f" * 1022 + b"\r\n") * 256
+        while not stop.is_set():
+            s.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        s.close()
+
+
+def greeting_latency(port, a):
+    """p50, p99 (ms) of connect-to-220 while a.flooders stream DATA."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=flooder, args=(port, stop), daemon=True)
+               for _ in range(a.flooders)]
+    for t in threads:
+        t.start()
+    time.sleep(1)               # let the flood build up
+    lat = []
+    try:
+        for _ in range(a.greetings):
+            t0 = time.monotonic()
+            with socket.create_connection(("127.0.0.1", port), timeout=60) as c:
+                if not recv_reply(c).startswith(b"220"):
+                    raise RuntimeError("no 220 under flood")
+                lat.append((time.monotonic() - t0) * 1e3)
+                c.sendall(b"QUIT\r\n")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    lat.sort()
+    return lat[len(lat) // 2], lat[min(len(lat) - 1, (len(lat) * 99) // 100)]
+
+
 def wait_empty(count, timeout=1800):
     deadline = time.monotonic() + timeout
     while count() > 0:
@@ -181,8 +242,9 @@ def bench_modbus2mail(exe, work, sink, a):
         t2 = wait_empty(lambda: queue_count(os.path.join(spool, "queue")))
         peak = sampler.stop()
         failed = queue_count(os.path.join(spool, "failed"))
+        p50, p99 = greeting_latency(port, a)
         return dict(accept=a.msgs / (t1 - t0), relay=a.msgs / (t2 - t0), pss=peak,
-                    procs=sampler.nprocs, failed=failed)
+                    procs=sampler.nprocs, failed=failed, p50=p50, p99=p99)
     finally:
         p.send_signal(signal.SIGTERM)
         try:
@@ -222,8 +284,9 @@ def bench_postfix(work, sink, a):
         t0, t1 = run_source(port, a)
         t2 = wait_empty(lambda: sum(queue_count(q) for q in qdirs))
         peak = sampler.stop()
+        p50, p99 = greeting_latency(port, a)
         return dict(accept=a.msgs / (t1 - t0), relay=a.msgs / (t2 - t0), pss=peak,
-                    procs=sampler.nprocs, failed=0)
+                    procs=sampler.nprocs, failed=0, p50=p50, p99=p99)
     finally:
         subprocess.run(["postfix", "-c", d, "stop"], capture_output=True, timeout=60)
         # postfix stop returns before its children are gone
@@ -239,6 +302,8 @@ def main():
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--msgs", type=int, default=5000)
     ap.add_argument("--size", type=int, default=2048)
+    ap.add_argument("--flooders", type=int, default=4)
+    ap.add_argument("--greetings", type=int, default=200)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -264,10 +329,13 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
     print("smtp-source: %d sessions, %d messages of %d octets; relay to smtp-sink; "
           "fsync on" % (a.sessions, a.msgs, a.size))
-    print("%-12s %12s %12s %10s %6s" % ("", "accepted/s", "relayed/s", "PSS MiB", "procs"))
+    print("greeting latency: %d new clients while %d stream DATA at full speed" % (
+        a.greetings, a.flooders))
+    print("%-12s %12s %12s %10s %6s %10s %10s" % ("", "accepted/s", "relayed/s", "PSS MiB",
+                                                 "procs", "220 p50 ms", "220 p99 ms"))
     for name, r in (("modbus2mail", m), ("postfix", p)):
-        print("%-12s %12.0f %12.0f %10.1f %6d" % (name, r["accept"], r["relay"],
-                                                  r["pss"] / 1024.0, r["procs"]))
+        print("%-12s %12.0f %12.0f %10.1f %6d %10.2f %10.2f" % (
+            name, r["accept"], r["relay"], r["pss"] / 1024.0, r["procs"], r["p50"], r["p99"]))
     print("%-12s %11.2fx %11.2fx %9.3fx" % ("ratio", m["accept"] / p["accept"],
                                             m["relay"] / p["relay"], m["pss"] / p["pss"]))
     if m["failed"]:
