@@ -122,6 +122,8 @@ static CURLcode	relay_send(struct relay_conn *, const char *, char *const *,
 		    size_t, FILE *, size_t);
 static int	relay_unreachable(CURLcode, const struct relay_conn *);
 static void	relay_setopt_tls(struct relay_conn *, const char *);
+static size_t	relay_discard_cb(char *, size_t, size_t, void *);
+static uint64_t	relay_probe(struct relay *, unsigned);
 static char	*relay_test_message(const struct config *, const char *,
 		    size_t *);
 static void	relay_describe(const struct relay_conn *, CURLcode, char *,
@@ -133,6 +135,7 @@ static int	relay_progress_cb(void *, curl_off_t, curl_off_t, curl_off_t,
 		    curl_off_t);
 static void	*relay_main(void *);
 static void	relay_health(struct relay *, int);
+static void	relay_probe_due(struct relay *, uint64_t *, unsigned *);
 static int	relay_run_queue(struct relay *, int, time_t *);
 static void	relay_deliver(struct relay *, struct relay_conn *,
 		    const struct spool_entry *);
@@ -427,14 +430,20 @@ relay_perform(struct relay_conn *c, const char *from, char *const *rcpts,
 	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, secs);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, secs);
-	snprintf(addr, sizeof(addr), "<%s>", from);
-	curl_easy_setopt(h, CURLOPT_MAIL_FROM, addr);
-	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rl);
-	curl_easy_setopt(h, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
-	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(h, CURLOPT_READFUNCTION, relay_read_cb);
-	curl_easy_setopt(h, CURLOPT_READDATA, c);
+	if (from == NULL) {
+		/* A probe: the session up to AUTH, then NOOP, no envelope. */
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "NOOP");
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, relay_discard_cb);
+	} else {
+		snprintf(addr, sizeof(addr), "<%s>", from);
+		curl_easy_setopt(h, CURLOPT_MAIL_FROM, addr);
+		curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rl);
+		curl_easy_setopt(h, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, relay_read_cb);
+		curl_easy_setopt(h, CURLOPT_READDATA, c);
+	}
 	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, relay_debug_cb);
 	curl_easy_setopt(h, CURLOPT_DEBUGDATA, c);
@@ -445,6 +454,37 @@ relay_perform(struct relay_conn *c, const char *from, char *const *rcpts,
 	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, NULL);
 	curl_slist_free_all(rl);
 	return res;
+}
+
+static size_t
+relay_discard_cb(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
+}
+
+/*
+ * The mail path broke and nothing is queued to show it works again: a
+ * session up to AUTH and a NOOP does. Returns the next probe's delay.
+ */
+static uint64_t
+relay_probe(struct relay *r, unsigned n)
+{
+	struct relay_conn c;
+	char why[RELAY_WHY_MAX];
+	CURLcode res;
+
+	if (relay_conn_init(&c, r->cfg, r->password, r) == -1)
+		return relay_backoff_ms(r, n);
+	if ((res = relay_send(&c, NULL, NULL, 0, NULL, 0)) == CURLE_OK)
+		relay_path(r, NULL);
+	else if (res != CURLE_ABORTED_BY_CALLBACK) {
+		relay_describe(&c, res, why, sizeof(why));
+		log_warnx("relay: probe: mail path still broken: %s", why);
+	}
+	curl_easy_cleanup(c.curl);
+	return relay_backoff_ms(r, n);
 }
 
 /* TLS (STARTTLS unless smtps://), verification and AUTH for url. */
@@ -1002,12 +1042,35 @@ relay_health(struct relay *r, int failing)
 		    "stuck=%s", failing, st.failed, stuck ? "yes" : "no");
 }
 
+/* A probe while the path is broken and nothing queued, with backoff. */
+static void
+relay_probe_due(struct relay *r, uint64_t *at, unsigned *n)
+{
+	struct spool_stats st;
+	int broken;
+
+	pthread_mutex_lock(&r->lock);
+	broken = r->broken;
+	pthread_mutex_unlock(&r->lock);
+	spool_stats(r->spool, &st);
+	if (!broken || st.queued > 0) {
+		*at = 0;
+		*n = 0;
+		return;
+	}
+	if (util_mono_ms() < *at)
+		return;
+	*at = util_mono_ms() + relay_probe(r, ++*n);
+	relay_health(r, 0);
+}
+
 static void *
 relay_main(void *arg)
 {
 	struct relay *r = arg;
 	struct timespec ts;
-	uint64_t last_scan = 0, now;
+	uint64_t last_scan = 0, now, probe_at = 0;
+	unsigned probes = 0;
 	time_t next = 0;
 	int force, failing, due;
 
@@ -1030,6 +1093,7 @@ relay_main(void *arg)
 				relay_health(r, failing);
 			last_scan = util_mono_ms();
 		}
+		relay_probe_due(r, &probe_at, &probes);
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += (long)(RELAY_IDLE_MS % 1000) * 1000000L;
 		ts.tv_sec += RELAY_IDLE_MS / 1000 + ts.tv_nsec / 1000000000L;

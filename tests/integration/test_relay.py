@@ -167,6 +167,25 @@ class RelayTest(unittest.TestCase):
         self.assertEqual(r.files("failed"), [])
         self.assertRegex(r.proc.cli("status").stdout, r"mail path: ok\nqueue: 0 messages, 0 failed")
 
+    # Nothing left queued while the path is broken: a probe (AUTH + NOOP)
+    # tells when it works again, so status and mail_ok_coil do not wait
+    # for the next alarm.
+    def test_broken_path_probed_when_queue_empty(self):
+        p = self.provider(tls="starttls", user="u", password="right")
+        r = self.relay(user="u", password="wrong")
+        r.inject(1)
+        r.start()
+        wait_log(r, "<3>relay: mail path BROKEN: AUTH: 535 5.7.8")
+        r.proc.cli("delete", r.files("queue", ".msg")[0][:-4])
+        wait_log(r, "<4>relay: probe: mail path still broken: AUTH: 535 5.7.8")
+        self.assertIn("mail path: BROKEN", r.proc.cli("status").stdout)
+        with open(r.pwfile, "w") as f:
+            f.write("right\n")
+        r.proc.signal(signal.SIGHUP)
+        wait_log(r, "<5>relay: mail path recovered after ")
+        self.assertRegex(r.proc.cli("status").stdout, r"mail path: ok\nqueue: 0 messages, 0 failed")
+        self.assertEqual(p.count(), 0)
+
     # A provider answering 5xx to MAIL FROM (misconfigured upstream): held,
     # not failed; delivered once it accepts again.
     def test_sender_rejected_held(self):
