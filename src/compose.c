@@ -553,7 +553,7 @@ compose_date(char *buf, size_t len, time_t t)
 
 void
 compose_message_id(char *buf, size_t len, const char *hostname, time_t t,
-    unsigned long long uniq)
+    unsigned long long rnd)
 {
 	char host[256];
 	size_t i;
@@ -564,6 +564,6 @@ compose_message_id(char *buf, size_t len, const char *hostname, time_t t,
 		if (!isalnum((unsigned char)host[i]) && host[i] != '.' &&
 		    host[i] != '-')
 			host[i] = '-';
-	snprintf(buf, len, "<%llx.%llx.m2m@%s>", (unsigned long long)t, uniq,
+	snprintf(buf, len, "<%llx.%llx.m2m@%s>", (unsigned long long)t, rnd,
 	    host);
 }

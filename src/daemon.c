@@ -353,8 +353,7 @@ daemon_submit_sign_of_life(struct daemon *d, const struct notify_gateway *gw,
 	struct notify_mail m;
 	char id[SPOOL_ID_MAX];
 
-	if (notify_sign_of_life(d->cfg, gw, t, (unsigned long long)t << 16,
-	    &m) == -1) {
+	if (notify_sign_of_life(d->cfg, gw, t, util_random64(), &m) == -1) {
 		log_warnx("daemon: cannot compose the sign-of-life mail");
 		return;
 	}

@@ -104,7 +104,7 @@ inbound_begin(const struct inbound_info *info,
 	ib->arg = arg;
 	compose_date(date, sizeof(date), info->now);
 	compose_message_id(msgid, sizeof(msgid), info->hostname, info->now,
-	    info->uniq);
+	    info->rnd);
 	helo = info->helo != NULL && info->helo[0] != '\0' ? info->helo :
 	    "unknown";
 	if (info->peer_addr != NULL)

@@ -443,7 +443,7 @@ notify_rcpts(struct notify_mail *m, char *const *to, size_t n)
 
 int
 notify_build(const struct config *cfg, const struct alarm_notification *n,
-    time_t now, unsigned long long seq, struct notify_mail *m)
+    time_t now, unsigned long long rnd, struct notify_mail *m)
 {
 	struct compose_item *items;
 	struct notify_fields *f;
@@ -468,9 +468,8 @@ notify_build(const struct config *cfg, const struct alarm_notification *n,
 	}
 	if (n->nev > 4)
 		strlcat(m->rules, ",...", sizeof(m->rules));
-	/* each poller counts on its own: the device keeps ids apart */
 	compose_message_id(m->message_id, sizeof(m->message_id), cfg->hostname,
-	    now, seq * (cfg->ndevices > 0 ? cfg->ndevices : 1) + n->device);
+	    now, rnd);
 	notify_subject(m->subject, sizeof(m->subject), cfg, n, m->state,
 	    items);
 	notify_headline(headline, sizeof(headline), n, now);
@@ -503,7 +502,7 @@ out:
 
 int
 notify_sign_of_life(const struct config *cfg, const struct notify_gateway *gw,
-    time_t now, unsigned long long seq, struct notify_mail *m)
+    time_t now, unsigned long long rnd, struct notify_mail *m)
 {
 	struct compose_text t;
 	char *body, subject[256], when[NOTIFY_FIELD], age[NOTIFY_FIELD];
@@ -524,7 +523,7 @@ notify_sign_of_life(const struct config *cfg, const struct notify_gateway *gw,
 	snprintf(subject, sizeof(subject), "[info] %s: daily sign of life",
 	    cfg->hostname);
 	compose_message_id(m->message_id, sizeof(m->message_id), cfg->hostname,
-	    now, seq);
+	    now, rnd);
 	memset(&t, 0, sizeof(t));
 	t.from = cfg->smtp.from;
 	t.to = cfg->sign_of_life.to.v;
@@ -538,7 +537,7 @@ notify_sign_of_life(const struct config *cfg, const struct notify_gateway *gw,
 
 int
 notify_failure(const struct config *cfg, const struct notify_failure *f,
-    time_t now, unsigned long long seq, struct notify_mail *m)
+    time_t now, unsigned long long rnd, struct notify_mail *m)
 {
 	struct compose_text t;
 	char *body = NULL;
@@ -568,7 +567,7 @@ notify_failure(const struct config *cfg, const struct notify_failure *f,
 		return -1;
 	}
 	compose_message_id(m->message_id, sizeof(m->message_id), cfg->hostname,
-	    now, seq);
+	    now, rnd);
 	memset(&t, 0, sizeof(t));
 	t.from = cfg->smtp.from;
 	t.to = &cfg->smtp.failure_notice;

@@ -76,7 +76,6 @@ struct poller {
 	struct log_limit link_lim, mail_ok_lim;
 	struct log_limit *req_lim;	/* one per request; NULL: quiet */
 	struct pending *pending;
-	unsigned long long msg_seq;
 
 	/* under lock */
 	struct alarm_engine *eng;
@@ -126,8 +125,6 @@ poller_start(const struct config *cfg, size_t device, struct spool *spool,
 	p->spool = spool;
 	p->relay = relay;
 	p->mail_ok = -1;
-	/* Message-IDs stay unique across restarts and devices. */
-	p->msg_seq = (util_wall_ms() << 16) + (device << 10);
 	p->test_stall = stall != NULL && strcmp(stall, "1") == 0;
 	p->eng = alarm_engine_new(cfg, device);
 	if (readplan_build(cfg, device, &p->plan) == -1)
@@ -511,7 +508,7 @@ poller_mail(struct poller *p, time_t wall)
 	poller_flush_pending(p);
 	pthread_mutex_lock(&p->lock);
 	while ((n = alarm_engine_take(p->eng)) != NULL) {
-		if (notify_build(p->cfg, n, wall, ++p->msg_seq, &nm) == -1) {
+		if (notify_build(p->cfg, n, wall, util_random64(), &nm) == -1) {
 			log_warnx("poller: %s: cannot compose alarm mail",
 			    p->dev->name);
 			alarm_notification_free(n);

@@ -695,8 +695,7 @@ relay_notice(struct relay *r, const struct spool_entry *e, const char *why,
 	f.failed = failed;
 	f.nfailed = nfailed;
 	f.headers = headers;
-	ret = notify_failure(r->cfg, &f, time(NULL),
-	    (unsigned long long)util_mono_ms() ^ r->rng, &m);
+	ret = notify_failure(r->cfg, &f, time(NULL), util_random64(), &m);
 	free(headers);
 	if (ret == -1) {
 		log_warnx("relay: id=%s failure notice not composed", e->id);
@@ -1229,7 +1228,7 @@ relay_test_message(const struct config *cfg, const char *to, size_t *len)
 
 	compose_date(date, sizeof(date), now);
 	compose_message_id(msgid, sizeof(msgid), cfg->hostname, now,
-	    (unsigned long long)getpid());
+	    util_random64());
 	body = xasprintf("This is a test message from modbus2mail on %s, "
 	    "sent by `modbus2mail test-mail` at %s.\nIf you can read it, mail "
 	    "from the gateway reaches you.\n", cfg->hostname, date);

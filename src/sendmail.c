@@ -245,7 +245,7 @@ sendmail_queue(const struct config *cfg, const char *sender,
 	info.from = cfg->smtp.from;
 	info.rewrite_from = cfg->listener.rewrite_from;
 	info.now = time(NULL);
-	info.uniq = ((unsigned long long)getpid() << 32) ^ util_wall_ms();
+	info.rnd = util_random64();
 	if ((data = inbound_fixup(&info, b->p ? b->p : "", b->len, &len)) ==
 	    NULL && errno == EBADMSG) {
 		fprintf(stderr, "modbus2mail sendmail: a header line is longer "

@@ -1143,7 +1143,7 @@ smtpd_cb_begin(void *arg, const char *sender, char *const *rcpts,
 	info.from = d->cfg->smtp.from;
 	info.rewrite_from = d->cfg->listener.rewrite_from;
 	info.now = time(NULL);
-	info.uniq = ((unsigned long long)util_wall_ms() << 12) ^ ++d->seq;
+	info.rnd = util_random64();
 	if ((c->ib = inbound_begin(&info, smtpd_spool_write, c->msg)) ==
 	    NULL) {
 		spool_msg_abort(c->msg);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/random.h>
 
 #include "modbus2mail/log.h"
 #include "modbus2mail/util.h"
@@ -116,6 +117,18 @@ uint64_t
 util_wall_ms(void)
 {
 	return util_clock_ms(CLOCK_REALTIME);
+}
+
+uint64_t
+util_random64(void)
+{
+	uint64_t v;
+	ssize_t n;
+
+	while ((n = getrandom(&v, sizeof(v), 0)) != (ssize_t)sizeof(v))
+		if (n != -1 || errno != EINTR)
+			fatal("getrandom");
+	return v;
 }
 
 int

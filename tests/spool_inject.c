@@ -82,7 +82,7 @@ inject(int argc, char **argv)
 		pad[i] = (i % 72 == 71) ? '\n' : 'x';
 	for (i = 0; i < n; i++) {
 		compose_message_id(msgid, sizeof(msgid), "inject", time(NULL),
-		    (unsigned long long)getpid() << 24 | i);
+		    util_random64());
 		msg = xasprintf("From: %s\r\nTo: %s\r\nSubject: inject %zu\r\n"
 		    "Message-ID: %s\r\n\r\nseq %zu\r\n%s\r\n", sender, rcpts[0],
 		    i, msgid, i, pad);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "modbus2mail/compose.h"
+#include "modbus2mail/util.h"
 
 #define T0 1795417200 /* Mon, 23 Nov 2026 07:00:00 UTC */
 
@@ -133,6 +134,34 @@ test_header_fold(void **state)
 	}
 	assert_true(total > 5);
 	free(s);
+}
+
+/*
+ * A reply naming a Message-ID is trusted (acknowledge by reply), so the id's
+ * random part must be 64 unpredictable bits, not a counter or a clock: in
+ * 256 draws every bit is seen set and clear (a counter or time keeps its
+ * high bits), no value repeats, and the id prints all of it.
+ */
+static void
+test_msgid_random(void **state)
+{
+	uint64_t v[256], any = 0, all = ~(uint64_t)0;
+	char buf[128], hex[32];
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < 256; i++) {
+		v[i] = util_random64();
+		any |= v[i];
+		all &= v[i];
+		for (j = 0; j < i; j++)
+			assert_true(v[i] != v[j]);
+	}
+	assert_true(any == ~(uint64_t)0);
+	assert_true(all == 0);
+	compose_message_id(buf, sizeof(buf), "gw", T0, v[0]);
+	snprintf(hex, sizeof(hex), ".%llx.m2m@gw>", (unsigned long long)v[0]);
+	assert_non_null(strstr(buf, hex));
 }
 
 static void
@@ -365,6 +394,7 @@ main(void)
 		cmocka_unit_test(test_header_value),
 		cmocka_unit_test(test_header_fold),
 		cmocka_unit_test(test_date_msgid),
+		cmocka_unit_test(test_msgid_random),
 		cmocka_unit_test(test_golden_single),
 		cmocka_unit_test(test_golden_utf8_followup),
 		cmocka_unit_test(test_header_injection),

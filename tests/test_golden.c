@@ -350,7 +350,7 @@ relayed(const struct config *cfg, const char *name)
 	    .helo = "arduino", .peer_addr = "192.168.1.50", .protocol = "ESMTP",
 	    .id = "S1.1", .sender = "arduino@plc.local",
 	    .rcpt = "ops@example.com", .from = cfg->smtp.from,
-	    .rewrite_from = cfg->listener.rewrite_from, .now = T0, .uniq = 1 };
+	    .rewrite_from = cfg->listener.rewrite_from, .now = T0, .rnd = 1 };
 	size_t len;
 	char *out;
 

@@ -125,7 +125,7 @@ info(void)
 	i.rcpt = "ops@example.com";
 	i.from = "Line 3 Alarms <alarms@example.com>";
 	i.now = 1790000000;
-	i.uniq = 42;
+	i.rnd = 42;
 	return i;
 }
 

@@ -120,8 +120,8 @@ test_active_fields(void **state)
 	assert_string_equal(header(m.data, "From"),
 	    "Line 3 <alarms@example.com>");
 	assert_string_equal(header(m.data, "Message-ID"), m.message_id);
-	/* seq 7 of device 0 with 2 devices: 14 = 0xe */
-	assert_non_null(strstr(m.message_id, ".e.m2m@gw-test>"));
+	/* the caller's random part as it is */
+	assert_non_null(strstr(m.message_id, ".7.m2m@gw-test>"));
 	assert_null(header(m.data, "In-Reply-To"));
 	/* the first body line is the state and time; the template follows */
 	assert_non_null(strstr(m.data, "\r\n\r\nACTIVE at 07:02 +00:00\r\n"
@@ -245,8 +245,6 @@ test_group_and_pseudo_rule(void **state)
 	assert_int_equal(notify_build(cfg, &n, T0 + 10, 1, &m), 0);
 	assert_string_equal(header(m.data, "Subject"),
 	    "[critical] maxi2.link ACTIVE on maxi2");
-	/* device 1's seq 1 differs from device 0's seq 1 */
-	assert_non_null(strstr(m.message_id, ".3.m2m@gw-test>"));
 	notify_mail_clear(&m);
 	config_free(cfg);
 }

@@ -71,9 +71,10 @@ char	*compose_alarm(const struct compose_mail *, size_t *len);
 char	*compose_plain(const struct compose_text *, size_t *len);
 /* RFC 5322 date of t in local time, e.g. "Mon, 23 Nov 2026 07:00:00 +0100". */
 void	compose_date(char *buf, size_t len, time_t t);
-/* "<unique@hostname>"; uniq is any caller-chosen unique value. */
+/* "<time.random.m2m@hostname>"; rnd is util_random64() (tests pass fixed
+ * values): a reply that names the id is trusted, so it must be unguessable. */
 void	compose_message_id(char *buf, size_t len, const char *hostname,
-	    time_t t, unsigned long long uniq);
+	    time_t t, unsigned long long rnd);
 /* RFC 2047 encoded-word form of a header value when not ASCII; malloc'd.
  * CR and LF are replaced so a value never starts a new header line. */
 char	*compose_header_value(const char *value);

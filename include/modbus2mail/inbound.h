@@ -43,7 +43,7 @@ struct inbound_info {
 	const char *from;		/* smtp.from, for a missing From: */
 	int rewrite_from;		/* listener.rewrite_from */
 	time_t now;
-	unsigned long long uniq;	/* makes the Message-ID unique */
+	unsigned long long rnd;		/* Message-ID: util_random64() */
 };
 
 /*

@@ -1,7 +1,7 @@
 /*
  * notify.h - alarm notifications and the daily sign of life as complete
  * messages (via compose.c) with their envelope recipients. Pure: time and
- * a sequence number for the Message-ID are arguments.
+ * the Message-ID's random part (util_random64()) are arguments.
  *
  * Template fields: {state} is ACTIVE, CLEARED, REMINDER, ACKNOWLEDGED,
  * SHELVED (chatter) or ACTIVE again for the escalation mail; {value}/{raw}
@@ -45,13 +45,12 @@ struct notify_mail {
 };
 
 /*
- * The mail for one notification of cfg->devices[n->device]. seq is the
- * caller's counter for that device (the device index is mixed into the
- * Message-ID, so per-device counters never collide). 0, or -1 (bad
- * recipient address, ENOMEM) with m cleared.
+ * The mail for one notification of cfg->devices[n->device]; rnd is the
+ * Message-ID's random part. 0, or -1 (bad recipient address, ENOMEM) with
+ * m cleared.
  */
 int	notify_build(const struct config *, const struct alarm_notification *,
-	    time_t now, unsigned long long seq, struct notify_mail *);
+	    time_t now, unsigned long long rnd, struct notify_mail *);
 /* Gateway summary for the daily sign-of-life mail. */
 struct notify_gateway {
 	const char *devices;	/* one line per device */
@@ -62,7 +61,7 @@ struct notify_gateway {
 };
 /* The sign-of-life mail to sign_of_life.to. 0 or -1. */
 int	notify_sign_of_life(const struct config *, const struct notify_gateway *,
-	    time_t now, unsigned long long seq, struct notify_mail *);
+	    time_t now, unsigned long long rnd, struct notify_mail *);
 /* A message the relay could not deliver, for the failure notice. */
 struct notify_failure {
 	const char *queue_id;
@@ -78,7 +77,7 @@ struct notify_failure {
  * 0, or -1 (no failure_notice configured, ENOMEM) with m cleared.
  */
 int	notify_failure(const struct config *, const struct notify_failure *,
-	    time_t now, unsigned long long seq, struct notify_mail *);
+	    time_t now, unsigned long long rnd, struct notify_mail *);
 /* Releases what notify_build() allocated. */
 void	notify_mail_clear(struct notify_mail *);
 

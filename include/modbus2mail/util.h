@@ -28,6 +28,11 @@ int	util_parse_ulong(const char *s, unsigned long max, unsigned long *out);
 /* Whole string as a finite double. 0 ok, -1 bad. */
 int	util_parse_double(const char *s, double *out);
 
+/* 64 bits from getrandom(2): Message-IDs must not be guessable, a reply
+ * naming one is trusted (acknowledge by reply). Never fails: it blocks
+ * until the kernel's pool is ready, and exits if getrandom is missing. */
+uint64_t util_random64(void);
+
 /* Local time as 2026-11-29T14:30:00 (status lines). */
 void	util_fmt_time(char *buf, size_t len, time_t t);
 
