@@ -612,6 +612,9 @@ relay_describe(const struct relay_conn *c, CURLcode res, char *buf,
 	case VERDICT_STARTTLS:
 		snprintf(buf, len, "TLS: STARTTLS refused: %s", c->fail_reply);
 		return;
+	case VERDICT_EHLO:
+		snprintf(buf, len, "EHLO refused: %s: %s", url, c->fail_reply);
+		return;
 	case VERDICT_CONNECT:
 		if (c->fail_code == 0) {
 			snprintf(buf, len, "%s: %s", url, detail);

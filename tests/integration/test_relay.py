@@ -10,13 +10,56 @@ import email
 import email.policy
 import os
 import signal
+import socket
 import sys
+import threading
 import unittest
 
 from relay_common import (Provider, Relay, cleanup, free_port, make_pki, tmpdir,
                           usage_exes, wait_log, wait_until)
 
 M2M = TOOL = None
+
+
+class Refuser:
+    """An SMTP-ish server that greets and then answers 500 to everything."""
+
+    def __init__(self, port):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def serve(self):
+        while not self.done.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            with c:
+                c.settimeout(5)
+                try:
+                    c.sendall(b"220 refuser ready\r\n")
+                    f = c.makefile("rb")
+                    for line in f:
+                        if line.upper().startswith(b"QUIT"):
+                            c.sendall(b"221 bye\r\n")
+                            break
+                        c.sendall(b"500 5.5.1 no\r\n")
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(timeout=10)
+        self.sock.close()
 
 
 class RelayTest(unittest.TestCase):
@@ -185,6 +228,22 @@ class RelayTest(unittest.TestCase):
         wait_log(r, "<5>relay: mail path recovered after ")
         self.assertRegex(r.proc.cli("status").stdout, r"mail path: ok\nqueue: 0 messages, 0 failed")
         self.assertEqual(p.count(), 0)
+
+    # A server answering 5xx to every command (a misconfigured upstream,
+    # the wrong port): the mail path, not the messages.
+    def test_5xx_to_everything_held(self):
+        srv = Refuser(self.port).start()
+        self.started.append(srv)
+        r = self.relay(tls_none=True)
+        r.inject(4)
+        r.start()
+        wait_log(r, "<3>relay: mail path BROKEN: ")
+        wait_log(r, "status=deferred", count=4)
+        self.assertRegex(r.logtext(), r"mail path BROKEN: EHLO refused: smtp://127.0.0.1:\d+: "
+                         r"500 5\.5\.1 no")
+        self.assertEqual(r.files("failed"), [])
+        self.assertEqual(len(r.files("queue", ".msg")), 4)
+        self.assertNotIn("status=failed", r.logtext())
 
     # A provider answering 5xx to MAIL FROM (misconfigured upstream): held,
     # not failed; delivered once it accepts again.
