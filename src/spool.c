@@ -115,6 +115,7 @@ static char	*spool_meta_text(unsigned, time_t, const char *, char *const *,
 static size_t	spool_count(int, const char *);
 static int	spool_unusable(struct spool *, const char *, int);
 static int	spool_unfail(struct spool *, const char *);
+static int	spool_rename_new(int, const char *, int, const char *);
 static int	spool_id_ok(const char *);
 static FILE	*spool_open_msg(struct spool *, int, const char *,
 		    struct spool_entry *);
@@ -409,9 +410,8 @@ spool_msg_commit(struct spool_msg *m, char *id, size_t idlen)
 	m->fp = NULL;
 	snprintf(final, sizeof(final), "%s.msg", m->id);
 	/* NOREPLACE: an id collision must never clobber a queued message. */
-	if (renameat2(sp->tmpfd, m->tmpname, sp->queuefd, final,
-	    RENAME_NOREPLACE) == -1 && (errno != EINVAL ||
-	    renameat(sp->tmpfd, m->tmpname, sp->queuefd, final) == -1)) {
+	if (spool_rename_new(sp->tmpfd, m->tmpname, sp->queuefd, final) ==
+	    -1) {
 		save = errno;
 		goto fail;
 	}
@@ -1046,21 +1046,37 @@ out:
 	return r;
 }
 
+/* rename that never replaces (where the file system cannot say so: plain). */
+static int
+spool_rename_new(int fromfd, const char *from, int tofd, const char *to)
+{
+	if (renameat2(fromfd, from, tofd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -1;
+	return renameat(fromfd, from, tofd, to);
+}
+
 /* failed/ID back into queue/ with its pending recipients, attempts 0. */
 static int
 spool_unfail(struct spool *sp, const char *id)
 {
 	char name[SPOOL_ID_MAX + 8];
+	struct stat st;
 	int r = -1, save;
 
 	pthread_mutex_lock(&sp->lock);
+	/* Recipients first: the message in queue/ is the commit. */
+	snprintf(name, sizeof(name), "%s.msg", id);
+	if (fstatat(sp->failfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		goto out;
 	snprintf(name, sizeof(name), "%s.meta", id);
-	if (renameat(sp->failfd, name, sp->queuefd, name) == -1 &&
+	if (spool_rename_new(sp->failfd, name, sp->queuefd, name) == -1 &&
 	    errno != ENOENT)
 		goto out;
 	snprintf(name, sizeof(name), "%s.msg", id);
-	if (renameat2(sp->failfd, name, sp->queuefd, name,
-	    RENAME_NOREPLACE) == -1 || fsync(sp->queuefd) == -1)
+	if (spool_rename_new(sp->failfd, name, sp->queuefd, name) == -1 ||
+	    fsync(sp->queuefd) == -1)
 		goto out;
 	snprintf(name, sizeof(name), "%s.reason", id);
 	unlinkat(sp->failfd, name, 0);
