@@ -61,7 +61,6 @@ static void	daemon_ctl_socket(struct daemon *);
 static int	daemon_threads_alive(struct daemon *);
 static void	daemon_tick(struct daemon *);
 static void	daemon_mail_summary(struct daemon *, char *, size_t);
-static int	daemon_stuck(struct daemon *, const struct spool_stats *);
 static void	daemon_sign_of_life(struct daemon *, time_t);
 static void	daemon_submit_sign_of_life(struct daemon *,
 		    const struct notify_gateway *, time_t);
@@ -253,17 +252,9 @@ daemon_mail_summary(struct daemon *d, char *buf, size_t len)
 	if (st.failed > 0)
 		snprintf(failed, sizeof(failed), ", %zu failed", st.failed);
 	snprintf(buf, len, "%zu queued%s%s%s", st.queued, failed,
-	    daemon_stuck(d, &st) ? ", stuck" : "",
+	    relay_stuck(d->relay) ? ", stuck" : "",
 	    relay_path_broken(d->relay, &since, why, sizeof(why)) ?
 	    ", mail path BROKEN" : "");
-}
-
-/* The oldest queued message waits longer than smtp.stuck_after. */
-static int
-daemon_stuck(struct daemon *d, const struct spool_stats *st)
-{
-	return st->oldest != 0 && (uint64_t)(time(NULL) - st->oldest) * 1000 >=
-	    d->cfg->smtp.stuck_after_ms;
 }
 
 static void
@@ -387,7 +378,7 @@ daemon_status_mail(struct daemon *d, FILE *out)
 	fprintf(out, "queue: %zu messages", st.queued);
 	if (st.queued > 0)
 		fprintf(out, ", oldest %llds%s", (long long)(now - st.oldest),
-		    daemon_stuck(d, &st) ? " (stuck: older than "
+		    relay_stuck(d->relay) ? " (stuck: older than "
 		    "smtp.stuck_after)" : "");
 	fprintf(out, ", %zu failed\n", st.failed);
 	if (st.damaged > 0 || st.unusable > 0)

@@ -1019,6 +1019,16 @@ relay_run_queue(struct relay *r, int force, time_t *next)
 	return failing;
 }
 
+int
+relay_stuck(struct relay *r)
+{
+	struct spool_stats st;
+
+	spool_stats(r->spool, &st);
+	return st.oldest != 0 && (uint64_t)(time(NULL) - st.oldest) * 1000 >=
+	    r->cfg->smtp.stuck_after_ms;
+}
+
 /*
  * mail_ok_coil: the mail path works, no queued message has failed or waits
  * longer than smtp.stuck_after, nothing lies in failed/.
@@ -1027,11 +1037,9 @@ static void
 relay_health(struct relay *r, int failing)
 {
 	struct spool_stats st;
-	int ok, stuck;
+	int ok, stuck = relay_stuck(r);
 
 	spool_stats(r->spool, &st);
-	stuck = st.oldest != 0 && (uint64_t)(time(NULL) - st.oldest) * 1000 >=
-	    r->cfg->smtp.stuck_after_ms;
 	pthread_mutex_lock(&r->lock);
 	ok = failing == 0 && !r->broken && !stuck && st.failed == 0;
 	pthread_mutex_unlock(&r->lock);
@@ -1178,7 +1186,10 @@ relay_wake(struct relay *r)
 int
 relay_healthy(struct relay *r)
 {
-	return r == NULL ? 1 : atomic_load(&r->healthy);
+	if (r == NULL)
+		return 1;
+	/* stuck is checked now: a run may hang in one long session */
+	return atomic_load(&r->healthy) && !relay_stuck(r);
 }
 
 int

@@ -35,6 +35,8 @@ void	relay_wake(struct relay *);
  * once or waits longer than smtp.stuck_after, or failed/ holds a message
  * (mail_ok_coil); follows each queue run. */
 int	relay_healthy(struct relay *);
+/* 1 while the oldest queued message waits longer than smtp.stuck_after. */
+int	relay_stuck(struct relay *);
 /*
  * 1 while the mail path is broken: no session with the provider got past
  * MAIL FROM since since, for the reason why (a reply or a connection

@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import smtplib
+import socket
 import subprocess
 import sys
 import time
@@ -287,6 +288,49 @@ class SignOfLife(PathTest):
         self.assertEqual(subjects.index(sol[0]), 0)
         with open(os.path.join(self.spool, "sign_of_life")) as f:
             self.assertEqual(f.read(), time.strftime("%Y-%m-%d"))
+
+
+class Stuck(PathTest):
+    # A message older than smtp.stuck_after: mail_ok_coil 0, status and
+    # systemd's STATUS= say so, while the session still hangs (a provider
+    # that accepts the connection and never greets).
+    def test_stuck_message_clears_mail_ok(self):
+        silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        self.addCleanup(silent.close)
+        with open(self.cfg) as f:
+            text = f.read()
+        text = text.replace("smtp://127.0.0.1:%d" % self.pport,
+                            "smtp://127.0.0.1:%d" % silent.getsockname()[1])
+        text = text.replace("  timeout: 5s\n", "  timeout: 60s\n  stuck_after: 1s\n")
+        with open(self.cfg, "w") as f:
+            f.write(text)
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(os.path.join(self.dir, "notify.sock"))
+        notify.setblocking(False)
+        self.addCleanup(notify.close)
+        self.daemon = Daemon(EXE, self.cfg,
+                             env={"NOTIFY_SOCKET": os.path.join(self.dir, "notify.sock")})
+        self.daemon.start()
+        wait_until(lambda: self.coil() == [1], what="mail_ok_coil 1")
+        self.plc.set("co", 12, 1)
+        wait_until(lambda: self.coil() == [0], timeout=15, what="mail_ok_coil 0 when stuck")
+        self.assertRegex(self.status(), r"queue: 1 messages, oldest \d+s "
+                         r"\(stuck: older than smtp.stuck_after\), 0 failed")
+        seen = []
+
+        def status_stuck():
+            try:
+                while True:
+                    seen.extend(notify.recv(4096).decode().splitlines())
+            except BlockingIOError:
+                pass
+            return "STATUS=devices 1/1 up, 1 active alarms, 1 queued, stuck" in seen
+        wait_until(status_stuck, what="STATUS= with stuck")
+        # still the first session: the path is not known to be broken
+        self.assertNotIn("mail path BROKEN", self.daemon.logtext())
+        self.assertIn("mail path: ok", self.status())
 
 
 NOBODY = 65534
