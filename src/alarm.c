@@ -975,6 +975,8 @@ alarm_engine_get(const struct alarm_engine *e, size_t i, uint64_t now,
 
 	memset(st, 0, sizeof(*st));
 	st->name = s->name;
+	st->rule = s->rule;
+	st->severity = s->severity;
 	st->state = slot_strstate(s->state);
 	st->active = slot_on(s);
 	st->since = st->active ? s->since : 0;

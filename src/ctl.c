@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -20,9 +21,10 @@
 #include "modbus2mail/spool.h"
 #include "modbus2mail/util.h"
 
-#define CTL_LINE_MAX	(CTL_NAME_MAX + CTL_REASON_MAX + 64)
+#define CTL_LINE_MAX	(CTL_USER_MAX + CTL_NAME_MAX + CTL_REASON_MAX + 64)
 #define CTL_CLIENTS	(CTL_POLLFDS - 1)
 #define CTL_TIMEOUT_MS	2000
+#define CTL_CLIENT_WAIT_S 10	/* for the daemon's answer */
 
 /* One client: its request line comes in, then the whole reply goes out. */
 struct ctl_client {
@@ -164,10 +166,19 @@ int
 ctl_req_encode(const struct ctl_req *req, char *buf, size_t len)
 {
 	const char *verb = ctl_verb_name(req->verb);
-	int n;
+	int n = 0;
 
 	if (verb == NULL)
 		return -1;
+	if (req->user[0] != '\0') {
+		if (!ctl_word_ok(req->user, sizeof(req->user)))
+			return -1;
+		n = snprintf(buf, len, "web=%s ", req->user);
+		if (n < 0 || (size_t)n >= len)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
 	switch (req->verb) {
 	case CTL_ACK:
 	case CTL_UNSHELVE:
@@ -195,6 +206,21 @@ ctl_req_decode(const char *line, struct ctl_req *req, char *err,
 	size_t v, n;
 
 	memset(req, 0, sizeof(*req));
+	/* "web=USER ": asked through the web page by USER */
+	if (strncmp(p, "web=", 4) == 0) {
+		n = strcspn(p + 4, " ");
+		if (n == 0 || n >= sizeof(req->user) || p[4 + n] != ' ') {
+			snprintf(err, errlen, "malformed web user");
+			return -1;
+		}
+		memcpy(req->user, p + 4, n);
+		if (!ctl_word_ok(req->user, sizeof(req->user))) {
+			snprintf(err, errlen, "malformed web user");
+			return -1;
+		}
+		p += 4 + n + 1;
+		line = p;
+	}
 	n = strcspn(p, " ");
 	for (v = 0; v < CTL_NVERBS; v++)
 		if (strlen(ctl_verbs[v].name) == n &&
@@ -524,6 +550,7 @@ ctl_connect(const struct config *cfg, const struct ctl_req *req, FILE *err)
 {
 	struct sockaddr_un sun;
 	char path[sizeof(sun.sun_path)], line[CTL_LINE_MAX];
+	struct timeval tv = { CTL_CLIENT_WAIT_S, 0 };
 	int fd;
 
 	if (ctl_req_encode(req, line, sizeof(line)) == -1) {
@@ -543,6 +570,8 @@ ctl_connect(const struct config *cfg, const struct ctl_req *req, FILE *err)
 			close(fd);
 		return -2;
 	}
+	/* a daemon busy reloading must not hold its own web page forever */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	dprintf(fd, "%s\n", line);
 	shutdown(fd, SHUT_WR);
 	return fd;

@@ -25,11 +25,14 @@
 #include "modbus2mail/config.h"
 #include "modbus2mail/ctl.h"
 #include "modbus2mail/daemon.h"
+#include "modbus2mail/history.h"
+#include "modbus2mail/http.h"
 #include "modbus2mail/log.h"
 #include "modbus2mail/notify.h"
 #include "modbus2mail/poller.h"
 #include "modbus2mail/relay.h"
 #include "modbus2mail/smtpd.h"
+#include "modbus2mail/snapshot.h"
 #include "modbus2mail/spool.h"
 #include "modbus2mail/util.h"
 
@@ -42,6 +45,9 @@ struct daemon {
 	struct spool *spool;		/* owned */
 	struct relay *relay;		/* owned */
 	struct smtpd *smtpd;		/* owned, NULL without listener */
+	struct http *http;		/* owned, NULL without http: */
+	time_t started, loaded;		/* wall: start, last (re)load */
+	int alive;			/* last daemon_threads_alive() */
 	struct poller **pollers;	/* owned, one per device */
 	size_t npollers;
 	struct ctl *ctl;		/* owned */
@@ -69,10 +75,13 @@ static void	daemon_status_mail(struct daemon *, FILE *);
 static int	daemon_ctl(const struct ctl_req *, FILE *, void *);
 static int	daemon_ctl_flush(struct daemon *, FILE *);
 static void	daemon_fmt_until(char *, size_t, time_t, uint64_t);
-static void	daemon_ack_by(char *, size_t, long);
+static void	daemon_ack_by(char *, size_t, long, const char *);
 static int	daemon_ctl_alarm(struct daemon *, const struct ctl_req *,
 		    FILE *);
 static void	daemon_wake_relay(void *);
+static void	daemon_snapshot(struct daemon *);
+static void	daemon_history_shelf(struct daemon *, const struct ctl_req *,
+		    const char *);
 
 static void
 daemon_notify(const char *msg)
@@ -129,6 +138,14 @@ daemon_start_workers(struct daemon *d, struct config *cfg)
 		log_warnx("daemon: listener: %s", err);
 		goto fail;
 	}
+	/* an unusable history file costs history (counted), never alarms */
+	if (history_start(cfg, err, sizeof(err)) == -1)
+		log_warnx("daemon: %s; history events are dropped", err);
+	if (cfg->http.enabled && (d->http = http_start(cfg, d->spool, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("daemon: %s", err);
+		goto fail;
+	}
 	d->pollers = xcalloc(cfg->ndevices, sizeof(*d->pollers));
 	for (i = 0; i < cfg->ndevices; i++)
 		d->pollers[d->npollers++] = poller_start(cfg, i, d->spool,
@@ -146,6 +163,9 @@ daemon_stop_workers(struct daemon *d)
 {
 	size_t i;
 
+	/* the web server first: its snapshot points into pollers and cfg */
+	http_stop(d->http);
+	d->http = NULL;
 	if (d->smtpd != NULL)
 		smtpd_stop(d->smtpd);
 	d->smtpd = NULL;
@@ -157,6 +177,7 @@ daemon_stop_workers(struct daemon *d)
 	free(d->pollers);
 	if (d->relay != NULL)
 		relay_stop(d->relay);
+	history_stop();		/* after those whose events it writes */
 	if (d->spool != NULL)
 		spool_close(d->spool);
 	d->pollers = NULL;
@@ -207,6 +228,7 @@ daemon_reload(struct daemon *d)
 		return;
 	}
 	config_free(old);
+	d->loaded = time(NULL);
 	daemon_ctl_socket(d);
 	log_info("daemon: reloaded %s devices=%zu rules=%zu", d->path,
 	    d->cfg->ndevices, d->cfg->nrules);
@@ -267,10 +289,12 @@ daemon_tick(struct daemon *d)
 	time_t t = time(NULL);
 
 	if (d->watchdog_ms != 0 && now - d->last_ping_ms >= d->watchdog_ms / 2
-	    && daemon_threads_alive(d)) {
+	    && (d->alive = daemon_threads_alive(d))) {
 		daemon_notify("WATCHDOG=1");
 		d->last_ping_ms = now;
-	}
+	} else if (d->watchdog_ms == 0)
+		d->alive = daemon_threads_alive(d);
+	daemon_snapshot(d);
 	for (i = 0; i < d->npollers; i++) {
 		up += poller_link_up(d->pollers[i]);
 		active += poller_active_alarms(d->pollers[i]);
@@ -283,6 +307,33 @@ daemon_tick(struct daemon *d)
 		strlcpy(d->status, status, sizeof(d->status));
 	}
 	daemon_sign_of_life(d, t);
+}
+
+/* For the web page and /metrics: one copy, taken once per tick and
+ * after each control request. */
+static void
+daemon_snapshot(struct daemon *d)
+{
+	struct snapshot *s;
+	size_t i, n = 0;
+
+	if (d->http == NULL)
+		return;
+	for (i = 0; i < d->npollers; i++)
+		n += poller_slots(d->pollers[i]);
+	s = snapshot_new(d->npollers, n);
+	s->taken = time(NULL);
+	s->started = d->started;
+	s->cfg = d->cfg;
+	s->config_loaded = d->loaded;
+	for (i = 0; i < d->npollers; i++)
+		poller_snapshot(d->pollers[i], s, n);
+	spool_stats(d->spool, &s->queue);
+	s->path_broken = relay_path_broken(d->relay, &s->path_since,
+	    s->path_why, sizeof(s->path_why));
+	s->threads_alive = d->alive;
+	s->history_enabled = d->cfg->history.enabled;
+	http_publish(d->http, s);
 }
 
 /*
@@ -446,20 +497,37 @@ daemon_fmt_until(char *buf, size_t len, time_t now, uint64_t ms)
  * ack RULE; shelve and unshelve a RULE or a DEVICE (every alarm of it).
  * A rule of the same name as a device wins: shelve RULE keeps its meaning.
  */
-/* "root via modbus2mail ack" (uid 0 without a passwd entry: "uid 0"). */
+/* "root via modbus2mail ack" (uid 0 without a passwd entry: "uid 0"),
+ * "operator1 via the web page". */
 static void
-daemon_ack_by(char *buf, size_t len, long uid)
+daemon_ack_by(char *buf, size_t len, long uid, const char *user)
 {
 	struct passwd pw, *res = NULL;
 	char pwbuf[1024];
 
-	if (uid < 0)
+	if (user[0] != '\0')
+		snprintf(buf, len, "%s via the web page", user);
+	else if (uid < 0)
 		snprintf(buf, len, "via modbus2mail ack");
 	else if (getpwuid_r((uid_t)uid, &pw, pwbuf, sizeof(pwbuf),
 	    &res) == 0 && res != NULL)
 		snprintf(buf, len, "%s via modbus2mail ack", pw.pw_name);
 	else
 		snprintf(buf, len, "uid %ld via modbus2mail ack", uid);
+}
+
+/* A shelve or unshelve (of a rule, pseudo-rule or device) in the history. */
+static void
+daemon_history_shelf(struct daemon *d, const struct ctl_req *req,
+    const char *detail)
+{
+	long rule = config_find_rule(d->cfg, req->name);
+	long dev = config_find_device(d->cfg, req->name);
+
+	history_add(req->verb == CTL_SHELVE && req->ms > 0 ? HISTORY_SHELVE :
+	    HISTORY_UNSHELVE, rule != -1 ? d->cfg->devices[
+	    d->cfg->rules[rule].device].name : dev != -1 ? req->name : NULL,
+	    rule != -1 || dev == -1 ? req->name : NULL, detail);
 }
 
 static int
@@ -477,7 +545,7 @@ daemon_ctl_alarm(struct daemon *d, const struct ctl_req *req, FILE *out)
 		all = "every alarm of ";
 		r = poller_shelve(d->pollers[dev], NULL, ms, req->reason, out);
 	}
-	daemon_ack_by(by, sizeof(by), req->uid);
+	daemon_ack_by(by, sizeof(by), req->uid, req->user);
 	for (i = 0; i < d->npollers && r == 1; i++)
 		r = req->verb == CTL_ACK ? poller_ack(d->pollers[i], req->name,
 		    by, out) : poller_shelve(d->pollers[i], req->name, ms,
@@ -487,6 +555,8 @@ daemon_ctl_alarm(struct daemon *d, const struct ctl_req *req, FILE *out)
 		    "rule" : "rule or device", req->name, d->path);
 	if (r != 0)
 		return -1;
+	if (req->verb != CTL_ACK)
+		daemon_history_shelf(d, req, ms == 0 ? by : req->reason);
 	if (req->verb == CTL_ACK)
 		fprintf(out, "%s acknowledged\n", req->name);
 	else if (ms == 0)
@@ -505,6 +575,11 @@ daemon_ctl(const struct ctl_req *req, FILE *out, void *arg)
 	struct daemon *d = arg;
 	int r;
 
+	/* only the daemon's own web server names a web user */
+	if (req->user[0] != '\0' && req->uid != (long)geteuid()) {
+		fprintf(out, "only the daemon's web page may name a web user\n");
+		return -1;
+	}
 	switch (req->verb) {
 	case CTL_FLUSH:
 		return daemon_ctl_flush(d, out);
@@ -559,6 +634,7 @@ daemon_run(const char *path, int verbose)
 		return 1;
 	}
 	daemon_ctl_socket(&d);
+	d.started = d.loaded = time(NULL);
 #ifdef HAVE_LIBSYSTEMD
 	if (sd_watchdog_enabled(0, &usec) > 0)
 		d.watchdog_ms = usec / 1000;

@@ -13,6 +13,7 @@
 #include "modbus2mail/config.h"
 #include "modbus2mail/ctl.h"
 #include "modbus2mail/daemon.h"
+#include "modbus2mail/history.h"
 #include "modbus2mail/log.h"
 #include "modbus2mail/poller.h"
 #include "modbus2mail/readplan.h"
@@ -45,6 +46,7 @@ static int	cmd_poll(const char *, int, char **);
 static int	cmd_queue(const char *, int, char **);
 static int	cmd_ctl(const char *, int, char **);
 static int	cmd_render(const char *, int, char **);
+static int	cmd_history(const char *, int, char **);
 static int	cmd_sendmail(const char *, int, char **);
 static int	cmd_help(const char *, int, char **);
 static const struct cmd *cmd_find(const char *);
@@ -130,6 +132,18 @@ static const struct cmd commands[] = {
 	    "Through the running daemon when there is one.\n",
 	    "",
 	    "sudo modbus2mail delete 660ED0F2A6B1C002B9A0003" },
+	{ "history", cmd_history, "[--since T] [--device D] [--rule R] [--csv]",
+	    "alarm, mail and link events",
+	    "Prints the history kept in spool_dir/history.db, newest first: alarm\n"
+	    "transitions (raise, clear, reminder, ack, escalate, shelve, unshelve),\n"
+	    "mail events (mail_sent, mail_deferred, mail_failed) and link changes\n"
+	    "(link_up, link_down). Works with or without the daemon.\n",
+	    "  --since DURATION only events this recent (default 24h)\n"
+	    "  --device D       only device D\n"
+	    "  --rule R         only rule R (or a queue id for mail events)\n"
+	    "  --kind K         only this kind of event\n"
+	    "  --csv            CSV (RFC 4180) with a header line\n",
+	    "modbus2mail history --since 7d --device maxi1 --csv" },
 	{ "render", cmd_render, "[--raw] RULE",
 	    "print the ACTIVE mail a rule would send",
 	    "Prints the ACTIVE mail of RULE (or DEVICE.link, DEVICE.heartbeat)\n"
@@ -351,6 +365,19 @@ cmd_queue(const char *path, int argc, char **argv)
 	}
 	r = spool_print_queue(sp, stdout) == 0 ? 0 : 1;
 	spool_close(sp);
+	config_free(cfg);
+	return r;
+}
+
+static int
+cmd_history(const char *path, int argc, char **argv)
+{
+	struct config *cfg;
+	int r;
+
+	if ((cfg = load(path)) == NULL)
+		return 1;
+	r = history_cli(cfg, argc, argv, stdout, stderr);
 	config_free(cfg);
 	return r;
 }

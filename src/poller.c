@@ -31,12 +31,14 @@
 
 #include "modbus2mail/alarm.h"
 #include "modbus2mail/config.h"
+#include "modbus2mail/history.h"
 #include "modbus2mail/log.h"
 #include "modbus2mail/mbframe.h"
 #include "modbus2mail/notify.h"
 #include "modbus2mail/poller.h"
 #include "modbus2mail/readplan.h"
 #include "modbus2mail/relay.h"
+#include "modbus2mail/snapshot.h"
 #include "modbus2mail/spool.h"
 #include "modbus2mail/util.h"
 #include "modbus2mail/value.h"
@@ -76,6 +78,7 @@ struct poller {
 	struct log_limit link_lim, mail_ok_lim;
 	struct log_limit *req_lim;	/* one per request; NULL: quiet */
 	struct pending *pending;
+	struct snapshot_poll tally;	/* copied to stats each cycle */
 
 	/* under lock */
 	struct alarm_engine *eng;
@@ -85,6 +88,8 @@ struct poller {
 	time_t last_good;		/* wall clock of the last good poll */
 	uint64_t alive_ms;
 	int dirty;			/* state to save */
+	struct snapshot_poll stats;
+	uint64_t (*trans)[SNAPSHOT_NKINDS];	/* per slot, by alarm kind */
 };
 
 static void	*poller_main(void *);
@@ -96,6 +101,7 @@ static int	poller_transact(struct poller *, struct mbframe_req *,
 static int	poller_read(struct poller *, struct readplan *, char *, size_t);
 static void	poller_cycle(struct poller *);
 static void	poller_mail(struct poller *, time_t);
+static void	poller_count(struct poller *, const struct alarm_notification *);
 static int	poller_submit(struct poller *, struct pending *);
 static void	poller_flush_pending(struct poller *);
 static void	poller_mail_ok(struct poller *);
@@ -127,6 +133,7 @@ poller_start(const struct config *cfg, size_t device, struct spool *spool,
 	p->mail_ok = -1;
 	p->test_stall = stall != NULL && strcmp(stall, "1") == 0;
 	p->eng = alarm_engine_new(cfg, device);
+	p->trans = xcalloc(alarm_engine_count(p->eng) + 1, sizeof(*p->trans));
 	if (readplan_build(cfg, device, &p->plan) == -1)
 		fatalx("poller: %s: read plan too large", p->dev->name);
 	p->req_lim = xcalloc(p->plan.nreq + 1, sizeof(*p->req_lim));
@@ -170,6 +177,7 @@ poller_stop(struct poller *p)
 	readplan_free(&p->plan);
 	free(p->req_lim);
 	alarm_engine_free(p->eng);
+	free(p->trans);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
@@ -321,6 +329,12 @@ poller_read(struct poller *p, struct readplan *plan, char *why,
 		mq.addr = rq->addr;
 		mq.n = rq->count;
 		r = poller_transact(p, &mq, rsp, rq->why, sizeof(rq->why));
+		if (r == MBFRAME_OK)
+			p->tally.req_ok++;
+		else if (r == MBFRAME_EXCEPTION)
+			p->tally.req_exception++;
+		else
+			p->tally.req_failed++;
 		if ((rq->ok = r == MBFRAME_OK)) {
 			if (rq->bits != NULL)
 				mbframe_bits(rsp, rq->count, rq->bits);
@@ -419,17 +433,23 @@ static void
 poller_cycle(struct poller *p)
 {
 	char why[ALARM_REASON_MAX] = "";
+	struct timespec t0, t1;
 	uint64_t now;
 	time_t wall;
 	int rc = -1, up;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (p->mb != NULL || poller_connect(p, why, sizeof(why)) == 0) {
 		if ((rc = poller_read(p, &p->plan, why, sizeof(why))) == -1)
 			poller_disconnect(p);
-	}
+	} else
+		p->tally.req_failed++;
 	/* a read cut short by stop is no failed cycle */
 	if (poller_stopping(p))
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	snapshot_poll_observe(&p->tally, (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	up = rc == 0;
 	now = util_mono_ms();
 	wall = time(NULL);
@@ -440,11 +460,15 @@ poller_cycle(struct poller *p)
 	} else
 		memset(&p->link_lim, 0, sizeof(p->link_lim));
 	pthread_mutex_lock(&p->lock);
-	if (up && !p->link_up)
+	if (up && !p->link_up) {
 		log_info("poller: device=%s link=up", p->dev->name);
-	else if (!up && p->link_up)
+		history_add(HISTORY_LINK_UP, p->dev->name, NULL, NULL);
+	} else if (!up && p->link_up) {
 		log_warnx("poller: device=%s link=down: %s", p->dev->name, why);
+		history_add(HISTORY_LINK_DOWN, p->dev->name, NULL, why);
+	}
 	p->link_up = up;
+	p->stats = p->tally;
 	strlcpy(p->link_err, why, sizeof(p->link_err));
 	if (up)
 		p->last_good = wall;
@@ -516,6 +540,7 @@ poller_mail(struct poller *p, time_t wall)
 		}
 		alarm_engine_set_message_id(p->eng, n, nm.message_id,
 		    nm.subject);
+		poller_count(p, n);
 		pd = xcalloc(1, sizeof(*pd));
 		pd->data = nm.data;
 		pd->len = nm.len;
@@ -535,6 +560,30 @@ poller_mail(struct poller *p, time_t wall)
 	pthread_mutex_unlock(&p->lock);
 	if (any)
 		poller_flush_pending(p);
+}
+
+/* Counts n per slot (/metrics) and records it in the history. */
+static void
+poller_count(struct poller *p, const struct alarm_notification *n)
+{
+	struct alarm_status st;
+	const struct alarm_event *ev;
+	size_t i, j, nslots = alarm_engine_count(p->eng);
+
+	for (i = 0; i < n->nev; i++) {
+		ev = &n->ev[i];
+		history_add(history_kind_of_alarm(n->kind), p->dev->name,
+		    ev->name, n->kind == ALARM_ACKNOWLEDGED ? ev->by :
+		    ev->reason);
+		for (j = 0; j < nslots; j++) {
+			alarm_engine_get(p->eng, j, 0, &st);
+			if (strcmp(st.name, ev->name) == 0 &&
+			    (size_t)n->kind < SNAPSHOT_NKINDS) {
+				p->trans[j][n->kind]++;
+				break;
+			}
+		}
+	}
 }
 
 static void *
@@ -754,6 +803,65 @@ poller_status(struct poller *p, FILE *devices, FILE *alarms)
 	fputc('\n', devices);
 	alarm_engine_status(p->eng, alarms, util_mono_ms(), time(NULL));
 	pthread_mutex_unlock(&p->lock);
+}
+
+size_t
+poller_slots(struct poller *p)
+{
+	size_t n;
+
+	pthread_mutex_lock(&p->lock);
+	n = alarm_engine_count(p->eng);
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+void
+poller_snapshot(struct poller *p, struct snapshot *s, size_t max)
+{
+	struct snapshot_device *d = &s->dev[s->ndev];
+	struct snapshot_alarm *a;
+	struct alarm_status st;
+	uint64_t now = util_mono_ms();
+	size_t i, n;
+
+	pthread_mutex_lock(&p->lock);
+	d->name = p->dev->name;
+	d->host = p->dev->host;
+	d->port = p->dev->port;
+	d->link_up = p->link_up;
+	d->last_good = p->last_good;
+	d->nreq = p->plan.nreq;
+	d->poll = p->stats;
+	if (!p->link_up)
+		strlcpy(d->why, p->link_err, sizeof(d->why));
+	d->first = s->nalarm;
+	n = alarm_engine_count(p->eng);
+	d->shelved = n > 0;
+	for (i = 0; i < n && s->nalarm < max; i++) {
+		alarm_engine_get(p->eng, i, now, &st);
+		a = &s->alarm[s->nalarm++];
+		a->name = st.name;
+		a->device = s->ndev;
+		a->rule = st.rule;
+		a->severity = st.severity;
+		a->state = st.state;
+		a->active = st.active;
+		a->acknowledged = st.acknowledged;
+		a->shelved = st.shelved;
+		a->unavailable = st.unavailable;
+		a->has_value = st.has_value;
+		a->value = st.value;
+		a->since = st.since;
+		a->shelved_until = st.shelved_until;
+		strlcpy(a->why, st.shelved ? st.reason : st.why,
+		    sizeof(a->why));
+		memcpy(a->transitions, p->trans[i], sizeof(a->transitions));
+		d->shelved &= st.shelved;
+	}
+	d->nalarm = s->nalarm - d->first;
+	pthread_mutex_unlock(&p->lock);
+	s->ndev++;
 }
 
 int

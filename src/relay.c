@@ -32,6 +32,8 @@
 
 #include "modbus2mail/compose.h"
 #include "modbus2mail/config.h"
+#include "modbus2mail/counter.h"
+#include "modbus2mail/history.h"
 #include "modbus2mail/log.h"
 #include "modbus2mail/notify.h"
 #include "modbus2mail/relay.h"
@@ -149,6 +151,7 @@ static void	relay_sorted_free(struct relay_sorted *);
 static void	relay_settle(struct relay *, const struct relay_conn *,
 		    const struct spool_entry *, char *,
 		    const struct relay_sorted *);
+static void	relay_record(enum history_kind, const char *, const char *);
 static void	relay_defer(struct relay *, const struct spool_entry *,
 		    char *const *, size_t, const char *);
 static void	relay_notice(struct relay *, const struct spool_entry *,
@@ -766,6 +769,16 @@ relay_path_load(struct relay *r)
 	atomic_store(&r->healthy, 0);
 }
 
+/* A delivery result for /metrics and the history. */
+static void
+relay_record(enum history_kind kind, const char *id, const char *detail)
+{
+	counter_add(kind == HISTORY_MAIL_SENT ? COUNTER_MAIL_SENT :
+	    kind == HISTORY_MAIL_DEFERRED ? COUNTER_MAIL_DEFERRED :
+	    COUNTER_MAIL_FAILED, 1);
+	history_add(kind, NULL, id, detail);
+}
+
 /* Temporary failure: back off, or give up once past give_up_after. */
 static void
 relay_defer(struct relay *r, const struct spool_entry *e, char *const *rcpts,
@@ -783,6 +796,7 @@ relay_defer(struct relay *r, const struct spool_entry *e, char *const *rcpts,
 		log_errx("relay: id=%s status=failed attempts=%u "
 		    "reason=\"gave up: %s\"", e->id, attempts, q);
 		relay_notice(r, e, reason, NULL, (char **)rcpts, nrcpt);
+		relay_record(HISTORY_MAIL_FAILED, e->id, reason);
 		if (spool_fail(r->spool, e->id, reason, rcpts, nrcpt) == -1)
 			log_warn("relay: id=%s move to failed/", e->id);
 		return;
@@ -791,6 +805,7 @@ relay_defer(struct relay *r, const struct spool_entry *e, char *const *rcpts,
 	log_warnx("relay: id=%s status=deferred attempts=%u rcpts=%zu "
 	    "retry_in=%llus error=\"%s\"", e->id, attempts, nrcpt,
 	    (unsigned long long)(delay / 1000), q);
+	relay_record(HISTORY_MAIL_DEFERRED, e->id, why);
 	if (spool_defer(r->spool, e->id, attempts, now +
 	    (time_t)((delay + 999) / 1000), why, rcpts, nrcpt) == -1)
 		log_warn("relay: id=%s cannot record retry state", e->id);
@@ -915,10 +930,14 @@ relay_settle(struct relay *r, const struct relay_conn *c,
 		relay_defer(r, e, o->pend, o->npend, why[0] ? why :
 		    "no reply to RCPT");
 	} else if (o->nperm > 0) {
+		relay_record(HISTORY_MAIL_FAILED, e->id, reason);
 		if (spool_fail(r->spool, e->id, reason, o->bare, o->nperm) == -1)
 			log_warn("relay: id=%s move to failed/", e->id);
-	} else if (spool_remove(r->spool, e->id) == -1)
-		log_warn("relay: id=%s remove delivered message", e->id);
+	} else {
+		relay_record(HISTORY_MAIL_SENT, e->id, c->reply);
+		if (spool_remove(r->spool, e->id) == -1)
+			log_warn("relay: id=%s remove delivered message", e->id);
+	}
 }
 
 static void

@@ -40,6 +40,7 @@
 #include <openssl/ssl.h>
 
 #include "modbus2mail/config.h"
+#include "modbus2mail/counter.h"
 #include "modbus2mail/inbound.h"
 #include "modbus2mail/log.h"
 #include "modbus2mail/netaddr.h"
@@ -1036,6 +1037,9 @@ smtpd_conn_close(struct smtpd_conn *c)
 	    c->s != NULL ? smtp_session_helo(c->s) : ""), c->s != NULL ?
 	    smtp_session_protocol(c->s) : "", log_vis(user, sizeof(user),
 	    u != NULL ? u : "-"), c->nmsg, c->reason);
+	counter_add(c->nmsg > 0 ? COUNTER_SESSION_ACCEPTED :
+	    strcmp(c->reason, "denied") == 0 ? COUNTER_SESSION_REFUSED :
+	    COUNTER_SESSION_OTHER, 1);
 	smtp_session_free(c->s);	/* aborts an open message */
 	c->s = NULL;
 	if (c->events != 0)

@@ -1289,23 +1289,23 @@ spool_load_failed(struct spool *sp, const char *id, struct spool_entry *e)
 	return e->sender != NULL ? 0 : -1;
 }
 
-/* failed/, oldest first, each with its reason. */
-static void
-spool_print_failed(struct spool *sp, FILE *out)
+int
+spool_scan_failed(struct spool *sp, struct spool_entry **entries, size_t *np)
 {
 	struct spool_entry *v = NULL, *nv;
 	struct dirent *de;
 	char id[SPOOL_ID_MAX];
-	size_t n = 0, i;
-	time_t now = time(NULL);
+	size_t n = 0;
 	DIR *d;
 	int fd;
 
+	*entries = NULL;
+	*np = 0;
 	if ((fd = openat(sp->failfd, ".", O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL) {
 		if (fd != -1)
 			close(fd);
-		return;
+		return -1;
 	}
 	while ((de = readdir(d)) != NULL)
 		if (spool_has_suffix(de->d_name, ".msg", id, sizeof(id)) &&
@@ -1315,12 +1315,27 @@ spool_print_failed(struct spool *sp, FILE *out)
 				n++;
 		}
 	closedir(d);
-	if (n > 0) {
+	if (n > 0)
 		qsort(v, n, sizeof(*v), spool_cmp);
+	*entries = v;
+	*np = n;
+	return 0;
+}
+
+/* failed/, oldest first, each with its reason. */
+static void
+spool_print_failed(struct spool *sp, FILE *out)
+{
+	struct spool_entry *v;
+	size_t n, i;
+	time_t now = time(NULL);
+
+	if (spool_scan_failed(sp, &v, &n) == -1)
+		return;
+	if (n > 0)
 		fprintf(out, "-- %zu failed message%s in %s/failed (modbus2mail "
 		    "retry ID|--all, delete ID):\n", n, n == 1 ? "" : "s",
 		    sp->dir);
-	}
 	for (i = 0; i < n; i++)
 		spool_print_entry(out, &v[i], "failed", v[i].last_error, now);
 	spool_entries_free(v, n);

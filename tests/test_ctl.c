@@ -129,6 +129,10 @@ test_decode_refused(void **state)
 		{ "shelve p 99999999999999999999999 r", "malformed shelve "
 		    "request" },
 		{ "shelve p 10 a\rb", "malformed shelve request" },
+		{ "web= ack p", "malformed web user" },
+		{ "web=op", "malformed web user" },
+		{ "web=op\x01 ack p", "malformed web user" },
+		{ "web=op ack", "malformed ack request" },
 	};
 	struct ctl_req req;
 	char err[128];
@@ -141,6 +145,34 @@ test_decode_refused(void **state)
 			fail_msg("decoded '%s'", bad[i].line);
 		assert_string_equal(err, bad[i].err);
 	}
+}
+
+/* A request from the daemon's web page names its user, both ways. */
+static void
+test_web_user(void **state)
+{
+	struct ctl_req req, back;
+	char line[1024], err[128];
+
+	(void)state;
+	memset(&req, 0, sizeof(req));
+	req.verb = CTL_SHELVE;
+	strcpy(req.name, "pump1");
+	req.ms = 3600000;
+	strcpy(req.reason, "by operator1 via the web page");
+	strcpy(req.user, "operator1");
+	assert_int_equal(ctl_req_encode(&req, line, sizeof(line)), 0);
+	assert_string_equal(line, "web=operator1 shelve pump1 3600000 by "
+	    "operator1 via the web page");
+	assert_int_equal(ctl_req_decode(line, &back, err, sizeof(err)), 0);
+	assert_string_equal(back.user, "operator1");
+	assert_string_equal(back.name, "pump1");
+	assert_string_equal(back.reason, req.reason);
+	assert_int_equal(ctl_req_decode("ack pump1", &back, err, sizeof(err)),
+	    0);
+	assert_string_equal(back.user, "");
+	strcpy(req.user, "two words");
+	assert_int_equal(ctl_req_encode(&req, line, sizeof(line)), -1);
 }
 
 static void
@@ -423,6 +455,7 @@ main(void)
 		cmocka_unit_test(test_args_refused),
 		cmocka_unit_test(test_decode_refused),
 		cmocka_unit_test(test_encode_limits),
+		cmocka_unit_test(test_web_user),
 		cmocka_unit_test(test_partial_request_never_waits),
 		cmocka_unit_test(test_requests_and_errors),
 		cmocka_unit_test(test_big_reply_never_blocks),

@@ -85,6 +85,8 @@ struct alarm_notification {
 /* One slot (rule or pseudo-rule) for `status`. */
 struct alarm_status {
 	const char *name;
+	long rule;			/* config index, -1 for pseudo-rules */
+	enum config_severity severity;
 	const char *state;		/* NORMAL PENDING ACTIVE CLEARING */
 	int active;			/* ACTIVE or CLEARING: an alarm is on */
 	time_t since;			/* went ACTIVE (wall), when active */

@@ -16,6 +16,7 @@
 
 #define CTL_NAME_MAX	128
 #define CTL_REASON_MAX	256
+#define CTL_USER_MAX	64
 
 struct config;
 struct ctl;
@@ -39,6 +40,8 @@ struct ctl_req {
 	char reason[CTL_REASON_MAX];	/* one line */
 	long uid;			/* server side: the client's uid from
 					 * the socket, -1 unknown; never sent */
+	char user[CTL_USER_MAX];	/* "" or, from the daemon's own web
+					 * page, who is logged in there */
 };
 
 /* "status", "flush"...; NULL for a value outside the enum. */
@@ -49,7 +52,10 @@ const char *ctl_verb_name(enum ctl_verb);
  */
 int	ctl_req_from_args(int argc, char **argv, struct ctl_req *, char *err,
 	    size_t errlen);
-/* Request line without '\n'. 0 ok, -1 a field cannot be sent (too long). */
+/*
+ * Request line without '\n' ("web=USER " first when user is set). 0 ok,
+ * -1 a field cannot be sent (too long).
+ */
 int	ctl_req_encode(const struct ctl_req *, char *buf, size_t len);
 /* Parses a request line. 0 ok; -1 with a one-line message in err. */
 int	ctl_req_decode(const char *line, struct ctl_req *, char *err,

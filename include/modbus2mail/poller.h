@@ -15,6 +15,7 @@ struct readplan;
 struct relay;
 struct spool;
 struct poller;
+struct snapshot;
 
 /* Starts the thread for cfg->devices[device]; cfg must outlive it. */
 struct poller *poller_start(const struct config *, size_t device,
@@ -49,6 +50,10 @@ void	poller_status(struct poller *, FILE *devices, FILE *alarms);
  */
 int	poller_read_once(const struct config *, size_t device,
 	    struct readplan *plan, char *why, size_t whylen);
+/* Alarm slots of the device (rules and pseudo-rules). */
+size_t	poller_slots(struct poller *);
+/* Appends the device and at most max - s->nalarm of its slots to s. */
+void	poller_snapshot(struct poller *, struct snapshot *s, size_t max);
 /* `modbus2mail poll [DEVICE]`: read once, print values and states. */
 int	poller_poll_once(const struct config *, const char *device, FILE *out);
 

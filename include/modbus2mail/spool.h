@@ -55,6 +55,9 @@ int	spool_submit(struct spool *, const char *sender, char *const *rcpts,
 /* Queued entries, oldest first. Free with spool_entries_free(). */
 int	spool_scan(struct spool *, struct spool_entry **entries, size_t *n);
 void	spool_entries_free(struct spool_entry *, size_t);
+/* failed/ likewise, last_error holding the reason (web queue page). */
+int	spool_scan_failed(struct spool *, struct spool_entry **entries,
+	    size_t *n);
 /* Message text of id (malloc'd, caller frees) and its metadata. */
 int	spool_read(struct spool *, const char *id, struct spool_entry *meta,
 	    char **data, size_t *len);
