@@ -161,8 +161,8 @@ class WebTest(unittest.TestCase):
     def ack_state(self):
         return "acknowledged=yes" in self.daemon.cli("status").stdout
 
-    def subjects(self):
-        return [m["Subject"] for m in self.provider.messages()]
+    def bodies(self):
+        return [m.get_body(("plain",)).get_content() for m in self.provider.messages()]
 
 
 class Browser(WebTest):
@@ -199,8 +199,9 @@ class Browser(WebTest):
         row.find_element(By.CSS_SELECTOR, "button[value=ack]").click()
         wait_until(lambda: "pump1_fault acknowledged" in driver.page_source, timeout=10,
                    what="notice after Ack")
-        wait_until(lambda: any("ACKNOWLEDGED" in s for s in self.subjects()), timeout=30,
-                   what="ACKNOWLEDGED mail at the provider")
+        wait_until(lambda: any(re.search(r"^ACKNOWLEDGED at [^\n]* by operator1 via the web "
+                                         r"page", b) for b in self.bodies()),
+                   timeout=30, what="ACKNOWLEDGED mail naming the web user at the provider")
         self.assertIn('acknowledged by="operator1 via the web page"', self.daemon.logtext())
 
         def history_lists_both():
