@@ -20,7 +20,7 @@ root=${2:-$src/build-cross}
 arches=${*:-aarch64 armhf}
 
 libs="libmodbus-dev libcurl4-openssl-dev libyaml-dev libssl-dev libcmocka-dev
-	libsystemd-dev libcrypt-dev"
+	libsystemd-dev libcrypt-dev libmicrohttpd-dev libsqlite3-dev"
 
 now() { date +%s; }
 t0=$(now)
