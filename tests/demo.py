@@ -5,15 +5,12 @@ An alarm bit is set on the PLC and the email it becomes is printed.
 
 usage: /usr/bin/python3 tests/demo.py [path/to/modbus2mail]
 """
-import email
-import email.policy
 import os
 import sys
 import tempfile
-import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
-from aiosmtpd.controller import Controller  # noqa: E402
+from catcher import Catcher  # noqa: E402
 from harness import Daemon, free_port, wait_until  # noqa: E402
 from plc_sim import PlcSim  # noqa: E402
 
@@ -49,19 +46,7 @@ rules:
 """
 
 
-class Catcher:
-    def __init__(self):
-        self.messages = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        with self.lock:
-            self.messages.append(envelope)
-        return "250 2.0.0 caught"
-
-
 def show(env, title):
-    msg = email.message_from_bytes(env.content, policy=email.policy.default)
     print("=" * 72)
     print(title)
     print("envelope: MAIL FROM:<%s> RCPT TO:%s" % (env.mail_from, env.rcpt_tos))
@@ -72,10 +57,8 @@ def show(env, title):
 def main():
     exe = sys.argv[1] if len(sys.argv) > 1 else "build/src/modbus2mail"
     work = tempfile.mkdtemp(prefix="m2m-demo-")
-    catcher = Catcher()
     smtp_port = free_port()
-    controller = Controller(catcher, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
+    catcher = Catcher(smtp_port).start()
     plc = PlcSim()
     daemon = None
     try:
@@ -101,7 +84,7 @@ def main():
         if daemon is not None:
             daemon.stop()
         plc.stop()
-        controller.stop()
+        catcher.stop()
 
 
 if __name__ == "__main__":

@@ -1,20 +1,14 @@
 """Python side of the firmware TCP shim (tests/firmware/m2mfw_shim.c), a test
 fixture: start it, drive its control port, stop it (always, time-bounded).
 """
+import os
 import socket
 import subprocess
+import sys
 import threading
-import time
 
-
-def wait_until(cond, timeout=10.0, what="condition", step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers"))
+from harness import wait_until  # noqa: E402,F401  (re-exported for the shim tests)
 
 
 class Shim:

@@ -8,7 +8,17 @@ import subprocess
 import tempfile
 import time
 
-from plc_sim import wait_until  # noqa: F401  (re-exported for tests)
+
+def wait_until(cond, timeout=20.0, interval=0.05, what="condition"):
+    """Bounded polling: returns cond()'s truthy value or raises after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
 
 
 def free_port(host="127.0.0.1"):

@@ -188,18 +188,6 @@ class PlcSim:
         self.stop()
 
 
-def wait_until(cond, timeout=20.0, interval=0.05, what="condition"):
-    """Bounded polling: returns cond()'s truthy value or raises after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
-
-
 if __name__ == "__main__":
     logging.basicConfig(level=logging.CRITICAL)
     p = argparse.ArgumentParser()
