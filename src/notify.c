@@ -78,8 +78,7 @@ static void
 notify_strftime(char *buf, size_t len, enum notify_fmt fmt, time_t t)
 {
 	struct tm tm;
-	char s[64];
-	long off;
+	char s[64], zone[16];
 
 	localtime_r(&t, &tm);
 	if (fmt == NOTIFY_DATETIME)
@@ -88,9 +87,8 @@ notify_strftime(char *buf, size_t len, enum notify_fmt fmt, time_t t)
 		strftime(s, sizeof(s), "%H:%M:%S", &tm);
 	else
 		strftime(s, sizeof(s), "%H:%M", &tm);
-	off = tm.tm_gmtoff / 60;
-	snprintf(buf, len, "%s %c%02ld:%02ld", s, off < 0 ? '-' : '+',
-	    labs(off) / 60, labs(off) % 60);
+	util_fmt_offset(zone, sizeof(zone), &tm);
+	snprintf(buf, len, "%s %s", s, zone);
 }
 
 static void
@@ -195,12 +193,14 @@ notify_device_condition(char *buf, size_t len, const struct config_device *d,
 		snprintf(buf, len, "PLC %s (%s:%u) %s again, after failing "
 		    "since %s", d->name, d->host, d->port, strcmp(what,
 		    "read") == 0 ? "reads work" : "answers", since);
-	else
-		snprintf(buf, len, "PLC %s (%s:%u) %s since %s%s%s", d->name,
-		    d->host, d->port, strcmp(what, "read") == 0 ?
-		    "answers, but some reads fail" : "not answering", since,
-		    ev->reason[0] != '\0' ? " \xe2\x80\x94 last error: " : "",
+	else if (strcmp(what, "read") == 0)
+		snprintf(buf, len, "PLC %s (%s:%u) answers, but reads keep "
+		    "failing since %s: %s", d->name, d->host, d->port, since,
 		    ev->reason);
+	else
+		snprintf(buf, len, "PLC %s (%s:%u) not answering since %s%s%s",
+		    d->name, d->host, d->port, since, ev->reason[0] != '\0' ?
+		    " \xe2\x80\x94 last error: " : "", ev->reason);
 }
 
 /* "coil 12 is ON (alarm when ON)", "85.3 °C (limit: above 80, clears at 78)". */

@@ -167,9 +167,21 @@ void
 util_fmt_time(char *buf, size_t len, time_t t)
 {
 	struct tm tm;
+	char s[32], zone[16];
 
 	localtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
+	util_fmt_offset(zone, sizeof(zone), &tm);
+	snprintf(buf, len, "%s%s", s, zone);
+}
+
+void
+util_fmt_offset(char *buf, size_t len, const struct tm *tm)
+{
+	long off = tm->tm_gmtoff / 60;
+
+	snprintf(buf, len, "%c%02ld:%02ld", off < 0 ? '-' : '+',
+	    labs(off) / 60, labs(off) % 60);
 }
 
 int

@@ -1022,9 +1022,14 @@ test_next_deadline_and_status(void **state)
 	fx_link(&f, 0);
 	fx_cycle(&f, 65000);
 	assert_int_equal(alarm_engine_next_deadline(f.e), 68000);
+	/* raised 3 s after T0; every time with its UTC offset */
+	setenv("TZ", "CET-1", 1);
+	tzset();
 	buf = fx_status(&f, 65000);
-	assert_non_null(strstr(buf, "  a state=ACTIVE since="));
-	assert_non_null(strstr(buf, " acknowledged=no shelved=no\n"));
+	assert_non_null(strstr(buf, "  a state=ACTIVE since="
+	    "2026-11-23T08:00:03+01:00 acknowledged=no shelved=no\n"));
+	setenv("TZ", "UTC", 1);
+	tzset();
 	assert_null(strstr(buf, "d1.link"));
 	free(buf);
 	/* a, d1.link, d1.read */

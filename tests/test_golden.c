@@ -325,8 +325,8 @@ test_sign_of_life(void **state)
 	struct config *cfg = load("");
 	struct notify_gateway gw = {
 		.devices = "  mega_tank 192.168.1.10:502 link=up\n",
-		.alarms = "  pump_dry_run state=ACTIVE since=2026-11-23 "
-		    "06:58:00 +01:00 acknowledged=no shelved=no\n",
+		.alarms = "  pump_dry_run state=ACTIVE since=2026-11-23T"
+		    "06:58:00+01:00 acknowledged=no shelved=no\n",
 		.queue_len = 1,
 		.queue_oldest = T0 - 90,
 	};

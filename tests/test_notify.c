@@ -245,6 +245,25 @@ test_group_and_pseudo_rule(void **state)
 	assert_int_equal(notify_build(cfg, &n, T0 + 10, 1, &m), 0);
 	assert_string_equal(header(m.data, "Subject"),
 	    "[critical] maxi2.link ACTIVE on maxi2");
+	/* no error known: the sentence stops at the time */
+	assert_non_null(strstr(m.data, "\r\nPLC maxi2 (127.0.0.2:502) not "
+	    "answering since 07:00:00 +00:00\r\n"));
+	notify_mail_clear(&m);
+	/* DEVICE.read: the device answers, some requests fail */
+	ev[0].name = "maxi2.read";
+	strlcpy(ev[0].reason, "holding_register 10+2: exception 0x02 "
+	    "(illegal data address)", sizeof(ev[0].reason));
+	assert_int_equal(notify_build(cfg, &n, T0 + 10, 2, &m), 0);
+	assert_non_null(strstr(m.data, "\r\nPLC maxi2 (127.0.0.2:502) "
+	    "answers, but reads keep failing since 07:00:00 +00:00: "
+	    "holding_register 10+2: exception 0x02 (illegal data address)"
+	    "\r\n"));
+	notify_mail_clear(&m);
+	n.kind = ALARM_CLEARED;
+	assert_int_equal(notify_build(cfg, &n, T0 + 70, 3, &m), 0);
+	assert_non_null(strstr(m.data, "\r\n\r\nCLEARED at 07:01 +00:00 after "
+	    "1 min 10 s\r\n\r\nPLC maxi2 (127.0.0.2:502) reads work again, "
+	    "after failing since 07:00:00 +00:00\r\n"));
 	notify_mail_clear(&m);
 	config_free(cfg);
 }

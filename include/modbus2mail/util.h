@@ -33,8 +33,10 @@ int	util_parse_double(const char *s, double *out);
  * until the kernel's pool is ready, and exits if getrandom is missing. */
 uint64_t util_random64(void);
 
-/* Local time as 2026-11-29T14:30:00 (status lines). */
+/* Local time as 2026-11-29T14:30:00+01:00 (status lines). */
 void	util_fmt_time(char *buf, size_t len, time_t t);
+/* The UTC offset of a local time: "+01:00". */
+void	util_fmt_offset(char *buf, size_t len, const struct tm *);
 
 /* fsync a directory by path: a rename is durable only after this. */
 int	util_fsync_dir(const char *path);
