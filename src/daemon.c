@@ -23,6 +23,7 @@
 #endif
 
 #include "modbus2mail/config.h"
+#include "modbus2mail/counter.h"
 #include "modbus2mail/ctl.h"
 #include "modbus2mail/daemon.h"
 #include "modbus2mail/history.h"
@@ -436,6 +437,10 @@ daemon_status_mail(struct daemon *d, FILE *out)
 		fprintf(out, "unreadable: %zu moved to failed/ since start, %zu "
 		    "in queue/ that are not the spool owner's files\n",
 		    st.damaged, st.unusable);
+	if (counter_get(COUNTER_HISTORY_DROPPED) > 0)
+		fprintf(out, "history: %llu events dropped since start (see the "
+		    "log)\n", (unsigned long long)counter_get(
+		    COUNTER_HISTORY_DROPPED));
 }
 
 /* `modbus2mail status`: devices, alarms, mail. */

@@ -44,7 +44,7 @@ smtp:
   from: "Line 3 Alarms <alarms@example.com>"
   retry: {{initial: 1s, max: 2s, give_up_after: 1h}}
 http:
-  listen: ["127.0.0.1:{http_port}"]
+  listen: ["{http_host}:{http_port}"]
   allow: {allow}
   users_file: {users}
 {http_tls}
@@ -105,6 +105,7 @@ class Client:
 
 class WebTest(unittest.TestCase):
     allow = '["127.0.0.0/8"]'
+    http_host = "127.0.0.1"
     tls = False
     history = "{keep: 1h}"
 
@@ -133,14 +134,15 @@ class WebTest(unittest.TestCase):
         self.cfg = os.path.join(self.work, "m2m.yaml")
         with open(self.cfg, "w") as f:
             f.write(CONFIG.format(spool=self.spool, smtp_port=self.smtp_port,
-                                  ca=self.pki.ca, pwfile=pwfile, http_port=self.http_port,
+                                  ca=self.pki.ca, pwfile=pwfile, http_host=self.http_host,
+                                  http_port=self.http_port,
                                   allow=self.allow, users=users, http_tls=http_tls,
                                   history=self.history, plc_port=self.plc.port))
         self.prepare()
         self.daemon = Daemon(EXE, self.cfg).start()
         self.addCleanup(self.daemon.stop)
         scheme = "https" if self.tls else "http"
-        self.base = "%s://127.0.0.1:%d" % (scheme, self.http_port)
+        self.base = "%s://%s:%d" % (scheme, self.http_host, self.http_port)
         self.client = Client(self.base, self.pki.ca if self.tls else None)
 
     def prepare(self):
@@ -278,6 +280,44 @@ class Forbidden(WebTest):
         self.assertEqual(self.client.login()[0], 403)
 
 
+class PlainLan(WebTest):
+    """A LAN client over plain HTTP may read but not log in or act. Runs in
+    a network namespace of its own where 10.77.0.1 (on lo) is the gateway's
+    LAN address, so the client's address is not loopback."""
+    http_host = "10.77.0.1"
+    allow = '["10.77.0.0/24", "127.0.0.0/8"]'
+
+    def setUp(self):
+        if os.environ.get("M2M_NETNS"):
+            super().setUp()
+
+    def test_plain_http_from_lan_is_read_only(self):
+        if not os.environ.get("M2M_NETNS"):
+            cmd = ["unshare", "-n", "--", "/bin/sh", "-c",
+                   "ip link set lo up && ip addr add 10.77.0.1/32 dev lo && "
+                   'exec "$@"', "sh", sys.executable, os.path.abspath(__file__), EXE,
+                   BUILD, "PlainLan.test_plain_http_from_lan_is_read_only"]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                               env=dict(os.environ, M2M_NETNS="1"))
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("OK", r.stderr)
+            return
+        self.raise_pump_alarm()
+        status, body, _ = self.client.request("/login")
+        self.assertEqual(status, 200)
+        self.assertIn("Log in over HTTPS or from the gateway itself", body)
+        self.assertNotIn('name="password"', body)
+        status, _, headers = self.client.login()
+        self.assertEqual(status, 403)
+        self.assertNotIn("Set-Cookie", headers)
+        status, body, _ = self.client.request("/action", {"verb": "ack",
+                                                          "name": "pump1_fault"})
+        self.assertEqual(status, 403)
+        self.assertIn("actions need HTTPS", body)
+        self.assertFalse(self.ack_state())
+        self.assertIn("pump1_fault", self.client.request("/")[1])
+
+
 class Https(WebTest):
     tls = True
 
@@ -388,6 +428,8 @@ class HistoryCorrupt(WebTest):
         wait_until(lambda: re.search(r"modbus2mail_history_dropped_total [1-9]",
                                      self.client.request("/metrics")[1]),
                    timeout=10, what="dropped history counted")
+        self.assertRegex(self.daemon.cli("status").stdout,
+                         r"history: [1-9][0-9]* events dropped since start")
 
 
 class HistoryLocked(WebTest):
