@@ -359,8 +359,9 @@ inbound_header(struct inbound *ib, size_t end)
 	}
 	last = stop < end ? ib->hdr[end - 1] : start > 0 ?
 	    ib->hdr[start - 1] : '\n';
+	/* hdr is NULL for an empty message: no offset on it */
 	if (inbound_out(ib, ib->hdr, start) == -1 ||
-	    inbound_out(ib, ib->hdr + stop, end - stop) == -1 ||
+	    (end > stop && inbound_out(ib, ib->hdr + stop, end - stop) == -1) ||
 	    /* a last header line without line end */
 	    (last != '\n' && inbound_out(ib, "\r\n", 2) == -1))
 		goto out;
