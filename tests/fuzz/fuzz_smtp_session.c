@@ -61,8 +61,9 @@ fz_begin(void *arg, const char *sender, char *const *rcpts, size_t n)
 	i.sender = sender;
 	i.rcpt = rcpts[0];
 	i.from = "Fuzz <f@example.com>";
+	i.rewrite_from = 1;	/* foreign From: lines are rewritten */
 	i.now = 1790000000;
-	i.uniq = 1;
+	i.rnd = 1;
 	f->ib = inbound_begin(&i, fz_sink, f);
 	return f->ib != NULL ? 0 : -1;
 }
