@@ -117,6 +117,7 @@ history_open(struct history *h, const char *path, char *err, size_t errlen)
 	static const char schema[] =
 	    "PRAGMA journal_mode=WAL;"
 	    "PRAGMA synchronous=NORMAL;"
+	    "PRAGMA cache_size=-256;"	/* KiB: a writer needs little */
 	    "CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY, "
 	    "t INTEGER NOT NULL, kind TEXT NOT NULL, device TEXT, rule TEXT, "
 	    "detail TEXT);"

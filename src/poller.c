@@ -854,8 +854,7 @@ poller_snapshot(struct poller *p, struct snapshot *s, size_t max)
 		a->value = st.value;
 		a->since = st.since;
 		a->shelved_until = st.shelved_until;
-		strlcpy(a->why, st.shelved ? st.reason : st.why,
-		    sizeof(a->why));
+		a->why = snapshot_text(st.shelved ? st.reason : st.why);
 		memcpy(a->transitions, p->trans[i], sizeof(a->transitions));
 		d->shelved &= st.shelved;
 	}

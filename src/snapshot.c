@@ -3,6 +3,7 @@
  * under a mutex, reference-counted so a slow reader never holds the lock.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "modbus2mail/snapshot.h"
 #include "modbus2mail/util.h"
@@ -22,9 +23,26 @@ snapshot_new(size_t ndev, size_t nalarm)
 	return s;
 }
 
+static const char snapshot_empty[] = "";
+
+const char *
+snapshot_text(const char *text)
+{
+	char *t;
+
+	if (text == NULL || *text == '\0' || (t = strdup(text)) == NULL)
+		return snapshot_empty;
+	return t;
+}
+
 void
 snapshot_free(struct snapshot *s)
 {
+	size_t i;
+
+	for (i = 0; i < s->nalarm; i++)
+		if (s->alarm[i].why != NULL && s->alarm[i].why != snapshot_empty)
+			free((char *)s->alarm[i].why);
 	free(s->dev);
 	free(s->alarm);
 	free(s);

@@ -47,7 +47,15 @@ static void	webpage_metric_head(FILE *, const char *, const char *,
 void
 webpage_escape(FILE *out, const char *s)
 {
+	size_t n;
+
 	for (; s != NULL && *s != '\0'; s++) {
+		/* the plain run up to the next special character at once */
+		if ((n = strcspn(s, "&<>\"'")) > 0) {
+			fwrite(s, 1, n, out);
+			if (*(s += n) == '\0')
+				return;
+		}
 		switch (*s) {
 		case '&': fputs("&amp;", out); break;
 		case '<': fputs("&lt;", out); break;
@@ -223,7 +231,7 @@ webpage_alarm_row(FILE *out, const struct snapshot *s,
 		webpage_time(out, a->shelved_until);
 		fputs("</span> ", out);
 		webpage_escape(out, a->why);
-	} else if (a->why[0] != '\0') {
+	} else if (a->why != NULL && a->why[0] != '\0') {
 		fputs(" ", out);
 		webpage_escape(out, a->why);
 	}
@@ -289,6 +297,7 @@ void
 webpage_overview(FILE *out, const struct snapshot *s,
     const struct webpage_ctx *ctx)
 {
+	flockfile(out);		/* one lock for the whole page */
 	webpage_head(out, "Overview", 1, ctx);
 	webpage_alarms(out, s, ctx);
 	webpage_devices(out, s, ctx);
@@ -301,6 +310,7 @@ webpage_overview(FILE *out, const struct snapshot *s,
 	webpage_time(out, s->taken);
 	fputs(".</small></p>\n", out);
 	webpage_tail(out);
+	funlockfile(out);
 }
 
 static void
@@ -527,6 +537,10 @@ webpage_error(FILE *out, int status, const char *text)
 static void
 webpage_label(FILE *out, const char *s)
 {
+	if (strpbrk(s, "\\\"\n") == NULL) {
+		fputs(s, out);
+		return;
+	}
 	for (; *s != '\0'; s++) {
 		if (*s == '\\' || *s == '"')
 			fputc('\\', out);
@@ -559,8 +573,9 @@ webpage_metrics_alarms(FILE *out, const struct snapshot *s)
 		webpage_label(out, s->dev[a->device].name);
 		fputs("\",rule=\"", out);
 		webpage_label(out, a->name);
-		fprintf(out, "\",severity=\"%s\"} %d\n",
-		    config_severity_name(a->severity), a->active);
+		fputs("\",severity=\"", out);
+		fputs(config_severity_name(a->severity), out);
+		fputs(a->active ? "\"} 1\n" : "\"} 0\n", out);
 	}
 	webpage_metric_head(out, "alarm_transitions_total", "counter",
 	    "Alarm notifications since start, by kind.");
@@ -696,6 +711,7 @@ webpage_metrics_mail(FILE *out, const struct snapshot *s)
 void
 webpage_metrics(FILE *out, const struct snapshot *s)
 {
+	flockfile(out);		/* one lock for some 10,000 lines */
 	webpage_metric_head(out, "build_info", "gauge", "Version of the "
 	    "running daemon.");
 	fprintf(out, "modbus2mail_build_info{version=\"%s\"} 1\n", M2M_VERSION);
@@ -711,6 +727,7 @@ webpage_metrics(FILE *out, const struct snapshot *s)
 	    "events lost (queue full, database unusable).");
 	fprintf(out, "modbus2mail_history_dropped_total %llu\n",
 	    (unsigned long long)counter_get(COUNTER_HISTORY_DROPPED));
+	funlockfile(out);
 }
 
 int

@@ -58,7 +58,8 @@ struct snapshot_alarm {
 	int active, acknowledged, shelved, unavailable, has_value;
 	double value;
 	time_t since, shelved_until;
-	char why[SNAPSHOT_WHY_MAX];	/* shelve reason or link error */
+	const char *why;		/* shelve reason or link error, ""; set
+					 * with snapshot_text() (most are "") */
 	uint64_t transitions[SNAPSHOT_NKINDS];
 };
 
@@ -87,6 +88,8 @@ struct snapshot_board {
 
 /* Empty snapshot with room for ndev devices and nalarm slots (x-alloc). */
 struct snapshot *snapshot_new(size_t ndev, size_t nalarm);
+/* A copy of text for a slot's why, owned by the snapshot ("" is shared). */
+const char *snapshot_text(const char *text);
 /* Frees a snapshot that was never published. */
 void	snapshot_free(struct snapshot *);
 void	snapshot_board_init(struct snapshot_board *);

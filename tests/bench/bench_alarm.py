@@ -89,7 +89,9 @@ class SinkCatcher:
         self.proc.wait(timeout=10)
 
 
-def latency(exe, samples, peer="aiosmtpd"):
+def latency(exe, samples, peer="aiosmtpd", extra="", during=None):
+    """extra: more YAML for the config; during(daemon) is started once the
+    link is up and returns what stops it (bench_web polls the page)."""
     work = tmpdir("m2m-bench-")
     port = free_port()
     catcher = TimedCatcher(port).start() if peer == "aiosmtpd" else SinkCatcher(port)
@@ -100,9 +102,10 @@ def latency(exe, samples, peer="aiosmtpd"):
         with open(cfg, "w") as f:
             f.write(config(os.path.join(work, "spool"), port, [("plc", plc.port)],
                            ["  - name: bit", "    device: plc", "    coil: 1",
-                            "    off_delay: 0s"]))
+                            "    off_delay: 0s"]) + extra)
         daemon = Daemon(exe, cfg, args=()).start()
         wait_until(lambda: "link=up" in daemon.cli("status").stdout, what="link up")
+        stop_during = during(daemon) if during else None
         total, overhead = [], []
         for i in range(samples):
             n = catcher.count()
@@ -119,6 +122,8 @@ def latency(exe, samples, peer="aiosmtpd"):
             plc.set("co", 1, 0)
             wait_until(lambda: "state=ACTIVE" not in daemon.cli("status").stdout,
                        what="alarm cleared")
+        if stop_during:
+            stop_during()
         return total, overhead
     finally:
         if daemon:

@@ -1,0 +1,184 @@
+#!/usr/bin/python3
+"""Web page benchmarks (issue 16; run on demand, prints a table).
+
+1. Render: bench_render (built next to the tests) times the pure rendering
+   of the overview and /metrics for 20 devices x 500 rules (CPU time; goal
+   <= 10 ms p99). Then a daemon with that configuration (1,000 alarms
+   active, web server and history on): GET / and GET /metrics over one
+   keep-alive connection, time to the last byte, and the daemon's RSS with
+   and without the web server and history (goal <= 24 MiB), also for a
+   small configuration (1 device x 10 rules).
+2. Alarm latency overhead (poll saw the bit -> mail accepted, as in
+   bench_alarm.py) without the web server, and with it while a client
+   fetches / and /metrics 10 times a second (goal: <= 5 ms p99 more).
+
+usage: bench_web.py path/to/modbus2mail [--requests 300] [--samples 40]
+"""
+import argparse
+import http.client
+import os
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "peers"))
+from bench_alarm import TimedCatcher, config, latency, pct, proc_cpu_rss  # noqa: E402
+from harness import Daemon, free_port, tmpdir, wait_until  # noqa: E402
+from plc_sim import PlcSim  # noqa: E402
+
+NDEV, NRULES, NACTIVE = 20, 500, 50
+
+
+def fetch(conn, path):
+    t0 = time.perf_counter()
+    conn.request("GET", path)
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != 200:
+        raise AssertionError("%s: %d" % (path, r.status))
+    return (time.perf_counter() - t0) * 1000, len(body)
+
+
+def rss_of(exe, ndev, nrules, web):
+    """RSS (KiB) of a daemon polling ndev x nrules at 1 s, 10 s after start,
+    with web server and history (a few pages fetched) or without either."""
+    work = tmpdir("m2m-bench-rss-")
+    smtp_port, http_port = free_port(), free_port()
+    catcher = TimedCatcher(smtp_port).start()
+    plc = PlcSim()
+    daemon = None
+    try:
+        rules = ["  - {name: d%d_r%d, device: d%d, coil: %d}" % (d, r, d, r)
+                 for d in range(ndev) for r in range(nrules)]
+        extra = ("http: {listen: [\"127.0.0.1:%d\"]}\nhistory: {keep: 1d}\n" % http_port
+                 if web else "history: false\n")
+        cfg = os.path.join(work, "b.yaml")
+        with open(cfg, "w") as f:
+            f.write(config(os.path.join(work, "spool"), smtp_port,
+                           [("d%d" % d, plc.port) for d in range(ndev)], rules,
+                           poll="1s") + extra)
+        daemon = Daemon(exe, cfg, args=()).start()
+        time.sleep(3)
+        if web:
+            conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+            for path in ("/", "/metrics", "/history", "/queue", "/config") * 3:
+                fetch(conn, path)
+        time.sleep(7)
+        return proc_cpu_rss(daemon.proc.pid)[1]
+    finally:
+        if daemon:
+            daemon.stop()
+        plc.stop()
+        catcher.stop()
+
+
+def render(exe, requests):
+    work = tmpdir("m2m-bench-web-")
+    smtp_port, http_port = free_port(), free_port()
+    catcher = TimedCatcher(smtp_port).start()
+    plc = PlcSim()
+    daemon = None
+    try:
+        rules = []
+        for d in range(NDEV):
+            for r in range(NRULES):
+                rules += ["  - {name: d%d_r%d, device: d%d, coil: %d, unit: bar}"
+                          % (d, r, d, r)]
+        cfg = os.path.join(work, "b.yaml")
+        with open(cfg, "w") as f:
+            f.write(config(os.path.join(work, "spool"), smtp_port,
+                           [("d%d" % d, plc.port) for d in range(NDEV)], rules,
+                           poll="1s")
+                    + "http: {listen: [\"127.0.0.1:%d\"]}\nhistory: {keep: 1d}\n"
+                    % http_port)
+        plc.set("co", 0, [1] * NACTIVE)
+        daemon = Daemon(exe, cfg, args=()).start()
+        conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+
+        def all_active():
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+            return sum(1 for line in text.splitlines()
+                       if line.startswith("modbus2mail_alarm_active{")
+                       and line.endswith(" 1")) == NDEV * NACTIVE
+        wait_until(all_active, timeout=60, interval=0.5, what="alarms active")
+        out = {}
+        for path in ("/", "/metrics", "/healthz"):
+            fetch(conn, path)
+            samples = [fetch(conn, path) for _ in range(requests)]
+            times = [t for t, _ in samples]
+            out[path] = (pct(times, 50), pct(times, 99), max(times), samples[-1][1])
+        _, rss, hwm = proc_cpu_rss(daemon.proc.pid)
+        return out, rss, hwm
+    finally:
+        if daemon:
+            daemon.stop()
+        plc.stop()
+        catcher.stop()
+
+
+def poll_page(port, hz=10):
+    """During the latency run: / and /metrics alternately, hz per second."""
+    stop = threading.Event()
+    count = [0]
+
+    def run():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        i = 0
+        while not stop.wait(1.0 / hz):
+            fetch(conn, "/" if i % 2 == 0 else "/metrics")
+            i += 1
+            count[0] += 1
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+
+    def halt():
+        stop.set()
+        t.join(10)
+    return halt, count
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("exe")
+    ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--samples", type=int, default=40)
+    a = ap.parse_args()
+    exe = os.path.abspath(a.exe)
+    tool = os.path.join(os.path.dirname(exe), "..", "tests", "bench_render")
+    subprocess.run([tool, str(a.requests)], check=True)
+    out, rss, hwm = render(exe, a.requests)
+    print("web server, %d devices x %d rules (%d alarms active), %d requests each"
+          % (NDEV, NRULES, NDEV * NACTIVE, a.requests))
+    print("  %-12s %8s %8s %8s %10s" % ("", "p50 ms", "p99 ms", "max ms", "bytes"))
+    for path, (p50, p99, mx, size) in out.items():
+        print("  %-12s %8.2f %8.2f %8.2f %10d" % (path, p50, p99, mx, size))
+    print("  daemon RSS with web server and history: %d KiB (peak %d KiB)" % (rss, hwm))
+    print("daemon RSS 10 s after start (KiB)   web+history   neither")
+    for ndev, nrules in ((1, 10), (NDEV, NRULES)):
+        print("  %2d devices x %3d rules          %11d %9d"
+              % (ndev, nrules, rss_of(exe, ndev, nrules, True),
+                 rss_of(exe, ndev, nrules, False)))
+    base_total, base = latency(exe, a.samples)
+    port = free_port()
+    polled = {}
+
+    def during(daemon):
+        halt, polled["n"] = poll_page(port)
+        return halt
+    web_total, web = latency(exe, a.samples, extra="http: {listen: [\"127.0.0.1:%d\"]}\n"
+                             % port, during=during)
+    print("alarm latency, poll saw bit -> mail accepted, %d samples" % a.samples)
+    print("  %-40s %8s %8s" % ("", "p50 ms", "p99 ms"))
+    print("  %-40s %8.2f %8.2f" % ("no web server", pct(base, 50), pct(base, 99)))
+    print("  %-40s %8.2f %8.2f" % ("page and /metrics polled 10/s (%d GETs)"
+                                   % polled["n"][0], pct(web, 50), pct(web, 99)))
+    print("  %-40s %8.2f %8.2f" % ("difference", pct(web, 50) - pct(base, 50),
+                                   pct(web, 99) - pct(base, 99)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
