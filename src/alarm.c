@@ -1021,6 +1021,43 @@ alarm_engine_status(const struct alarm_engine *e, FILE *out, uint64_t now,
 	}
 }
 
+/* addr (bare) is one of l's addresses, without case. */
+static int
+alarm_addr_in(const struct config_strlist *l, const char *addr)
+{
+	char bare[CONFIG_ADDR_MAX];
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (config_parse_address(l->v[i], bare, sizeof(bare)) == 0 &&
+		    strcasecmp(bare, addr) == 0)
+			return 1;
+	return 0;
+}
+
+size_t
+alarm_engine_episode(const struct alarm_engine *e, const char *msgid,
+    const char *addr, struct alarm_episode *ep, size_t max)
+{
+	const struct slot *s;
+	size_t i, n = 0;
+
+	for (i = 0; i < e->nslots; i++) {
+		s = &e->slots[i];
+		if (!slot_on(s) || s->msgid[0] == '\0' ||
+		    strcmp(s->msgid, msgid) != 0)
+			continue;
+		if (n < max) {
+			strlcpy(ep[n].name, s->name, sizeof(ep[n].name));
+			ep[n].recipient = alarm_addr_in(s->to, addr) ||
+			    (s->r != NULL && s->r->escalate && s->escalated &&
+			    alarm_addr_in(&s->r->escalate_to, addr));
+		}
+		n++;
+	}
+	return n;
+}
+
 size_t
 alarm_engine_active(const struct alarm_engine *e)
 {

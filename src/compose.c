@@ -397,6 +397,9 @@ compose_message(const struct compose_text *t, const char *rules, size_t *len)
 	int plain;
 
 	compose_address_list(&b, "From", (char *const *)&t->from, 1);
+	if (t->reply_to != NULL)
+		compose_address_list(&b, "Reply-To",
+		    (char *const *)&t->reply_to, 1);
 	compose_address_list(&b, "To", t->to, t->nto);
 	if ((v = compose_header_value(t->subject)) == NULL)
 		goto oom;
@@ -520,6 +523,7 @@ compose_alarm(const struct compose_mail *m, size_t *len)
 	t.date = m->date;
 	t.message_id = m->message_id;
 	t.in_reply_to = m->in_reply_to;
+	t.reply_to = m->reply_to;
 	out = compose_message(&t, rules.p != NULL ? rules.p : "", len);
 out:
 	free(subject);

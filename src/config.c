@@ -126,7 +126,8 @@ static void	cfg_addrlist(struct ctx *, yaml_node_t *, struct config_strlist *);
 static void	cfg_template(struct ctx *, yaml_node_t *, char **);
 static yaml_node_item_t *cfg_items(struct ctx *, yaml_node_t *, const char *,
 		    size_t *);
-static void	cfg_password(struct ctx *, yaml_node_t *);
+static void	cfg_password(struct ctx *, yaml_node_t *, const char *,
+		    char **);
 static void	strlist_add(struct config_strlist *, const char *);
 static void	strlist_copy(struct config_strlist *, const struct config_strlist *);
 static void	strlist_free(struct config_strlist *);
@@ -873,7 +874,7 @@ cfg_smtp(struct ctx *c, yaml_node_t *n, void *base,
 	if (s->username != NULL && pw == NULL && getenv("CREDENTIALS_DIRECTORY")
 	    == NULL)
 		cfg_error(c, n, "smtp: 'username' needs 'password_file'");
-	cfg_password(c, pw);
+	cfg_password(c, pw, "smtp-password", &s->password_file);
 	if (s->retry.initial_ms == 0 || s->retry.max_ms < s->retry.initial_ms)
 		cfg_error(c, n, "smtp: retry needs 0 < initial <= max");
 }
@@ -1082,36 +1083,94 @@ cfg_history(struct ctx *c, yaml_node_t *n, void *base,
 		cfg_error(c, n, "history: keep must be at least 1h");
 }
 
+/* password_file n into *file; the systemd credential cred wins. */
 static void
-cfg_password(struct ctx *c, yaml_node_t *n)
+cfg_password(struct ctx *c, yaml_node_t *n, const char *cred, char **file)
 {
-	struct config_smtp *s = &c->cfg->smtp;
 	const char *creds = getenv("CREDENTIALS_DIRECTORY");
 	struct stat st;
 	char *path;
 
 	/* systemd's LoadCredential= wins over the file named here. */
 	if (creds != NULL && *creds != '\0') {
-		path = xasprintf("%s/smtp-password", creds);
+		path = xasprintf("%s/%s", creds, cred);
 		/* an empty credential (unit installed, secret not set) is skipped */
 		if (access(path, R_OK) == 0 && stat(path, &st) == 0 &&
 		    st.st_size > 0) {
-			free(s->password_file);
-			s->password_file = path;
+			free(*file);
+			*file = path;
 			return;
 		}
 		free(path);
 	}
 	if (n == NULL)
 		return;
-	if (cfg_str(c, n, &s->password_file) == -1)
+	if (cfg_str(c, n, file) == -1)
 		return;
-	if (stat(s->password_file, &st) == -1)
-		cfg_error(c, n, "cannot read password file %s: %s",
-		    s->password_file, strerror(errno));
+	if (stat(*file, &st) == -1)
+		cfg_error(c, n, "cannot read password file %s: %s", *file,
+		    strerror(errno));
 	else if (st.st_mode & 077)
 		cfg_error(c, n, "password file %s is readable by group or "
-		    "others (chmod 600 it)", s->password_file);
+		    "others (chmod 600 it)", *file);
+}
+
+static const struct cfg_key cfg_imap_keys[] = {
+	KEY("url", K_STR, struct config_imap, url),
+	KEY("username", K_STR, struct config_imap, username),
+	KEY_NODE("password_file"),
+	KEY_DEF("verify_peer", K_BOOL, struct config_imap, verify_peer, 1),
+	KEY("ca_file", K_STR, struct config_imap, ca_file),
+	KEY_DEF("poll_interval", K_MS, struct config_imap, poll_interval_ms,
+	    30000),
+	KEY_DEF("timeout", K_MS, struct config_imap, timeout_ms, 30000),
+	KEY("done_folder", K_STR, struct config_imap, done_folder),
+	KEY_DEF("require_authenticated_sender", K_BOOL, struct config_imap,
+	    require_auth_sender, 1),
+	KEY_FN("reply_to", K_STR, struct config_imap, reply_to, 0,
+	    cfg_k_address),
+	KEY_END
+};
+
+static void
+cfg_imap(struct ctx *c, yaml_node_t *n, void *base,
+    const struct cfg_key *section)
+{
+	struct config_imap *m = &c->cfg->imap;
+	yaml_node_t *seen[NKEYS(cfg_imap_keys)] = { NULL };
+	const char *p;
+
+	if (!cfg_section(c, n, cfg_imap_keys, m, seen))
+		return;
+	m->enabled = 1;
+	if (m->url == NULL)
+		cfg_error(c, n, "imap: missing 'url'");
+	else if ((strncmp(m->url, "imap://", 7) != 0 &&
+	    strncmp(m->url, "imaps://", 8) != 0) || strlen(m->url) < 9 ||
+	    strpbrk(m->url, " \t\r\n") != NULL)
+		cfg_error(c, cfg_seen(cfg_imap_keys, seen, "url"), "bad url "
+		    "'%s' (imaps://host/INBOX, or imap://host/INBOX for "
+		    "STARTTLS)", m->url);
+	if (m->username == NULL)
+		cfg_error(c, n, "imap: missing 'username'");
+	if (cfg_seen(cfg_imap_keys, seen, "password_file") == NULL &&
+	    getenv("CREDENTIALS_DIRECTORY") == NULL)
+		cfg_error(c, n, "imap: missing 'password_file'");
+	cfg_password(c, cfg_seen(cfg_imap_keys, seen, "password_file"),
+	    "imap-password", &m->password_file);
+	if (m->poll_interval_ms < 1000)
+		cfg_error(c, cfg_seen(cfg_imap_keys, seen, "poll_interval"),
+		    "imap: poll_interval must be at least 1s");
+	if (m->done_folder == NULL)
+		m->done_folder = xstrdup("modbus2mail-done");
+	/* it is quoted in IMAP commands: nothing that ends the quote */
+	for (p = m->done_folder; *p != '\0'; p++)
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+			break;
+	if (*p != '\0' || m->done_folder[0] == '\0')
+		cfg_error(c, cfg_seen(cfg_imap_keys, seen, "done_folder"),
+		    "imap: bad done_folder '%s' (no quotes, backslashes or "
+		    "control characters)", m->done_folder);
 }
 
 static void
@@ -1770,6 +1829,7 @@ static const struct cfg_key cfg_top_keys[] = {
 	KEY_SECTION("listener", cfg_listener),
 	KEY_SECTION("http", cfg_http),
 	KEY_SECTION("history", cfg_history),
+	KEY_SECTION("imap", cfg_imap),
 	KEY_SECTION("devices", cfg_devices),
 	KEY_SECTION("rules", cfg_rules),
 	KEY_SECTION("sign_of_life", cfg_sign_of_life),
@@ -1831,6 +1891,7 @@ config_load_buffer(const char *name, const char *buf, size_t len,
 	cfg_key_defaults(cfg_retry_keys, &cfg->smtp.retry);
 	cfg_key_defaults(cfg_listener_keys, &cfg->listener);
 	cfg_key_defaults(cfg_history_keys, &cfg->history);
+	cfg_key_defaults(cfg_imap_keys, &cfg->imap);
 	cfg->history.enabled = 1;
 	c.cfg = cfg;
 
@@ -1922,6 +1983,12 @@ config_free(struct config *cfg)
 	free(cfg->http.users_file);
 	free(cfg->http.tls_cert);
 	free(cfg->http.tls_key);
+	free(cfg->imap.url);
+	free(cfg->imap.username);
+	free(cfg->imap.password_file);
+	free(cfg->imap.ca_file);
+	free(cfg->imap.done_folder);
+	free(cfg->imap.reply_to);
 	for (i = 0; i < cfg->ngroups; i++) {
 		free(cfg->groups[i].name);
 		strlist_free(&cfg->groups[i].addrs);

@@ -28,6 +28,7 @@
 #include "modbus2mail/daemon.h"
 #include "modbus2mail/history.h"
 #include "modbus2mail/http.h"
+#include "modbus2mail/imap.h"
 #include "modbus2mail/log.h"
 #include "modbus2mail/notify.h"
 #include "modbus2mail/poller.h"
@@ -49,6 +50,7 @@ struct daemon {
 	struct http *http;		/* owned, NULL without http: */
 	time_t started, loaded;		/* wall: start, last (re)load */
 	int alive;			/* last daemon_threads_alive() */
+	struct imap *imap;		/* owned, NULL without imap: */
 	struct poller **pollers;	/* owned, one per device */
 	size_t npollers;
 	struct ctl *ctl;		/* owned */
@@ -76,13 +78,16 @@ static void	daemon_status_mail(struct daemon *, FILE *);
 static int	daemon_ctl(const struct ctl_req *, FILE *, void *);
 static int	daemon_ctl_flush(struct daemon *, FILE *);
 static void	daemon_fmt_until(char *, size_t, time_t, uint64_t);
-static void	daemon_ack_by(char *, size_t, long, const char *);
+static void	daemon_ack_by(char *, size_t, const struct ctl_req *);
 static int	daemon_ctl_alarm(struct daemon *, const struct ctl_req *,
 		    FILE *);
 static void	daemon_wake_relay(void *);
 static void	daemon_snapshot(struct daemon *);
 static void	daemon_history_shelf(struct daemon *, const struct ctl_req *,
 		    const char *);
+static size_t	daemon_episode(void *, const char *, const char *,
+		    struct alarm_episode *, size_t);
+static void	daemon_imap_queued(void *);
 
 static void
 daemon_notify(const char *msg)
@@ -113,6 +118,36 @@ daemon_wake_relay(void *arg)
 {
 	relay_wake(arg);
 }
+
+/*
+ * Acknowledge by reply: the IMAP thread looks up episodes and acts through
+ * daemon_ctl() like a control client. What that touches is safe from its
+ * thread: each poller locks itself, and the configuration and pollers stay
+ * while it runs (it is stopped first).
+ */
+static size_t
+daemon_episode(void *arg, const char *msgid, const char *addr,
+    struct alarm_episode *ep, size_t max)
+{
+	struct daemon *d = arg;
+	size_t i, n = 0;
+
+	for (i = 0; i < d->npollers && n == 0; i++)
+		n = poller_episode(d->pollers[i], msgid, addr, ep, max);
+	return n;
+}
+
+static void
+daemon_imap_queued(void *arg)
+{
+	struct daemon *d = arg;
+
+	relay_wake(d->relay);
+}
+
+static const struct imap_ops daemon_imap_ops = {
+	daemon_episode, daemon_ctl, daemon_imap_queued,
+};
 
 /* Spool, relay, listener and pollers for cfg; all or nothing. */
 static int
@@ -152,6 +187,11 @@ daemon_start_workers(struct daemon *d, struct config *cfg)
 		d->pollers[d->npollers++] = poller_start(cfg, i, d->spool,
 		    d->relay);
 	d->cfg = cfg;
+	if (cfg->imap.enabled && (d->imap = imap_start(cfg, d->spool,
+	    &daemon_imap_ops, d, err, sizeof(err))) == NULL) {
+		log_warnx("daemon: %s", err);
+		goto fail;
+	}
 	return 0;
 fail:
 	daemon_stop_workers(d);
@@ -164,6 +204,9 @@ daemon_stop_workers(struct daemon *d)
 {
 	size_t i;
 
+	/* first: it acts on the pollers */
+	imap_stop(d->imap);
+	d->imap = NULL;
 	/* the web server first: its snapshot points into pollers and cfg */
 	http_stop(d->http);
 	d->http = NULL;
@@ -460,6 +503,7 @@ daemon_ctl_status(struct daemon *d, FILE *out)
 	fprintf(out, "alarms:\n%s", alarms);
 	free(alarms);
 	daemon_status_mail(d, out);
+	imap_status(d->imap, out);
 	return 0;
 }
 
@@ -503,22 +547,25 @@ daemon_fmt_until(char *buf, size_t len, time_t now, uint64_t ms)
  * A rule of the same name as a device wins: shelve RULE keeps its meaning.
  */
 /* "root via modbus2mail ack" (uid 0 without a passwd entry: "uid 0"),
- * "operator1 via the web page". */
+ * "operator1 via the web page", or the actor the daemon acts for
+ * ("ops@example.com by reply"). */
 static void
-daemon_ack_by(char *buf, size_t len, long uid, const char *user)
+daemon_ack_by(char *buf, size_t len, const struct ctl_req *req)
 {
 	struct passwd pw, *res = NULL;
 	char pwbuf[1024];
 
-	if (user[0] != '\0')
-		snprintf(buf, len, "%s via the web page", user);
-	else if (uid < 0)
+	if (req->actor[0] != '\0')
+		strlcpy(buf, req->actor, len);
+	else if (req->user[0] != '\0')
+		snprintf(buf, len, "%s via the web page", req->user);
+	else if (req->uid < 0)
 		snprintf(buf, len, "via modbus2mail ack");
-	else if (getpwuid_r((uid_t)uid, &pw, pwbuf, sizeof(pwbuf),
+	else if (getpwuid_r((uid_t)req->uid, &pw, pwbuf, sizeof(pwbuf),
 	    &res) == 0 && res != NULL)
 		snprintf(buf, len, "%s via modbus2mail ack", pw.pw_name);
 	else
-		snprintf(buf, len, "uid %ld via modbus2mail ack", uid);
+		snprintf(buf, len, "uid %ld via modbus2mail ack", req->uid);
 }
 
 /* A shelve or unshelve (of a rule, pseudo-rule or device) in the history. */
@@ -541,7 +588,7 @@ daemon_ctl_alarm(struct daemon *d, const struct ctl_req *req, FILE *out)
 	uint64_t ms = req->verb == CTL_SHELVE ? req->ms : 0;
 	long dev = config_find_device(d->cfg, req->name);
 	const char *all = "";
-	char until[32], by[128];
+	char until[32], by[CTL_REASON_MAX];
 	size_t i;
 	int r = 1;
 
@@ -550,7 +597,7 @@ daemon_ctl_alarm(struct daemon *d, const struct ctl_req *req, FILE *out)
 		all = "every alarm of ";
 		r = poller_shelve(d->pollers[dev], NULL, ms, req->reason, out);
 	}
-	daemon_ack_by(by, sizeof(by), req->uid, req->user);
+	daemon_ack_by(by, sizeof(by), req);
 	for (i = 0; i < d->npollers && r == 1; i++)
 		r = req->verb == CTL_ACK ? poller_ack(d->pollers[i], req->name,
 		    by, out) : poller_shelve(d->pollers[i], req->name, ms,

@@ -480,6 +480,10 @@ notify_build(const struct config *cfg, const struct alarm_notification *n,
 	cm.hostname = cfg->hostname;
 	cm.date = now;
 	cm.message_id = m->message_id;
+	/* replies acknowledge (imap:): they must reach the watched mailbox */
+	if (cfg->imap.enabled)
+		cm.reply_to = cfg->imap.reply_to != NULL ? cfg->imap.reply_to :
+		    cfg->smtp.from;
 	cm.subject = m->subject;
 	cm.intro = headline;
 	cm.items = items;

@@ -714,6 +714,18 @@ poller_active_alarms(struct poller *p)
 	return n;
 }
 
+size_t
+poller_episode(struct poller *p, const char *msgid, const char *addr,
+    struct alarm_episode *ep, size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&p->lock);
+	n = alarm_engine_episode(p->eng, msgid, addr, ep, max);
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
 int
 poller_ack(struct poller *p, const char *rule, const char *by, FILE *out)
 {

@@ -173,10 +173,6 @@ relay_read_password(const struct config *cfg, char **pw, char *err,
     size_t errlen)
 {
 	const char *path = cfg->smtp.password_file;
-	char buf[1024];
-	struct stat st;
-	ssize_t n;
-	int fd;
 
 	*pw = NULL;
 	if (cfg->smtp.username == NULL)
@@ -191,31 +187,7 @@ relay_read_password(const struct config *cfg, char **pw, char *err,
 		    "smtp.password_file");
 		return -1;
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == -1 || (st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "%s: readable by group or others "
-		    "(chmod 600)", path);
-		close(fd);
-		return -1;
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	*pw = strdup(buf);
-	explicit_bzero(buf, sizeof(buf));
-	if (*pw == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	return 0;
+	return util_read_secret(path, pw, err, errlen);
 }
 
 static size_t

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include "modbus2mail/log.h"
 #include "modbus2mail/util.h"
@@ -182,6 +183,42 @@ util_fmt_offset(char *buf, size_t len, const struct tm *tm)
 
 	snprintf(buf, len, "%c%02ld:%02ld", off < 0 ? '-' : '+',
 	    labs(off) / 60, labs(off) % 60);
+}
+
+int
+util_read_secret(const char *path, char **out, char *err, size_t errlen)
+{
+	char buf[1024];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	*out = NULL;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || (st.st_mode & 077) != 0) {
+		snprintf(err, errlen, "%s: readable by group or others "
+		    "(chmod 600)", path);
+		close(fd);
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	*out = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	if (*out == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -459,6 +459,46 @@ test_escalation_once(void **state)
 	fx_close(&f);
 }
 
+/* Acknowledge by reply: an open episode is found by its ACTIVE mail's id;
+ * the sender must be a recipient (escalation ones once escalated); a
+ * closed episode or another id finds nothing. */
+static void
+test_episode_by_message_id(void **state)
+{
+	struct alarm_episode ep[4];
+	struct fx f;
+
+	(void)state;
+	fx_open(&f, HDR "rules:\n"
+	    "  - {name: e, device: d1, coil: 1, to: [\"Ops <ops@example.com>\"], "
+	    "escalate: {after: 1m, to: [boss@example.com]}}\n");
+	assert_int_equal(alarm_engine_episode(f.e, "<a1@gw>", "ops@example.com",
+	    ep, 4), 0);
+	fx_coil(&f, 1, 1);
+	assert_int_equal(fx_cycle(&f, 0), 1);
+	assert_int_equal(alarm_engine_episode(f.e, "<a2@gw>", "ops@example.com",
+	    ep, 4), 0);
+	assert_int_equal(alarm_engine_episode(f.e, "<a1@gw>", "OPS@example.com",
+	    ep, 4), 1);
+	assert_string_equal(ep[0].name, "e");
+	assert_true(ep[0].recipient);
+	assert_int_equal(alarm_engine_episode(f.e, "<a1@gw>", "boss@example.com",
+	    ep, 4), 1);
+	assert_false(ep[0].recipient);		/* not escalated yet */
+	assert_int_equal(fx_cycle(&f, 60000), 1);
+	assert_int_equal(alarm_engine_episode(f.e, "<a1@gw>", "boss@example.com",
+	    ep, 4), 1);
+	assert_true(ep[0].recipient);
+	assert_int_equal(alarm_engine_episode(f.e, "<a1@gw>", "x@example.com",
+	    ep, 4), 1);
+	assert_false(ep[0].recipient);
+	fx_coil(&f, 1, 0);
+	fx_cycle(&f, 61000);
+	assert_int_equal(alarm_engine_episode(f.e, "<a1@gw>", "ops@example.com",
+	    ep, 4), 0);
+	fx_close(&f);
+}
+
 static void
 test_chatter_shelves_with_one_mail(void **state)
 {
@@ -1231,6 +1271,7 @@ main(void)
 		cmocka_unit_test(test_latch_and_ack_bit),
 		cmocka_unit_test(test_repeat_stops_after_ack),
 		cmocka_unit_test(test_escalation_once),
+		cmocka_unit_test(test_episode_by_message_id),
 		cmocka_unit_test(test_chatter_shelves_with_one_mail),
 		cmocka_unit_test(test_manual_shelve),
 		cmocka_unit_test(test_device_shelve),

@@ -512,6 +512,29 @@ static const struct broken broken[] = {
 	    SMTP
 	    "history: maybe\n",
 	    "t.yaml:4:10: error: expected true or false, not 'maybe'\n" },
+	{ "imap without url, username, password",
+	    SMTP
+	    "imap: {poll_interval: 10s}\n",
+	    "t.yaml:4:7: error: imap: missing 'url'\n"
+	    "t.yaml:4:7: error: imap: missing 'username'\n"
+	    "t.yaml:4:7: error: imap: missing 'password_file'\n" },
+	{ "imap bad url, folder, interval, reply_to",
+	    SMTP
+	    "imap:\n"
+	    "  url: pop3://x/INBOX\n"
+	    "  username: u\n"
+	    "  password_file: /nonexistent/imap\n"
+	    "  poll_interval: 500ms\n"
+	    "  done_folder: 'a\"b'\n"
+	    "  reply_to: not an address\n",
+	    "t.yaml:5:8: error: bad url 'pop3://x/INBOX' (imaps://host/INBOX, "
+	    "or imap://host/INBOX for STARTTLS)\n"
+	    "t.yaml:7:18: error: cannot read password file /nonexistent/imap: "
+	    "No such file or directory\n"
+	    "t.yaml:8:18: error: imap: poll_interval must be at least 1s\n"
+	    "t.yaml:9:16: error: imap: bad done_folder 'a\"b' (no quotes, "
+	    "backslashes or control characters)\n"
+	    "t.yaml:10:13: error: bad address 'not an address'\n" },
 };
 
 /* Loads yaml as "t.yaml"; returns the config and the error text. */
@@ -958,6 +981,30 @@ test_password_file_mode(void **state)
 	unlink(path);
 }
 
+/* A systemd credentials directory holding the credential name; its path
+ * into file. Undone by creds_remove(). */
+static void
+creds_make(char *dir, const char *name, char *file, size_t len)
+{
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(file, len, "%s/%s", dir, name);
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fputs("pw\n", f);
+	fclose(f);
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+}
+
+static void
+creds_remove(const char *dir, const char *file)
+{
+	unsetenv("CREDENTIALS_DIRECTORY");
+	unlink(file);
+	rmdir(dir);
+}
+
 static void
 test_credentials_directory(void **state)
 {
@@ -965,24 +1012,47 @@ test_credentials_directory(void **state)
 	static const char yaml[] = "smtp:\n  url: smtps://x:465\n  from: a@b.c\n"
 	    "  username: u\n";
 	struct config *cfg;
-	FILE *f;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
-	snprintf(file, sizeof(file), "%s/smtp-password", dir);
-	f = fopen(file, "w");
-	assert_non_null(f);
-	fputs("pw\n", f);
-	fclose(f);
-	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	creds_make(dir, "smtp-password", file, sizeof(file));
 	cfg = load(yaml, &errs);
 	assert_non_null(cfg);
 	assert_string_equal(cfg->smtp.password_file, file);
 	config_free(cfg);
 	free(errs);
-	unsetenv("CREDENTIALS_DIRECTORY");
-	unlink(file);
-	rmdir(dir);
+	creds_remove(dir, file);
+}
+
+/* imap: defaults, and the credential imap-password under systemd. */
+static void
+test_imap(void **state)
+{
+	char dir[] = "/tmp/m2m-creds-XXXXXX", file[256], *errs;
+	static const char yaml[] = "smtp:\n  url: smtps://x:465\n  from: a@b.c\n"
+	    "imap:\n  url: imaps://imap.example.com\n  username: u\n";
+	struct config *cfg;
+
+	(void)state;
+	creds_make(dir, "imap-password", file, sizeof(file));
+	cfg = load(yaml, &errs);
+	assert_non_null(cfg);
+	assert_true(cfg->imap.enabled);
+	assert_string_equal(cfg->imap.password_file, file);
+	assert_string_equal(cfg->imap.done_folder, "modbus2mail-done");
+	assert_int_equal(cfg->imap.poll_interval_ms, 30000);
+	assert_int_equal(cfg->imap.timeout_ms, 30000);
+	assert_true(cfg->imap.require_auth_sender);
+	assert_true(cfg->imap.verify_peer);
+	assert_null(cfg->imap.reply_to);
+	assert_null(cfg->smtp.password_file);	/* that one has none */
+	config_free(cfg);
+	free(errs);
+	creds_remove(dir, file);
+	cfg = load("smtp:\n  url: smtps://x:465\n  from: a@b.c\n", &errs);
+	assert_non_null(cfg);
+	assert_false(cfg->imap.enabled);
+	config_free(cfg);
+	free(errs);
 }
 
 static void
@@ -1059,6 +1129,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_listener_allow_relay),
 		cmocka_unit_test(test_http_and_history),
 		cmocka_unit_test(test_password_file_mode),
+		cmocka_unit_test(test_imap),
 		cmocka_unit_test(test_credentials_directory),
 		cmocka_unit_test(test_parsers),
 	};

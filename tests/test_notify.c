@@ -505,6 +505,33 @@ test_failure_notice(void **state)
 	config_free(cfg);
 }
 
+/* With imap: alarm mail carries Reply-To, the watched mailbox (smtp.from
+ * unless imap.reply_to says otherwise); without it, none. */
+static void
+test_reply_to(void **state)
+{
+	struct config *cfg = load();
+	struct alarm_notification n;
+	struct alarm_event ev;
+	struct notify_mail m;
+
+	(void)state;
+	one(&n, &ev, cfg, "pump", ALARM_ACTIVE);
+	assert_int_equal(notify_build(cfg, &n, T0, 1, &m), 0);
+	assert_null(header(m.data, "Reply-To"));
+	notify_mail_clear(&m);
+	cfg->imap.enabled = 1;
+	assert_int_equal(notify_build(cfg, &n, T0, 2, &m), 0);
+	assert_string_equal(header(m.data, "Reply-To"),
+	    "Line 3 <alarms@example.com>");
+	notify_mail_clear(&m);
+	cfg->imap.reply_to = xstrdup("acks@example.com");
+	assert_int_equal(notify_build(cfg, &n, T0, 3, &m), 0);
+	assert_string_equal(header(m.data, "Reply-To"), "acks@example.com");
+	notify_mail_clear(&m);
+	config_free(cfg);
+}
+
 int
 main(void)
 {
@@ -519,6 +546,7 @@ main(void)
 		cmocka_unit_test(test_rcpts_once),
 		cmocka_unit_test(test_sign_of_life),
 		cmocka_unit_test(test_failure_notice),
+		cmocka_unit_test(test_reply_to),
 	};
 
 	setenv("TZ", "UTC", 1);

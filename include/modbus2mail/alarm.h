@@ -148,6 +148,19 @@ int	alarm_engine_ack(struct alarm_engine *, const char *rule,
 int	alarm_engine_shelve(struct alarm_engine *, const char *rule,
 	    uint64_t ms, const char *reason, uint64_t now, time_t wall,
 	    char *err, size_t errlen);
+/* A rule whose open episode a reply names (acknowledge by reply). */
+struct alarm_episode {
+	char name[128];
+	int recipient;			/* the sender got the episode's mail */
+};
+/*
+ * The rules whose open episode (ACTIVE or CLEARING) began with the mail
+ * msgid, up to max into ep; recipient says whether addr (bare, compared
+ * without case) is one of the rule's recipients, or of its escalation
+ * once it escalated. Returns how many there are.
+ */
+size_t	alarm_engine_episode(const struct alarm_engine *, const char *msgid,
+	    const char *addr, struct alarm_episode *ep, size_t max);
 /* Slots (rules, then DEVICE.link, DEVICE.read, DEVICE.heartbeat). */
 size_t	alarm_engine_count(const struct alarm_engine *);
 void	alarm_engine_get(const struct alarm_engine *, size_t i, uint64_t now,

@@ -39,6 +39,7 @@ struct compose_mail {
 	time_t date;
 	const char *message_id;      /* "<...@hostname>" */
 	const char *in_reply_to;     /* NULL, or the ACTIVE mail's Message-ID */
+	const char *reply_to;        /* NULL, or where replies go (imap:) */
 	const char *subject;         /* NULL: from the first item's template
 				      * (a group's is the caller's) */
 	const char *intro;           /* NULL, or the body's first paragraph */
@@ -57,6 +58,7 @@ struct compose_text {
 	time_t date;
 	const char *message_id;
 	const char *in_reply_to;     /* NULL = none */
+	const char *reply_to;        /* NULL = none */
 	const char *auto_submitted;  /* NULL = "auto-generated" */
 };
 

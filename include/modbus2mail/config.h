@@ -119,6 +119,28 @@ struct config_history {
 	uint64_t keep_ms;            /* default 90d */
 };
 
+/*
+ * imap: the mailbox that receives replies to alarm mail; a reply from a
+ * recipient acknowledges or shelves the alarm (absent = off).
+ */
+struct config_imap {
+	int enabled;                 /* an imap: block was given */
+	char *url;                   /* imaps://host/INBOX, or imap:// with
+				      * STARTTLS required */
+	char *username;
+	char *password_file;         /* resolved: $CREDENTIALS_DIRECTORY
+				      * /imap-password wins */
+	int verify_peer;             /* default 1 */
+	char *ca_file;               /* NULL = system store */
+	uint64_t poll_interval_ms;   /* default 30s */
+	uint64_t timeout_ms;         /* default 30s */
+	char *done_folder;           /* default "modbus2mail-done" */
+	int require_auth_sender;     /* require_authenticated_sender,
+				      * default 1 */
+	char *reply_to;              /* Reply-To of alarm mail; NULL =
+				      * smtp.from */
+};
+
 struct config_group {
 	char *name;
 	struct config_strlist addrs;
@@ -197,6 +219,7 @@ struct config {
 	struct config_listener listener;
 	struct config_http http;
 	struct config_history history;
+	struct config_imap imap;
 	struct config_group *groups;
 	size_t ngroups;
 	struct config_device *devices;

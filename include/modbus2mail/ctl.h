@@ -42,6 +42,9 @@ struct ctl_req {
 					 * the socket, -1 unknown; never sent */
 	char user[CTL_USER_MAX];	/* "" or, from the daemon's own web
 					 * page, who is logged in there */
+	char actor[CTL_REASON_MAX];	/* server side: who acts, when the
+					 * daemon acts for someone ("ops@x by
+					 * reply"); never sent, "" otherwise */
 };
 
 /* "status", "flush"...; NULL for a value outside the enum. */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct alarm_episode;
 struct config;
 struct readplan;
 struct relay;
@@ -40,6 +41,9 @@ int	poller_ack(struct poller *, const char *rule, const char *by,
 	    FILE *out);
 int	poller_shelve(struct poller *, const char *rule, uint64_t ms,
 	    const char *reason, FILE *out);
+/* alarm_engine_episode() of this device's engine, under its lock. */
+size_t	poller_episode(struct poller *, const char *msgid, const char *addr,
+	    struct alarm_episode *ep, size_t max);
 /* Device line and one line per alarm for `modbus2mail status`. */
 void	poller_status(struct poller *, FILE *devices, FILE *alarms);
 

@@ -38,6 +38,10 @@ void	util_fmt_time(char *buf, size_t len, time_t t);
 /* The UTC offset of a local time: "+01:00". */
 void	util_fmt_offset(char *buf, size_t len, const struct tm *);
 
+/* The first line of a password file that only its owner may read, into
+ * *out (malloc'd; wipe it after use). 0, or -1 with a message in err. */
+int	util_read_secret(const char *path, char **out, char *err, size_t errlen);
+
 /* fsync a directory by path: a rename is durable only after this. */
 int	util_fsync_dir(const char *path);
 

@@ -12,7 +12,7 @@ fi
 if [ ! -f "$build/build.ninja" ]; then
 	CC=clang meson setup "$build" "$src" -Db_lundef=false >/dev/null
 fi
-targets="fuzz_config fuzz_mbframe fuzz_smtp_session fuzz_m2mfw"
+targets="fuzz_config fuzz_mbframe fuzz_reply fuzz_smtp_session fuzz_m2mfw"
 built=""
 for t in $targets; do
 	if ninja -C "$build" -t targets all 2>/dev/null | grep -q "/$t:"; then
