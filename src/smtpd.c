@@ -824,8 +824,10 @@ smtpd_conn_io(struct smtpd_conn *c)
 			break;
 		}
 	}
-	c->pending = !c->dead && c->inoff < c->inlen &&
-	    smtp_session_wait(c->s) == SMTP_WAIT_INPUT;
+	/* OpenSSL may hold decrypted input that epoll cannot see. */
+	c->pending = !c->dead && smtp_session_wait(c->s) == SMTP_WAIT_INPUT &&
+	    (c->inoff < c->inlen || (c->ssl != NULL && !c->handshake &&
+	    SSL_pending(c->ssl) > 0));
 	if (!c->dead)
 		smtpd_conn_flush(c);
 	/* A job out for c keeps it alive until smtpd_commit_finish(). */

@@ -879,6 +879,24 @@ class ListenerTest(unittest.TestCase):
         t, r = self.auth_plain(self.tls_session(), "plc", "s3cret")
         self.assertEqual(r, "235 2.7.0 Authentication successful\r\n")
 
+    def test_tls_large_messages(self):
+        """Messages far over one loop turn's budget, sent at once inside TLS:
+        input OpenSSL holds decrypted is read on later turns, nothing stalls."""
+        self.start_auth(max_message_size="8MiB", timeout="5s")
+        c = self.tls_session()
+        self.assertEqual(self.auth_plain(c, "plc", "s3cret")[1],
+                         "235 2.7.0 Authentication successful\r\n")
+        for size in (65536 - 7, 3 * 1024 * 1024 + 5):
+            body = b"Subject: big\r\n\r\n" + (b"b" * 998 + b"\r\n") * (size // 1000)
+            body += b"t" * (size % 1000) + b"\r\n"
+            c.send(b"MAIL FROM:<a@plc.local>\r\nRCPT TO:<ops@example.com>\r\nDATA\r\n"
+                   + body + b".\r\n")
+            self.assertEqual(c.reply(), "250 2.1.0 Ok\r\n")
+            self.assertEqual(c.reply(), "250 2.1.5 Ok\r\n")
+            self.assertTrue(c.reply().startswith("354 "))
+            self.assertTrue(c.reply().startswith("250 2.0.0 Ok: queued as "))
+        self.provider.wait_count(2, timeout=60)
+
     def test_tls_handshake_timeout_quiet(self):
         """A client that stalls in the TLS handshake is closed without a plain
         text 421 written into what is a TLS stream by then."""
