@@ -17,3 +17,9 @@ counter_get(enum counter_id id)
 {
 	return __atomic_load_n(&counters[id], __ATOMIC_RELAXED);
 }
+
+void
+counter_set(enum counter_id id, uint64_t v)
+{
+	__atomic_store_n(&counters[id], v, __ATOMIC_RELAXED);
+}

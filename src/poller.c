@@ -86,6 +86,7 @@ struct poller {
 	char link_err[ALARM_REASON_MAX];	/* why the link is down */
 	char mail_ok_err[ALARM_REASON_MAX];	/* mail_ok_coil write failing */
 	time_t last_good;		/* wall clock of the last good poll */
+	time_t link_since;		/* wall clock of the last link change */
 	uint64_t alive_ms;
 	int dirty;			/* state to save */
 	struct snapshot_poll stats;
@@ -467,6 +468,8 @@ poller_cycle(struct poller *p)
 		log_warnx("poller: device=%s link=down: %s", p->dev->name, why);
 		history_add(HISTORY_LINK_DOWN, p->dev->name, NULL, why);
 	}
+	if (up != p->link_up || p->link_since == 0)
+		p->link_since = wall;
 	p->link_up = up;
 	p->stats = p->tally;
 	strlcpy(p->link_err, why, sizeof(p->link_err));
@@ -843,6 +846,7 @@ poller_snapshot(struct poller *p, struct snapshot *s, size_t max)
 	d->port = p->dev->port;
 	d->link_up = p->link_up;
 	d->last_good = p->last_good;
+	d->link_since = p->link_since;
 	d->nreq = p->plan.nreq;
 	d->poll = p->stats;
 	if (!p->link_up)

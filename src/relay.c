@@ -745,6 +745,8 @@ relay_path_load(struct relay *r)
 static void
 relay_record(enum history_kind kind, const char *id, const char *detail)
 {
+	if (kind == HISTORY_MAIL_SENT)
+		counter_set(COUNTER_MAIL_LAST_SENT, (uint64_t)time(NULL));
 	counter_add(kind == HISTORY_MAIL_SENT ? COUNTER_MAIL_SENT :
 	    kind == HISTORY_MAIL_DEFERRED ? COUNTER_MAIL_DEFERRED :
 	    COUNTER_MAIL_FAILED, 1);

@@ -172,10 +172,11 @@ webpage_devices(FILE *out, const struct snapshot *s,
 		webpage_escape(out, d->host);
 		fprintf(out, ":%u</small>%s</td><td>", d->port, d->shelved ?
 		    " <span class=\"warn\">shelved</span>" : "");
-		if (d->link_up)
-			fputs("<span class=\"ok\">up</span>", out);
-		else {
-			fputs("<span class=\"bad\">down</span> ", out);
+		fputs(d->link_up ? "<span class=\"ok\">up</span> since " :
+		    "<span class=\"bad\">down</span> since ", out);
+		webpage_time(out, d->link_since);
+		if (!d->link_up) {
+			fputs(": ", out);
 			webpage_escape(out, d->why);
 		}
 		fputs("</td><td>", out);
@@ -287,10 +288,12 @@ webpage_mailpath(FILE *out, const struct snapshot *s,
 		webpage_age(out, ctx->now, s->queue.oldest);
 		fputs(")", out);
 	}
-	fprintf(out, ", failed: %zu%s. Sent since start: %llu.</p>\n",
+	fprintf(out, ", failed: %zu%s. Sent since start: %llu, last ",
 	    s->queue.failed, s->queue.failed > 0 ? " (<a href=\"/queue\">"
 	    "retry or delete</a>)" : "",
 	    (unsigned long long)counter_get(COUNTER_MAIL_SENT));
+	webpage_time(out, (time_t)counter_get(COUNTER_MAIL_LAST_SENT));
+	fputs(".</p>\n", out);
 }
 
 void

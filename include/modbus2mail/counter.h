@@ -17,10 +17,13 @@ enum counter_id {
 	COUNTER_SESSION_OTHER,		/* listener: ended without a message */
 	COUNTER_HISTORY_WRITTEN,	/* history events stored */
 	COUNTER_HISTORY_DROPPED,	/* queue full or SQLite failed */
+	COUNTER_MAIL_LAST_SENT,		/* wall clock s of the last delivery
+					 * (counter_set) */
 	COUNTER_N
 };
 
 void	 counter_add(enum counter_id, uint64_t);
+void	 counter_set(enum counter_id, uint64_t);
 uint64_t counter_get(enum counter_id);
 
 #endif

@@ -41,6 +41,7 @@ struct snapshot_device {
 	const char *name, *host;
 	unsigned port;
 	int link_up;
+	time_t link_since;		/* wall: link went up or down, 0 never */
 	time_t last_good;		/* wall, 0 never */
 	size_t nreq;			/* requests per cycle */
 	int shelved;			/* the whole device */

@@ -105,6 +105,7 @@ class Client:
 
 class WebTest(unittest.TestCase):
     allow = '["127.0.0.0/8"]'
+    reject = None
     http_host = "127.0.0.1"
     tls = False
     history = "{keep: 1h}"
@@ -115,7 +116,8 @@ class WebTest(unittest.TestCase):
         self.pki = make_pki(os.path.join(self.work, "pki"))
         self.smtp_port, self.http_port = free_port(), free_port()
         self.provider = Provider(self.smtp_port, tls="starttls", cert=self.pki.cert,
-                                 key=self.pki.key, user="gw", password="gwpass").start()
+                                 key=self.pki.key, user="gw", password="gwpass",
+                                 reject=self.reject).start()
         self.addCleanup(self.stop_provider)
         self.plc = PlcSim()
         self.addCleanup(self.plc.stop)
@@ -271,6 +273,43 @@ class Security(WebTest):
         self.assertEqual(self.client.request("/healthz")[0], 200)
 
 
+class Queue(WebTest):
+    """A rejected recipient puts the alarm mail in failed/: the queue page
+    lists it with the provider's reply; Retry and Delete act on it."""
+    reject = {"ops@example.com": "550 5.1.1 <ops@example.com>: no such user"}
+
+    def failed_ids(self):
+        body = self.client.request("/queue")[1]
+        failed = body[body.index('id="failed"'):]
+        return re.findall(r'name="name" value="([0-9A-F]+)"><button name="do" '
+                          r'value="delete"', failed), failed
+
+    def test_retry_and_delete_failed(self):
+        self.plc.set("co", 0, [1])
+        wait_until(lambda: "no such user" in self.failed_ids()[1], timeout=30,
+                   what="failed mail listed")
+        self.assertEqual(self.failed_ids()[0], [])    # not logged in: no buttons
+        self.client.login()
+        ids, failed = self.failed_ids()
+        self.assertEqual(len(ids), 1)
+        self.assertIn("no such user", failed)
+        self.assertIn("ops@example.com", failed)
+        token = self.client.csrf()
+        status, _, headers = self.client.request("/action", {"verb": "retry", "name": ids[0],
+                                                             "csrf": token})
+        self.assertEqual((status, headers["Location"]), (303, "/queue"))
+        self.assertIn("1 message back in the queue", self.client.request("/queue")[1])
+        wait_until(lambda: self.failed_ids()[0], timeout=30, what="failed again")
+        status, _, _ = self.client.request("/action", {"verb": "delete",
+                                                       "name": self.failed_ids()[0][0],
+                                                       "csrf": token})
+        self.assertEqual(status, 303)
+        self.assertIn("deleted " + ids[0], self.client.request("/queue")[1])
+        self.assertEqual(self.failed_ids()[0], [])
+        out = self.daemon.cli("history", "--kind", "mail_failed").stdout
+        self.assertEqual(out.count("no such user"), 2, out)
+
+
 class Forbidden(WebTest):
     allow = '["10.0.0.0/8"]'
 
@@ -343,6 +382,12 @@ class Https(WebTest):
 class Metrics(WebTest):
     def test_promtool_and_healthz(self):
         self.raise_pump_alarm()
+        # the overview says since when the link is up and when mail last went
+        wait_until(lambda: re.search(r"Sent since start: 1, last \d{4}-",
+                                     self.client.request("/")[1]),
+                   timeout=10, what="last delivery on the overview")
+        self.assertRegex(self.client.request("/")[1],
+                         r'<span class="ok">up</span> since \d{4}-\d\d-\d\d')
         status, text, headers = self.client.request("/metrics")
         self.assertEqual(status, 200)
         self.assertTrue(headers["Content-Type"].startswith("text/plain; version=0.0.4"))
