@@ -276,8 +276,11 @@ class SignOfLife(PathTest):
         self.set_password("right")
         for k in range(4):
             self.daemon.start()
-            # A marker queued after the start goes out after any sign of
-            # life that start spooled: its arrival proves there was none.
+            # The daemon answers control requests only after its first
+            # tick, which spools the sign of life if it is due; a marker
+            # queued after that goes out after it: its arrival proves
+            # whether there was one.
+            self.status()
             self.sendmail("marker %d" % k)
             wait_until(lambda: "marker %d" % k in [subject(x) for x in self.provider.raw()],
                        what="marker %d" % k)
