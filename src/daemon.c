@@ -331,13 +331,17 @@ daemon_tick(struct daemon *d)
 	size_t i, up = 0, active = 0;
 	uint64_t now = util_mono_ms();
 	time_t t = time(NULL);
+	int ping;
 
-	if (d->watchdog_ms != 0 && now - d->last_ping_ms >= d->watchdog_ms / 2
-	    && (d->alive = daemon_threads_alive(d))) {
+	ping = d->watchdog_ms != 0 && now - d->last_ping_ms >=
+	    d->watchdog_ms / 2;
+	/* every tick for /healthz, else when the watchdog wants a ping */
+	if (ping || d->http != NULL)
+		d->alive = daemon_threads_alive(d);
+	if (ping && d->alive) {
 		daemon_notify("WATCHDOG=1");
 		d->last_ping_ms = now;
-	} else if (d->watchdog_ms == 0)
-		d->alive = daemon_threads_alive(d);
+	}
 	daemon_snapshot(d);
 	for (i = 0; i < d->npollers; i++) {
 		up += poller_link_up(d->pollers[i]);

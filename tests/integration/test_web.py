@@ -106,6 +106,7 @@ class Client:
 class WebTest(unittest.TestCase):
     allow = '["127.0.0.0/8"]'
     reject = None
+    env = None
     http_host = "127.0.0.1"
     tls = False
     history = "{keep: 1h}"
@@ -141,7 +142,7 @@ class WebTest(unittest.TestCase):
                                   allow=self.allow, users=users, http_tls=http_tls,
                                   history=self.history, plc_port=self.plc.port))
         self.prepare()
-        self.daemon = Daemon(EXE, self.cfg).start()
+        self.daemon = Daemon(EXE, self.cfg, env=self.env).start()
         self.addCleanup(self.daemon.stop)
         scheme = "https" if self.tls else "http"
         self.base = "%s://%s:%d" % (scheme, self.http_host, self.http_port)
@@ -414,6 +415,23 @@ class Metrics(WebTest):
             return s == 503 and json.loads(b)["mail_path_ok"] is False
         wait_until(unhealthy, timeout=30, what="/healthz 503 with the mail path broken")
         self.assertIn("modbus2mail_mail_path_ok 0", self.client.request("/metrics")[1])
+
+
+class HealthzStall(WebTest):
+    """Under systemd's watchdog (60 s: a ping every 30 s), /healthz turns
+    503 as soon as a thread counts as stalled (a poller hung by the test
+    hook: 41 s for this device), not only at the next watchdog ping."""
+    env = {"WATCHDOG_USEC": "60000000", "MODBUS2MAIL_TEST_STALL_POLLER": "1"}
+
+    def test_503_once_a_poller_stalls(self):
+        t0 = time.monotonic()
+        status, body, _ = self.client.request("/healthz")
+        self.assertEqual((status, json.loads(body)["threads_alive"]), (200, True))
+        wait_until(lambda: self.client.request("/healthz")[0] == 503,
+                   timeout=52 - (time.monotonic() - t0), interval=0.5,
+                   what="/healthz 503 within a tick of the stall")
+        self.assertFalse(json.loads(self.client.request("/healthz")[1])["threads_alive"])
+        self.assertGreater(time.monotonic() - t0, 35)
 
 
 def seed_history(path, rows):
