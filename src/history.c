@@ -118,6 +118,9 @@ history_open(struct history *h, const char *path, char *err, size_t errlen)
 	    "PRAGMA journal_mode=WAL;"
 	    "PRAGMA synchronous=NORMAL;"
 	    "PRAGMA cache_size=-256;"	/* KiB: a writer needs little */
+	    /* the WAL shares the spool's file system: keep it small */
+	    "PRAGMA wal_autocheckpoint=256;"
+	    "PRAGMA journal_size_limit=1048576;"
 	    "CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY, "
 	    "t INTEGER NOT NULL, kind TEXT NOT NULL, device TEXT, rule TEXT, "
 	    "detail TEXT);"
