@@ -47,6 +47,16 @@
 #define HTTP_CSV_ROWS		1000000
 #define HTTP_NOTICE_MAX		256
 #define HTTP_COOKIE		"m2m_session"
+#define HTTP_LOGIN_SLOTS	16	/* client addresses remembered */
+#define HTTP_LOGIN_FAILS	5	/* failed logins per window ... */
+#define HTTP_LOGIN_WINDOW_MS	60000	/* ... before the address waits */
+
+/* Failed logins of one client address (password guessing). */
+struct http_login_fail {
+	char addr[INET6_ADDRSTRLEN];	/* "" = free */
+	unsigned n;
+	uint64_t since;			/* monotonic ms of the first */
+};
 
 struct http_session {
 	char id[HTTP_TOKEN_HEX + 1];	/* "" = free slot */
@@ -73,6 +83,7 @@ struct http {
 	struct snapshot_board board;
 	pthread_mutex_t lock;		/* sessions */
 	struct http_session sessions[HTTP_SESSIONS];
+	struct http_login_fail fails[HTTP_LOGIN_SLOTS];	/* under lock */
 	struct http_listener *l;	/* owned */
 	size_t nl;
 	struct netaddr_cidr lo[2];	/* loopback: may log in over HTTP */
@@ -91,6 +102,7 @@ struct http_call {
 	struct MHD_Connection *c;
 	const char *url;
 	int secure;			/* HTTPS or a loopback client */
+	char addr[INET6_ADDRSTRLEN];	/* the client's, numeric */
 	struct http_session s;		/* copy; s.id "" = not logged in */
 	const char *body;		/* POST form, NUL-terminated, or NULL */
 };
@@ -515,6 +527,44 @@ http_log_name(char *dst, size_t len, const char *src)
 	dst[i] = '\0';
 }
 
+/*
+ * 1 when k's address failed HTTP_LOGIN_FAILS times within the window.
+ * With failed, counts one more failure; with ok, forgets the address.
+ */
+static int
+http_login_guard(struct http_call *k, int failed, int ok)
+{
+	struct http_login_fail *f, *slot = NULL, *old = &k->h->fails[0];
+	uint64_t now = util_mono_ms();
+	size_t i;
+	int blocked = 0;
+
+	pthread_mutex_lock(&k->h->lock);
+	for (i = 0; i < HTTP_LOGIN_SLOTS; i++) {
+		f = &k->h->fails[i];
+		if (f->addr[0] != '\0' && now - f->since >= HTTP_LOGIN_WINDOW_MS)
+			memset(f, 0, sizeof(*f));
+		if (strcmp(f->addr, k->addr) == 0)
+			slot = f;
+		if (f->addr[0] == '\0' || f->since < old->since)
+			old = f;
+	}
+	if (slot == NULL && failed) {
+		slot = old;
+		memset(slot, 0, sizeof(*slot));
+		strlcpy(slot->addr, k->addr, sizeof(slot->addr));
+		slot->since = now;
+	}
+	if (slot != NULL) {
+		slot->n += failed;
+		blocked = slot->n >= HTTP_LOGIN_FAILS;
+		if (ok)
+			memset(slot, 0, sizeof(*slot));
+	}
+	pthread_mutex_unlock(&k->h->lock);
+	return blocked;
+}
+
 static enum MHD_Result
 http_login(struct http_call *k)
 {
@@ -524,14 +574,21 @@ http_login(struct http_call *k)
 
 	if (k->h->users == NULL || !k->secure)
 		return http_login_page(k, NULL);
+	if (http_login_guard(k, 0, 0)) {
+		log_warnx("http: login refused from %s: %d failures within "
+		    "%ds", k->addr, HTTP_LOGIN_FAILS, HTTP_LOGIN_WINDOW_MS / 1000);
+		return http_error(k, 429, "too many failed logins from this "
+		    "address: wait a minute");
+	}
 	if (http_form_get(k->body, "user", user, sizeof(user)) == -1 ||
 	    http_form_get(k->body, "password", pass, sizeof(pass)) == -1)
 		return http_login_page(k, "User and password, please.");
 	ok = users_check(k->h->users, user, pass);
 	explicit_bzero(pass, sizeof(pass));
 	http_log_name(shown, sizeof(shown), user);
+	http_login_guard(k, !ok, ok);
 	if (!ok) {
-		log_warnx("http: login failed user=%s", shown);
+		log_warnx("http: login failed user=%s from %s", shown, k->addr);
 		return http_login_page(k, "Wrong user or password.");
 	}
 	http_session_new(k->h, user, &s);
@@ -712,6 +769,10 @@ http_handle(void *cls, struct MHD_Connection *c, const char *url,
 		k.body = rq->body;
 	}
 	k.secure = l->tls || netaddr_match_any(k.h->lo, 2, ci->client_addr);
+	if (getnameinfo(ci->client_addr, ci->client_addr->sa_family ==
+	    AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
+	    k.addr, sizeof(k.addr), NULL, 0, NI_NUMERICHOST) != 0)
+		strlcpy(k.addr, "?", sizeof(k.addr));
 	http_session_find(&k);
 	return http_route(&k, method);
 }

@@ -505,6 +505,7 @@ poller_submit(struct poller *p, struct pending *pd)
 		return -1;
 	}
 	log_debug("poller: %s: spooled id=%s", p->dev->name, id);
+	history_add(HISTORY_MAIL_QUEUED, p->dev->name, id, "alarm mail");
 	return 0;
 }
 

@@ -41,6 +41,7 @@
 
 #include "modbus2mail/config.h"
 #include "modbus2mail/counter.h"
+#include "modbus2mail/history.h"
 #include "modbus2mail/inbound.h"
 #include "modbus2mail/log.h"
 #include "modbus2mail/netaddr.h"
@@ -1377,6 +1378,7 @@ smtpd_commit_finish(struct smtpd_conn *c, struct smtpd_job *j)
 	log_info("smtpd: session=%s queued id=%s from=<%s> nrcpt=%zu "
 	    "size=%zu", c->sid, j->id, log_vis(vis, sizeof(vis), c->sender),
 	    c->nrcpt, c->size);
+	history_add(HISTORY_MAIL_QUEUED, NULL, j->id, "from the listener");
 	smtp_session_commit_done(c->s, j->id);
 	if (d->queued != NULL)
 		d->queued(d->qarg);

@@ -7,6 +7,7 @@ promtool, SQLite. One unittest method per behaviour.
 usage: test_web.py MODBUS2MAIL_EXE BUILD_DIR [unittest names...]
 """
 import csv
+import http.client
 import http.cookiejar
 import io
 import json
@@ -74,13 +75,27 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+class SourceHandler(urllib.request.HTTPHandler):
+    """Connects from a given loopback source address."""
+
+    def __init__(self, source):
+        super().__init__()
+        self.source = source
+
+    def http_open(self, req):
+        return self.do_open(lambda host, **kw: http.client.HTTPConnection(
+            host, source_address=(self.source, 0), **kw), req)
+
+
 class Client:
     """A browser-like HTTP client: cookies, no redirect following."""
 
-    def __init__(self, base, cafile=None):
+    def __init__(self, base, cafile=None, source=None):
         self.base = base
         self.jar = http.cookiejar.CookieJar()
         handlers = [urllib.request.HTTPCookieProcessor(self.jar), NoRedirect()]
+        if source:
+            handlers.append(SourceHandler(source))
         if cafile:
             ctx = ssl.create_default_context(cafile=cafile)
             handlers.append(urllib.request.HTTPSHandler(context=ctx))
@@ -262,9 +277,23 @@ class Security(WebTest):
         self.assertNotIn('button name="do"', body)
         self.assertFalse(self.ack_state())
         log = self.daemon.logtext()
-        self.assertIn("http: login failed user=operator1", log)
+        self.assertIn("http: login failed user=operator1 from 127.0.0.1", log)
         self.assertNotIn("wrong-password", log)
         self.assertNotIn(PASSWORD, log)
+
+    def test_password_guessing_waits(self):
+        """Five failed logins from one address within a minute: that
+        address waits (429), even with the right password; another
+        address (127.0.0.2) still logs in."""
+        for i in range(5):
+            self.assertEqual(self.client.login(password="guess%d" % i)[0], 403)
+        status, body, _ = self.client.login()
+        self.assertEqual(status, 429)
+        self.assertIn("too many failed logins", body)
+        self.assertIn("http: login refused from 127.0.0.1", self.daemon.logtext())
+        other = Client(self.base, source="127.0.0.2")
+        self.assertEqual(other.login()[0], 303)
+        self.assertIn("http: login user=operator1", self.daemon.logtext())
 
     def test_limits_and_no_files(self):
         status, _, _ = self.client.request("/action", {"x": "y" * 8000})
@@ -309,6 +338,9 @@ class Queue(WebTest):
         self.assertEqual(self.failed_ids()[0], [])
         out = self.daemon.cli("history", "--kind", "mail_failed").stdout
         self.assertEqual(out.count("no such user"), 2, out)
+        out = self.daemon.cli("history", "--rule", ids[0]).stdout
+        self.assertIn("mail_queued", out)
+        self.assertIn("alarm mail", out)
 
 
 class Forbidden(WebTest):
