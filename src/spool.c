@@ -1212,7 +1212,7 @@ spool_recover(struct spool *sp)
 				continue;
 			}
 			if (errno == EPERM)
-				log_warnx("spool: queue/%s is not a regular "
+				log_errx("spool: queue/%s is not a regular "
 				    "file of the spool's owner (uid %u), left "
 				    "alone", de->d_name, (unsigned)sp->uid);
 			else if (errno == EBADMSG) {

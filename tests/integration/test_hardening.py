@@ -77,7 +77,7 @@ class SpoolTest(WorkDir):
         self.assertIn(b"-- 2 messages in queue", self.cli("queue").stdout)
         d = Daemon(EXE, self.cfg).start()   # recovery ran: it got ready
         d.stop()
-        self.assertIn("queue/%s.msg is not a regular file" % FIFO_ID, d.logtext())
+        self.assertIn("<3>spool: queue/%s.msg is not a regular file" % FIFO_ID, d.logtext())
         self.assertTrue(os.path.exists(self.queue_dir(FIFO_ID + ".msg")))
 
     def test_root_on_service_users_spool(self):
