@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,9 +406,15 @@ imap_check(struct imap *i)
 			return res;
 		i->folder_ok = 1;
 	}
+	/* a session sees mail that arrived after its last command only once
+	 * the server synchronised it: NOOP does that, SEARCH alone does not */
+	if ((res = imap_command(i, "NOOP")) != CURLE_OK)
+		return res;
 	res = imap_request(i, i->mailbox, "UID SEARCH UNSEEN", &b);
 	n = res == CURLE_OK ? imap_parse_search(b.p, uids, IMAP_BATCH) : 0;
 	free(b.p);
+	if (res == CURLE_OK)
+		log_debug("imap: checked, %zu unseen", n);
 	for (k = 0; k < n && res == CURLE_OK; k++) {
 		snprintf(url, sizeof(url), "%s/;UID=%lu", i->mailbox, uids[k]);
 		res = imap_request(i, url, NULL, &b);
@@ -424,28 +431,29 @@ imap_check(struct imap *i)
 	return res;
 }
 
+/* Checks start every poll_interval, however long a check took. */
 static void *
 imap_thread(void *arg)
 {
 	struct imap *i = arg;
+	uint64_t ms = i->cfg->imap.poll_interval_ms;
 	struct timespec ts;
 	CURLcode res;
 
 	pthread_mutex_lock(&i->lock);
 	while (!i->stop) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)(ms / 1000);
+		ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
 		pthread_mutex_unlock(&i->lock);
 		res = imap_check(i);
 		if (res != CURLE_ABORTED_BY_CALLBACK)
 			imap_health(i, res);
 		pthread_mutex_lock(&i->lock);
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (time_t)(i->cfg->imap.poll_interval_ms / 1000);
-		ts.tv_nsec += (long)(i->cfg->imap.poll_interval_ms % 1000) *
-		    1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
 		while (!i->stop && pthread_cond_timedwait(&i->cond, &i->lock,
 		    &ts) != ETIMEDOUT)
 			;
@@ -474,6 +482,7 @@ imap_start(const struct config *cfg, struct spool *spool,
     const struct imap_ops *ops, void *arg, char *err, size_t errlen)
 {
 	struct imap *i;
+	pthread_condattr_t ca;
 	char why[256];
 
 	if (!cfg->imap.enabled)
@@ -495,7 +504,11 @@ imap_start(const struct config *cfg, struct spool *spool,
 	i->mailbox = imap_mailbox_url(cfg->imap.url);
 	imap_setopts(i);
 	pthread_mutex_init(&i->lock, NULL);
-	pthread_cond_init(&i->cond, NULL);
+	/* the wait below is on the monotonic clock */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&i->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	if ((errno = pthread_create(&i->thread, NULL, imap_thread, i)) != 0)
 		fatal("imap: pthread_create");
 	log_info("imap: watching %s for replies every %llus", i->mailbox,

@@ -525,27 +525,39 @@ reply_skip_blank(const char *p, const char *e)
 	}
 }
 
+/* e without trailing blanks, no-break spaces, '.' and '!'. */
+static const char *
+reply_trim_end(const char *p, const char *e)
+{
+	for (;;) {
+		if (e > p && (isspace((unsigned char)e[-1]) || e[-1] == '.' ||
+		    e[-1] == '!'))
+			e--;
+		else if (e - p >= 2 && (unsigned char)e[-2] == 0xc2 &&
+		    (unsigned char)e[-1] == 0xa0)
+			e -= 2;
+		else
+			return e;
+	}
+}
+
 /* The first non-empty, unquoted line, trimmed and lowercased. */
 static void
 reply_first_line(const char *text, char *out, size_t len)
 {
-	const char *p = text, *e, *nl;
-	size_t n;
+	const char *p, *e, *nl;
+	size_t n, i;
 
 	out[0] = '\0';
-	for (; *p != '\0'; p = nl + 1) {
+	for (p = text; *p != '\0'; p = nl + 1) {
 		nl = strchr(p, '\n');
 		e = nl != NULL ? nl : p + strlen(p);
 		p = reply_skip_blank(p, e);
-		while (e > p && (isspace((unsigned char)e[-1]) ||
-		    e[-1] == '.' || e[-1] == '!' || (e - p >= 2 &&
-		    (unsigned char)e[-2] == 0xc2 && (unsigned char)e[-1] ==
-		    0xa0 && e--)))
-			e--;
+		e = reply_trim_end(p, e);
 		if (p < e && *p != '>') {
 			n = (size_t)(e - p) < len - 1 ? (size_t)(e - p) :
 			    len - 1;
-			for (size_t i = 0; i < n; i++)
+			for (i = 0; i < n; i++)
 				out[i] = (char)tolower((unsigned char)p[i]);
 			out[n] = '\0';
 			return;

@@ -8,13 +8,15 @@ catcher, one clock: time.monotonic()). The alarm is then cleared for the
 next sample.
 
 The mailbox is read every imap.poll_interval, so the wait for the next
-check (uniform in 0..poll_interval) dominates; the rest is the IMAP round
+check (uniform in 0..poll_interval: each reply is appended at a random
+moment) dominates; the rest is the IMAP round
 trips, the action and the relay. Run it with the interval you deploy.
 
 usage: bench_reply.py path/to/modbus2mail [--samples 30] [--poll-interval 1s]
 """
 import argparse
 import os
+import random
 import sys
 import time
 
@@ -28,6 +30,14 @@ from imap_server import Dovecot  # noqa: E402
 from plc_sim import PlcSim  # noqa: E402
 from smtp_provider import make_pki  # noqa: E402
 from test_imap import BOX, CONFIG, reply  # noqa: E402
+
+
+def seconds(duration):
+    """'1s', '500ms', '2m' as seconds."""
+    for suffix, f in (("ms", 0.001), ("s", 1), ("m", 60)):
+        if duration.endswith(suffix):
+            return float(duration[:-len(suffix)]) * f
+    raise ValueError("bad duration %r" % duration)
 
 
 def state_mails(catcher, state):
@@ -67,6 +77,9 @@ def main():
             active = state_mails(catcher, "ACTIVE")[i - 1]
             mid = [ln.split(b":", 1)[1].strip().decode() for ln in active.content.split(b"\r\n")
                    if ln.lower().startswith(b"message-id:")][0]
+            # a random phase against the mailbox checks: without it every
+            # sample would land at the same point of the interval
+            time.sleep(random.uniform(0, seconds(a.poll_interval)))
             dovecot.append(BOX, "INBOX", reply(mid))
             t0 = time.monotonic()
             wait_until(lambda: len(state_mails(catcher, "ACKNOWLEDGED")) >= i, timeout=60,

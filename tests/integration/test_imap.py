@@ -173,6 +173,9 @@ class Acknowledge(ReplyTest):
                          r"^ACKNOWLEDGED at \d\d:\d\d \S+ by ops@example.com by reply$")
         self.wait_processed(1)
         self.wait_log(r"imap: rule=pump1_fault ack by reply from=ops@example.com")
+        # the history records who acknowledged
+        wait_until(lambda: "ops@example.com by reply" in self.daemon.cli("history").stdout,
+                   timeout=10, what="the acknowledgement in the history")
 
     def test_shelve_unshelve_and_german_ack(self):
         self.start()
@@ -248,6 +251,42 @@ class Refused(ReplyTest):
                    what="empty queue")
         self.assertEqual(len([m for m in self.mails() if m["To"] == "ops@example.com"]), 1)
         self.assertIn("acknowledged=no", self.alarm_line())
+
+
+class Interval(ReplyTest):
+    def test_checks_every_poll_interval(self):
+        """The mailbox is read once per poll_interval, not in a busy loop."""
+        self.start()
+        stamps = []
+
+        def checks():
+            n = self.daemon.logbytes_since_start().count("imap: checked, ")
+            while len(stamps) < n:
+                stamps.append(time.monotonic())
+            return n >= 4
+        wait_until(checks, timeout=4 * POLL + 10, interval=0.01, what="4 mailbox checks")
+        # three intervals between the first and the fourth check seen
+        self.assertGreaterEqual(stamps[3] - stamps[0], 3 * POLL * 0.8, stamps)
+
+    def test_first_check_after_arrival_sees_the_reply(self):
+        """A reply is acted on by the first check that starts after it
+        arrived, not one later (an IMAP session must be synchronised)."""
+        self.start()
+        active = self.raise_alarm()
+        log = self.daemon.logbytes_since_start
+        n0 = log().count("imap: checked, ")
+        # right after a check ends, the next one is a poll_interval away
+        wait_until(lambda: log().count("imap: checked, ") > n0, timeout=POLL + 5,
+                   interval=0.005, what="a check")
+        n0 = log().count("imap: checked, ")
+        t0 = time.monotonic()
+        self.append(reply(active["Message-ID"]))
+        self.assertLess(time.monotonic() - t0, POLL / 2, "APPEND took too long "
+                        "to tell which check came first")
+        self.wait_log(r"imap: rule=pump1_fault ack by reply")
+        text = log()
+        before_ack = text[:text.index("imap: rule=pump1_fault ack by reply")]
+        self.assertEqual(before_ack.count("imap: checked, "), n0 + 1, before_ack[-2000:])
 
 
 class Outage(ReplyTest):
