@@ -94,7 +94,8 @@ class PathTest(unittest.TestCase):
                                   pwfile=self.pwfile, plc_port=self.plc.port,
                                   extra=self.extra))
         self.daemon = Daemon(EXE, self.cfg)
-        self.addCleanup(self.daemon.stop)
+        # whichever daemon the test ends with (some tests start another)
+        self.addCleanup(lambda: self.daemon.stop())
 
     def cleanup(self):
         if os.environ.get("M2M_KEEP") or not self._outcome_ok():
