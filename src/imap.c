@@ -143,6 +143,9 @@ imap_health(struct imap *i, CURLcode res)
 
 	if (res == CURLE_LOGIN_DENIED)
 		snprintf(why, sizeof(why), "AUTH failed");
+	else if (res == CURLE_QUOTE_ERROR)	/* a NO or BAD */
+		snprintf(why, sizeof(why), "a command was refused (is "
+		    "done_folder %.60s usable?)", i->cfg->imap.done_folder);
 	else if (res != CURLE_OK)
 		snprintf(why, sizeof(why), "%.60s%s%.90s", curl_easy_strerror(res),
 		    i->errbuf[0] ? ": " : "", i->errbuf);
@@ -204,6 +207,20 @@ imap_move(struct imap *i, unsigned long uid)
 		return res;
 	snprintf(cmd, sizeof(cmd), "UID EXPUNGE %lu", uid);
 	return imap_command(i, cmd);
+}
+
+/* done_folder, created if missing ("already exists" is a NO: fine). */
+static CURLcode
+imap_create(struct imap *i)
+{
+	char cmd[512];
+	CURLcode res;
+
+	snprintf(cmd, sizeof(cmd), "CREATE \"%s\"", i->cfg->imap.done_folder);
+	if ((res = imap_command(i, cmd)) == CURLE_QUOTE_ERROR)
+		res = CURLE_OK;
+	i->folder_ok = res == CURLE_OK;
+	return res;
 }
 
 /* "<msgid> addr" lines of the help replies sent: one per episode and
@@ -393,19 +410,12 @@ imap_check(struct imap *i)
 {
 	unsigned long uids[IMAP_BATCH];
 	struct imap_buf b;
-	char url[1024], cmd[512];
+	char url[1024];
 	size_t n, k;
 	CURLcode res;
 
-	if (!i->folder_ok) {
-		/* created if missing; "already exists" is a NO, also fine */
-		snprintf(cmd, sizeof(cmd), "CREATE \"%s\"",
-		    i->cfg->imap.done_folder);
-		res = imap_command(i, cmd);
-		if (res != CURLE_OK && res != CURLE_QUOTE_ERROR)
-			return res;
-		i->folder_ok = 1;
-	}
+	if (!i->folder_ok && (res = imap_create(i)) != CURLE_OK)
+		return res;
 	/* a session sees mail that arrived after its last command only once
 	 * the server synchronised it: NOOP does that, SEARCH alone does not */
 	if ((res = imap_command(i, "NOOP")) != CURLE_OK)
@@ -426,6 +436,10 @@ imap_check(struct imap *i)
 			    b.len);
 		free(b.p);
 		if (res == CURLE_OK || res == CURLE_WRITE_ERROR)
+			res = imap_move(i, uids[k]);
+		/* refused: done_folder may have been removed since */
+		if (res == CURLE_QUOTE_ERROR && (res = imap_create(i)) ==
+		    CURLE_OK)
 			res = imap_move(i, uids[k]);
 	}
 	return res;

@@ -304,6 +304,18 @@ class Outage(ReplyTest):
                    what="acknowledged after the outage")
 
 
+    def test_done_folder_removed_is_created_again(self):
+        self.start()
+        active = self.raise_alarm()
+        self.append(reply(active["Message-ID"], body="shelve 1h"))
+        self.wait_processed(1)
+        # someone tidies the mailbox: the folder is gone
+        self.dovecot.delete_folder(BOX, "modbus2mail-done")
+        self.append(reply(active["Message-ID"]))
+        self.wait_processed(1)
+        self.assertIn("acknowledged=yes", self.alarm_line())
+        self.assertIn("imap: ok", self.status())
+
 
 class WrongPassword(ReplyTest):
     password = "not-the-mailbox-pw-7f3a"

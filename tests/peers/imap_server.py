@@ -168,6 +168,15 @@ service imap-login {{
         finally:
             c.logout()
 
+    def delete_folder(self, user, folder):
+        c = self.login(user)
+        try:
+            typ, data = c.delete(folder)
+            if typ != "OK":
+                raise RuntimeError("DELETE: %r" % data)
+        finally:
+            c.logout()
+
     def messages(self, user, folder):
         """Every message in folder (none when it does not exist)."""
         c = self.login(user)
