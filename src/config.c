@@ -1823,6 +1823,7 @@ cfg_sign_of_life(struct ctx *c, yaml_node_t *n, void *base,
 static const struct cfg_key cfg_top_keys[] = {
 	KEY("hostname", K_STR, struct config, hostname),
 	KEY("spool_dir", K_STR, struct config, spool_dir),
+	KEY_DEF("stall_grace", K_MS, struct config, stall_grace_ms, 30000),
 	KEY_SECTION("recipients", cfg_recipients),
 	KEY_SECTION("defaults", cfg_defaults),
 	KEY_SECTION("smtp", cfg_smtp),
@@ -1886,6 +1887,7 @@ config_load_buffer(const char *name, const char *buf, size_t len,
 	cfg = xcalloc(1, sizeof(*cfg));
 	cfg->path = xstrdup(name);
 	/* sections that may be absent still have their defaults */
+	cfg_key_defaults(cfg_top_keys, cfg);
 	cfg_key_defaults(cfg_defaults_keys, &c);
 	cfg_key_defaults(cfg_smtp_keys, &cfg->smtp);
 	cfg_key_defaults(cfg_retry_keys, &cfg->smtp.retry);

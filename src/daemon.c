@@ -39,7 +39,6 @@
 #include "modbus2mail/util.h"
 
 #define DAEMON_TICK_MS		1000
-#define DAEMON_RELAY_GRACE_MS	30000
 
 struct daemon {
 	const char *path;
@@ -183,9 +182,12 @@ daemon_start_workers(struct daemon *d, struct config *cfg)
 		goto fail;
 	}
 	d->pollers = xcalloc(cfg->ndevices, sizeof(*d->pollers));
-	for (i = 0; i < cfg->ndevices; i++)
-		d->pollers[d->npollers++] = poller_start(cfg, i, d->spool,
-		    d->relay);
+	for (i = 0; i < cfg->ndevices; i++) {
+		if ((d->pollers[i] = poller_start(cfg, i, d->spool,
+		    d->relay)) == NULL)
+			goto fail;
+		d->npollers++;
+	}
 	d->cfg = cfg;
 	if (cfg->imap.enabled && (d->imap = imap_start(cfg, d->spool,
 	    &daemon_imap_ops, d, err, sizeof(err))) == NULL) {
@@ -284,21 +286,21 @@ static int
 daemon_threads_alive(struct daemon *d)
 {
 	uint64_t now = util_mono_ms();
-	uint64_t relay_max = 2 * d->cfg->smtp.timeout_ms + DAEMON_RELAY_GRACE_MS;
+	uint64_t grace = d->cfg->stall_grace_ms;
+	uint64_t relay_max = 2 * d->cfg->smtp.timeout_ms + grace;
 	size_t i;
 
 	if (now - relay_last_alive_ms(d->relay) > relay_max) {
 		log_warnx("daemon: relay thread stalled");
 		return 0;
 	}
-	if (d->smtpd != NULL && now - smtpd_last_alive_ms(d->smtpd) >
-	    DAEMON_RELAY_GRACE_MS) {
+	if (d->smtpd != NULL && now - smtpd_last_alive_ms(d->smtpd) > grace) {
 		log_warnx("daemon: listener thread stalled");
 		return 0;
 	}
 	for (i = 0; i < d->npollers; i++)
 		if (now - poller_last_alive_ms(d->pollers[i]) >
-		    poller_max_cycle_ms(d->pollers[i])) {
+		    poller_max_cycle_ms(d->pollers[i]) + grace) {
 			log_warnx("daemon: poller thread of %s stalled",
 			    d->cfg->devices[i].name);
 			return 0;

@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <modbus.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,6 @@
 #include "modbus2mail/value.h"
 
 #define POLLER_BACKOFF_MAX_MS	10000
-#define POLLER_STALL_GRACE_MS	30000
 #define POLLER_MAIL_OK_BACKOFF_MAX_MS 60000
 
 /* A composed mail the spool refused (disk full): retried every cycle. */
@@ -65,8 +65,10 @@ struct poller {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int stop;			/* set under lock, read atomically */
+	atomic_int stop;		/* set under lock, read anywhere */
+#ifdef M2M_TEST_HOOKS
 	int test_stall;			/* MODBUS2MAIL_TEST_STALL_POLLER */
+#endif
 
 	/* owned by the thread */
 	modbus_t *mb;
@@ -87,7 +89,7 @@ struct poller {
 	char mail_ok_err[ALARM_REASON_MAX];	/* mail_ok_coil write failing */
 	time_t last_good;		/* wall clock of the last good poll */
 	time_t link_since;		/* wall clock of the last link change */
-	uint64_t alive_ms;
+	_Atomic uint64_t alive_ms;
 	int dirty;			/* state to save */
 	struct snapshot_poll stats;
 	uint64_t (*trans)[SNAPSHOT_NKINDS];	/* per slot, by alarm kind */
@@ -109,6 +111,8 @@ static void	poller_mail_ok(struct poller *);
 static void	poller_state_path(const struct poller *, char *, size_t);
 static void	poller_save(struct poller *);
 static void	poller_load(struct poller *);
+static void	poller_free(struct poller *);
+static uint64_t	poller_backoff_cap(const struct poller *);
 static void	pending_free(struct pending *);
 
 static void
@@ -123,7 +127,6 @@ poller_start(const struct config *cfg, size_t device, struct spool *spool,
     struct relay *relay)
 {
 	struct poller *p;
-	const char *stall = getenv("MODBUS2MAIL_TEST_STALL_POLLER");
 
 	p = xcalloc(1, sizeof(*p));
 	p->cfg = cfg;
@@ -132,26 +135,47 @@ poller_start(const struct config *cfg, size_t device, struct spool *spool,
 	p->spool = spool;
 	p->relay = relay;
 	p->mail_ok = -1;
-	p->test_stall = stall != NULL && strcmp(stall, "1") == 0;
+#ifdef M2M_TEST_HOOKS
+	p->test_stall = getenv("MODBUS2MAIL_TEST_STALL_POLLER") != NULL;
+#endif
 	p->eng = alarm_engine_new(cfg, device);
 	p->trans = xcalloc(alarm_engine_count(p->eng) + 1, sizeof(*p->trans));
-	if (readplan_build(cfg, device, &p->plan) == -1)
-		fatalx("poller: %s: read plan too large", p->dev->name);
-	p->req_lim = xcalloc(p->plan.nreq + 1, sizeof(*p->req_lim));
-	p->alive_ms = util_mono_ms();
+	atomic_init(&p->alive_ms, util_mono_ms());
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->cond, NULL);
+	util_cond_init(&p->cond);
+	if (readplan_build(cfg, device, &p->plan) == -1) {
+		log_warnx("poller: %s: read plan too large", p->dev->name);
+		poller_free(p);
+		return NULL;
+	}
+	p->req_lim = xcalloc(p->plan.nreq + 1, sizeof(*p->req_lim));
 	poller_load(p);
-	if (pthread_create(&p->thread, NULL, poller_main, p) != 0)
-		fatal("poller: %s: pthread_create", p->dev->name);
+	if ((errno = pthread_create(&p->thread, NULL, poller_main, p)) != 0) {
+		log_warn("poller: %s: pthread_create", p->dev->name);
+		poller_free(p);
+		return NULL;
+	}
 	return p;
+}
+
+/* What poller_start made; the thread is not (or no longer) running. */
+static void
+poller_free(struct poller *p)
+{
+	readplan_free(&p->plan);
+	free(p->req_lim);
+	alarm_engine_free(p->eng);
+	free(p->trans);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
 }
 
 void
 poller_cancel(struct poller *p)
 {
 	pthread_mutex_lock(&p->lock);
-	__atomic_store_n(&p->stop, 1, __ATOMIC_RELAXED);
+	atomic_store(&p->stop, 1);
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -175,27 +199,21 @@ poller_stop(struct poller *p)
 		p->pending = pd->next;
 		pending_free(pd);
 	}
-	readplan_free(&p->plan);
-	free(p->req_lim);
-	alarm_engine_free(p->eng);
-	free(p->trans);
-	pthread_cond_destroy(&p->cond);
-	pthread_mutex_destroy(&p->lock);
-	free(p);
+	poller_free(p);
 }
 
 uint64_t
 poller_last_alive_ms(const struct poller *p)
 {
-	return __atomic_load_n(&p->alive_ms, __ATOMIC_RELAXED);
+	return atomic_load(&p->alive_ms);
 }
 
-/* Poll interval plus every request timing out, plus the connect. */
+/* The longest wait between two polls, every request timing out, the connect. */
 uint64_t
 poller_max_cycle_ms(const struct poller *p)
 {
-	return p->dev->poll_interval_ms + POLLER_BACKOFF_MAX_MS +
-	    (p->plan.nreq + 2) * p->dev->timeout_ms + POLLER_STALL_GRACE_MS;
+	return p->dev->poll_interval_ms + poller_backoff_cap(p) +
+	    (p->plan.nreq + 2) * p->dev->timeout_ms;
 }
 
 int
@@ -212,7 +230,7 @@ poller_link_up(struct poller *p)
 static int
 poller_stopping(struct poller *p)
 {
-	return __atomic_load_n(&p->stop, __ATOMIC_RELAXED);
+	return atomic_load(&p->stop);
 }
 
 static int
@@ -412,13 +430,20 @@ poller_mail_ok(struct poller *p)
 }
 
 /* Reconnect backoff, short enough to see a recovery within link_alarm.after. */
+static uint64_t
+poller_backoff_cap(const struct poller *p)
+{
+	if (p->dev->link_alarm && p->dev->link_alarm_after_ms <
+	    POLLER_BACKOFF_MAX_MS)
+		return p->dev->link_alarm_after_ms;
+	return POLLER_BACKOFF_MAX_MS;
+}
+
 static void
 poller_backoff(struct poller *p, int connected)
 {
-	uint64_t max = POLLER_BACKOFF_MAX_MS;
+	uint64_t max = poller_backoff_cap(p);
 
-	if (p->dev->link_alarm && p->dev->link_alarm_after_ms < max)
-		max = p->dev->link_alarm_after_ms;
 	if (connected)
 		p->backoff_ms = 0;
 	else if (p->backoff_ms == 0)
@@ -600,7 +625,7 @@ poller_main(void *arg)
 
 	for (;;) {
 		start = util_mono_ms();
-		__atomic_store_n(&p->alive_ms, start, __ATOMIC_RELAXED);
+		atomic_store(&p->alive_ms, start);
 		poller_cycle(p);
 		/* Mail first, state second: a state that says "notified" is
 		 * only written once every mail of it is in the spool. */
@@ -617,19 +642,15 @@ poller_main(void *arg)
 		now = util_mono_ms();
 		if (deadline > now && deadline - now < wait_ms)
 			wait_ms = deadline - now;
+#ifdef M2M_TEST_HOOKS
 		if (p->test_stall) {
-			/* Test hook: behave like a hung thread (watchdog test). */
+			/* behave like a hung thread (the watchdog tests) */
 			log_warnx("poller: %s: stalled by "
 			    "MODBUS2MAIL_TEST_STALL_POLLER", p->dev->name);
-			wait_ms = UINT64_MAX / 4;
+			wait_ms = 1000ULL * 86400 * 365;
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(wait_ms / 1000);
-		ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+#endif
+		util_cond_deadline(&ts, wait_ms);
 		pthread_mutex_lock(&p->lock);
 		while (!p->stop && pthread_cond_timedwait(&p->cond, &p->lock,
 		    &ts) != ETIMEDOUT)

@@ -1097,10 +1097,7 @@ relay_main(void *arg)
 			last_scan = util_mono_ms();
 		}
 		relay_probe_due(r, &probe_at, &probes);
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += (long)(RELAY_IDLE_MS % 1000) * 1000000L;
-		ts.tv_sec += RELAY_IDLE_MS / 1000 + ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
+		util_cond_deadline(&ts, RELAY_IDLE_MS);
 		pthread_mutex_lock(&r->lock);
 		if (!r->wake && !r->stop)
 			pthread_cond_timedwait(&r->cond, &r->lock, &ts);
@@ -1114,7 +1111,6 @@ relay_start(const struct config *cfg, struct spool *sp, char *err,
     size_t errlen)
 {
 	struct relay *r;
-	pthread_condattr_t ca;
 
 	if (cfg->smtp.url == NULL) {
 		snprintf(err, errlen, "no smtp.url configured");
@@ -1145,10 +1141,7 @@ relay_start(const struct config *cfg, struct spool *sp, char *err,
 		log_warnx("relay: smtp.tls is none: mail to %s travels "
 		    "unencrypted", cfg->smtp.url);
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	util_cond_init(&r->cond);
 	if ((errno = pthread_create(&r->thread, NULL, relay_main, r)) != 0) {
 		snprintf(err, errlen, "pthread_create: %s", strerror(errno));
 		pthread_cond_destroy(&r->cond);

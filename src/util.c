@@ -108,6 +108,26 @@ util_strv_free(char **v, size_t n)
 	free(v);
 }
 
+void
+util_cond_init(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+void
+util_cond_deadline(struct timespec *ts, uint64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ms += (uint64_t)ts->tv_nsec / 1000000;
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec = (long)(ms % 1000) * 1000000 + ts->tv_nsec % 1000000;
+}
+
 uint64_t
 util_mono_ms(void)
 {

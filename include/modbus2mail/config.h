@@ -215,6 +215,8 @@ struct config {
 	char *path;
 	char *hostname;              /* default: gethostname() */
 	char *spool_dir;
+	uint64_t stall_grace_ms;     /* a worker thread's slack before it
+				      * counts as stalled (watchdog) */
 	struct config_smtp smtp;
 	struct config_listener listener;
 	struct config_http http;

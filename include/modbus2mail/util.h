@@ -5,8 +5,10 @@
 #ifndef MODBUS2MAIL_UTIL_H
 #define MODBUS2MAIL_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <time.h>
 
 void	*xmalloc(size_t);
@@ -18,6 +20,14 @@ char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
 /* A vector of owned strings: append a copy (-1 on ENOMEM), free all. */
 int	util_strv_push(char ***v, size_t *n, const char *s);
 void	util_strv_free(char **v, size_t n);
+
+/*
+ * Condition variables on CLOCK_MONOTONIC (a wall clock step neither
+ * shortens nor stretches a wait); util_cond_deadline gives the absolute
+ * time ms from now for pthread_cond_timedwait on such a variable.
+ */
+void	util_cond_init(pthread_cond_t *);
+void	util_cond_deadline(struct timespec *, uint64_t ms);
 
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in milliseconds. */
 uint64_t util_mono_ms(void);
