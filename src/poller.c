@@ -18,7 +18,6 @@
  * duplicate a mail but never lose one.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <modbus.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -108,19 +106,11 @@ static void	poller_count(struct poller *, const struct alarm_notification *);
 static int	poller_submit(struct poller *, struct pending *);
 static void	poller_flush_pending(struct poller *);
 static void	poller_mail_ok(struct poller *);
-static void	poller_state_path(const struct poller *, char *, size_t);
 static void	poller_save(struct poller *);
 static void	poller_load(struct poller *);
 static void	poller_free(struct poller *);
 static uint64_t	poller_backoff_cap(const struct poller *);
 static void	pending_free(struct pending *);
-
-static void
-poller_state_path(const struct poller *p, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/alarms/%s.state", p->cfg->spool_dir,
-	    p->dev->name);
-}
 
 struct poller *
 poller_start(const struct config *cfg, size_t device, struct spool *spool,
@@ -667,10 +657,7 @@ poller_main(void *arg)
 static void
 poller_save(struct poller *p)
 {
-	char path[4096], tmp[4200], dir[4096];
 	char *text;
-	size_t len;
-	int fd;
 
 	pthread_mutex_lock(&p->lock);
 	text = alarm_engine_save(p->eng, util_mono_ms(), time(NULL));
@@ -678,51 +665,27 @@ poller_save(struct poller *p)
 	pthread_mutex_unlock(&p->lock);
 	if (text == NULL)
 		return;
-	snprintf(dir, sizeof(dir), "%s/alarms", p->cfg->spool_dir);
-	poller_state_path(p, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-		goto fail;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1)
-		goto fail;
-	len = strlen(text);
-	if (write(fd, text, len) != (ssize_t)len || fsync(fd) == -1) {
-		close(fd);
-		unlink(tmp);
-		goto fail;
+	if (spool_alarms_put(p->spool, p->dev->name, text) == -1) {
+		log_warn("poller: %s: cannot save alarm state in %s/alarms",
+		    p->dev->name, p->cfg->spool_dir);
+		pthread_mutex_lock(&p->lock);
+		p->dirty = 1;
+		pthread_mutex_unlock(&p->lock);
 	}
-	if (close(fd) == -1 || rename(tmp, path) == -1 ||
-	    util_fsync_dir(dir) == -1)
-		goto fail;
 	free(text);
-	return;
-fail:
-	log_warn("poller: %s: cannot save alarm state %s", p->dev->name, path);
-	free(text);
-	pthread_mutex_lock(&p->lock);
-	p->dirty = 1;
-	pthread_mutex_unlock(&p->lock);
 }
 
 static void
 poller_load(struct poller *p)
 {
-	char path[4096], buf[65536];
-	ssize_t n;
-	int fd;
+	char buf[65536];
 
-	poller_state_path(p, path, sizeof(path));
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	if (spool_alarms_get(p->spool, p->dev->name, buf, sizeof(buf)) == -1) {
 		if (errno != ENOENT)
-			log_warn("poller: %s: %s", p->dev->name, path);
+			log_warn("poller: %s: alarm state in %s/alarms",
+			    p->dev->name, p->cfg->spool_dir);
 		return;
 	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0)
-		return;
-	buf[n] = '\0';
 	alarm_engine_load(p->eng, buf, util_mono_ms(), time(NULL));
 	log_info("poller: device=%s restored alarms=%zu", p->dev->name,
 	    alarm_engine_active(p->eng));

@@ -75,6 +75,7 @@
 struct spool {
 	char *dir;                   /* owned */
 	int tmpfd, queuefd, failfd;  /* directory fds, O_DIRECTORY */
+	int alarmsfd;                /* alarms/: the pollers' state */
 	uid_t uid;                   /* owner of dir and of every file */
 	gid_t gid;
 	pthread_mutex_t lock;        /* counter, stats, metadata replacement */
@@ -139,6 +140,7 @@ spool_open(const char *dir, char *err, size_t errlen)
 		return NULL;
 	}
 	sp->tmpfd = sp->queuefd = sp->failfd = sp->lockfd = sp->dirfd = -1;
+	sp->alarmsfd = -1;
 	pthread_mutex_init(&sp->lock, NULL);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", dir,
@@ -157,7 +159,8 @@ spool_open(const char *dir, char *err, size_t errlen)
 	sp->gid = st.st_gid;
 	if ((sp->tmpfd = spool_subdir(sp, fd, "tmp", err, errlen)) == -1 ||
 	    (sp->queuefd = spool_subdir(sp, fd, "queue", err, errlen)) == -1 ||
-	    (sp->failfd = spool_subdir(sp, fd, "failed", err, errlen)) == -1)
+	    (sp->failfd = spool_subdir(sp, fd, "failed", err, errlen)) == -1 ||
+	    (sp->alarmsfd = spool_subdir(sp, fd, "alarms", err, errlen)) == -1)
 		goto fail;
 	sp->dirfd = fd;
 	spool_recover(sp);
@@ -181,6 +184,8 @@ spool_close(struct spool *sp)
 		close(sp->queuefd);
 	if (sp->failfd != -1)
 		close(sp->failfd);
+	if (sp->alarmsfd != -1)
+		close(sp->alarmsfd);
 	if (sp->lockfd != -1)
 		close(sp->lockfd);
 	if (sp->dirfd != -1)
@@ -473,11 +478,15 @@ static int
 spool_write_file(struct spool *sp, int dirfd, const char *name,
     const char *buf, size_t len)
 {
-	char tmp[SPOOL_ID_MAX + 64];
+	char tmp[NAME_MAX + 1];
 	int fd, save;
 	ssize_t w;
 	size_t off = 0;
 
+	if (strlen(name) + 32 > sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	spool_tmpname(name, "new", tmp, sizeof(tmp));
 	/* A leftover (or planted) name is replaced, never written through. */
 	if ((fd = spool_open_file(sp, sp->tmpfd, tmp, O_WRONLY | O_CREAT |
@@ -791,19 +800,50 @@ fail:
 	return -1;
 }
 
+/* dirfd/name whole into buf (NUL terminated, cut at len - 1). */
+static int
+spool_read_file(struct spool *sp, int dirfd, const char *name, char *buf,
+    size_t len)
+{
+	ssize_t n;
+	size_t off = 0;
+	int fd;
+
+	if ((fd = spool_open_file(sp, dirfd, name, O_RDONLY)) == -1)
+		return -1;
+	while (off < len - 1 && (n = read(fd, buf + off, len - 1 - off)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			close(fd);
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	return 0;
+}
+
+static int
+spool_put_locked(struct spool *sp, int dirfd, const char *name,
+    const char *text)
+{
+	int r, save;
+
+	pthread_mutex_lock(&sp->lock);
+	r = spool_write_file(sp, dirfd, name, text, strlen(text));
+	save = errno;
+	pthread_mutex_unlock(&sp->lock);
+	errno = save;
+	return r;
+}
+
 int
 spool_state_get(struct spool *sp, const char *name, char *buf, size_t len)
 {
-	ssize_t n;
-	int fd;
-
-	if ((fd = spool_open_file(sp, sp->dirfd, name, O_RDONLY)) == -1)
+	if (spool_read_file(sp, sp->dirfd, name, buf, len) == -1)
 		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
 	return 0;
 }
@@ -811,14 +851,25 @@ spool_state_get(struct spool *sp, const char *name, char *buf, size_t len)
 int
 spool_state_put(struct spool *sp, const char *name, const char *text)
 {
-	int r, save;
+	return spool_put_locked(sp, sp->dirfd, name, text);
+}
 
-	pthread_mutex_lock(&sp->lock);
-	r = spool_write_file(sp, sp->dirfd, name, text, strlen(text));
-	save = errno;
-	pthread_mutex_unlock(&sp->lock);
-	errno = save;
-	return r;
+int
+spool_alarms_get(struct spool *sp, const char *device, char *buf, size_t len)
+{
+	char name[NAME_MAX + 1];
+
+	snprintf(name, sizeof(name), "%s.state", device);
+	return spool_read_file(sp, sp->alarmsfd, name, buf, len);
+}
+
+int
+spool_alarms_put(struct spool *sp, const char *device, const char *text)
+{
+	char name[NAME_MAX + 1];
+
+	snprintf(name, sizeof(name), "%s.state", device);
+	return spool_put_locked(sp, sp->alarmsfd, name, text);
 }
 
 void

@@ -633,6 +633,35 @@ test_state_files(void **state)
 	assert_int_equal(count_dir(f->dir, "tmp", ""), 0);
 }
 
+/* The pollers' alarm state: whole text back; a planted link is no state. */
+static void
+test_alarm_state(void **state)
+{
+	struct fixture *f = *state;
+	char buf[64], secret[256], path[256];
+
+	assert_int_equal(spool_alarms_get(f->sp, "maxi1", buf, sizeof(buf)),
+	    -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(spool_alarms_put(f->sp, "maxi1", "a=1\nb=2\n"), 0);
+	assert_int_equal(spool_alarms_get(f->sp, "maxi1", buf, sizeof(buf)),
+	    0);
+	assert_string_equal(buf, "a=1\nb=2\n");
+	snprintf(path, sizeof(path), "%s/alarms/maxi1.state", f->dir);
+	assert_file_text(path, "a=1\nb=2\n");
+	snprintf(secret, sizeof(secret), "%s/secret", f->dir);
+	write_file(secret, "root only\n");
+	snprintf(path, sizeof(path), "%s/alarms/maxi2.state", f->dir);
+	assert_int_equal(symlink(secret, path), 0);
+	assert_int_equal(spool_alarms_get(f->sp, "maxi2", buf, sizeof(buf)),
+	    -1);
+	/* written over by a rename: the link goes, the target stays */
+	assert_int_equal(spool_alarms_put(f->sp, "maxi2", "c=3\n"), 0);
+	assert_file_text(secret, "root only\n");
+	assert_file_text(path, "c=3\n");
+	assert_int_equal(count_dir(f->dir, "tmp", ""), 0);
+}
+
 int
 main(void)
 {
@@ -657,6 +686,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stats_retry_delete, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_damaged, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_alarm_state, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_state_files, setup,
 		    teardown),

@@ -95,6 +95,11 @@ int	spool_lock(struct spool *, char *err, size_t errlen);
 int	spool_state_get(struct spool *, const char *name, char *buf,
 	    size_t len);
 int	spool_state_put(struct spool *, const char *name, const char *text);
+/* A device's alarm state, spool_dir/alarms/DEVICE.state: read whole into
+ * buf, or written whole and durably. 0, or -1 (ENOENT: none saved yet). */
+int	spool_alarms_get(struct spool *, const char *device, char *buf,
+	    size_t len);
+int	spool_alarms_put(struct spool *, const char *device, const char *text);
 
 /* Counters kept up to date without reading the queue. */
 struct spool_stats {
