@@ -39,6 +39,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "modbus2mail/buf.h"
 #include "modbus2mail/config.h"
 #include "modbus2mail/counter.h"
 #include "modbus2mail/history.h"
@@ -145,8 +146,8 @@ struct smtpd_conn {
 	uint64_t auth_deadline;		/* mono ms: outsider's AUTH; 0 none */
 	char in[SMTPD_IN_SIZE];
 	size_t inoff, inlen;
-	char *out;			/* replies not yet written; owned */
-	size_t outoff, outlen, outcap;
+	struct buf out;			/* replies not yet written */
+	size_t outoff;
 	struct spool_msg *msg;		/* owned while a message is open */
 	struct inbound *ib;		/* owned while a message is open */
 	char sender[SMTP_SESSION_ADDR_MAX];
@@ -799,7 +800,7 @@ smtpd_conn_io(struct smtpd_conn *c)
 		if (w == SMTP_WAIT_TLS) {
 			/* Plaintext pipelined after STARTTLS is dropped. */
 			c->inoff = c->inlen = 0;
-			if (smtpd_conn_flush(c) == -1 || c->outoff < c->outlen)
+			if (smtpd_conn_flush(c) == -1 || c->outoff < c->out.len)
 				break;
 			c->handshake = 1;
 			continue;
@@ -813,9 +814,9 @@ smtpd_conn_io(struct smtpd_conn *c)
 			c->inlen -= c->inoff;
 			c->inoff = 0;
 		}
-		if (c->outlen - c->outoff > SMTPD_OUT_HIGH &&
+		if (c->out.len - c->outoff > SMTPD_OUT_HIGH &&
 		    (smtpd_conn_flush(c) == -1 ||
-		    c->outlen - c->outoff > SMTPD_OUT_HIGH))
+		    c->out.len - c->outoff > SMTPD_OUT_HIGH))
 			break;
 		if ((r = smtpd_conn_read(c)) <= 0) {
 			if (r == -1 || r == 0) {
@@ -833,7 +834,7 @@ smtpd_conn_io(struct smtpd_conn *c)
 		smtpd_conn_flush(c);
 	/* A job out for c keeps it alive until smtpd_commit_finish(). */
 	if (!c->job && (c->dead || (smtp_session_wait(c->s) ==
-	    SMTP_WAIT_CLOSE && c->outoff == c->outlen))) {
+	    SMTP_WAIT_CLOSE && c->outoff == c->out.len))) {
 		smtpd_conn_close(c);
 		return;
 	}
@@ -917,15 +918,15 @@ smtpd_conn_flush(struct smtpd_conn *c)
 	int e;
 
 	if (c->handshake) {
-		c->outoff = c->outlen = 0;
+		c->outoff = c->out.len = 0;
 		return 0;
 	}
 	c->want_write = 0;
-	while (c->outoff < c->outlen && !c->dead) {
+	while (c->outoff < c->out.len && !c->dead) {
 		if (c->ssl != NULL) {
 			ERR_clear_error();
-			n = SSL_write(c->ssl, c->out + c->outoff,
-			    (int)(c->outlen - c->outoff));
+			n = SSL_write(c->ssl, c->out.p + c->outoff,
+			    (int)(c->out.len - c->outoff));
 			if (n <= 0) {
 				e = SSL_get_error(c->ssl, (int)n);
 				if (e == SSL_ERROR_WANT_WRITE ||
@@ -936,8 +937,8 @@ smtpd_conn_flush(struct smtpd_conn *c)
 				c->dead = 1;
 				break;
 			}
-		} else if ((n = send(c->fd, c->out + c->outoff,
-		    c->outlen - c->outoff, MSG_NOSIGNAL)) == -1) {
+		} else if ((n = send(c->fd, c->out.p + c->outoff,
+		    c->out.len - c->outoff, MSG_NOSIGNAL)) == -1) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK ||
 			    errno == EINTR) {
 				c->want_write = 1;
@@ -952,7 +953,7 @@ smtpd_conn_flush(struct smtpd_conn *c)
 		c->reason = "io error";
 		return -1;
 	}
-	c->outoff = c->outlen = 0;
+	c->outoff = c->out.len = 0;
 	return 0;
 }
 
@@ -963,11 +964,11 @@ smtpd_conn_interest(struct smtpd_conn *c)
 	uint32_t want = 0;
 	int op;
 
-	if (!c->dead && (c->want_write || c->outoff < c->outlen))
+	if (!c->dead && (c->want_write || c->outoff < c->out.len))
 		want |= EPOLLOUT;
 	if (!c->dead && (c->handshake ||
 	    (smtp_session_wait(c->s) == SMTP_WAIT_INPUT &&
-	    c->outlen - c->outoff <= SMTPD_OUT_HIGH)))
+	    c->out.len - c->outoff <= SMTPD_OUT_HIGH)))
 		want |= EPOLLIN;
 	if (want == c->events)
 		return;
@@ -1053,7 +1054,7 @@ smtpd_conn_close(struct smtpd_conn *c)
 		SSL_free(c->ssl);
 	}
 	close(c->fd);
-	free(c->out);
+	buf_free(&c->out);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -1089,9 +1090,6 @@ smtpd_cb_output(void *arg, const char *buf, size_t len)
 {
 	struct smtpd_conn *c = arg;
 	char line[SMTP_SESSION_LINE_MAX], vis[SMTPD_VIS];
-	size_t cap;
-	char *n;
-
 	if (len > 2 && len - 2 < sizeof(line) && (buf[0] == '4' ||
 	    buf[0] == '5') && strncmp(buf, "421 4.4.2", 9) != 0) {
 		memcpy(line, buf, len - 2);
@@ -1099,20 +1097,10 @@ smtpd_cb_output(void *arg, const char *buf, size_t len)
 		log_info("smtpd: session=%s peer=%s reply=\"%s\"", c->sid,
 		    c->peer, log_vis(vis, sizeof(vis), line));
 	}
-	if (c->outlen + len > c->outcap) {
-		cap = c->outcap ? c->outcap : 1024;
-		while (cap < c->outlen + len)
-			cap *= 2;
-		if ((n = realloc(c->out, cap)) == NULL) {
-			c->reason = "out of memory";
-			c->dead = 1;
-			return;
-		}
-		c->out = n;
-		c->outcap = cap;
+	if (buf_add(&c->out, buf, len) == -1) {
+		c->reason = "out of memory";
+		c->dead = 1;
 	}
-	memcpy(c->out + c->outlen, buf, len);
-	c->outlen += len;
 }
 
 static int
