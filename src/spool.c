@@ -113,6 +113,7 @@ static int	spool_cmp(const void *, const void *);
 static void	spool_fmt_age(char *, size_t, long long);
 static char	*spool_meta_text(unsigned, time_t, const char *, char *const *,
 		    size_t, size_t *);
+static DIR	*spool_opendir(int);
 static size_t	spool_count(int, const char *);
 static int	spool_unusable(struct spool *, const char *, int);
 static int	spool_unfail(struct spool *, const char *);
@@ -880,6 +881,20 @@ spool_stats(struct spool *sp, struct spool_stats *st)
 	pthread_mutex_unlock(&sp->lock);
 }
 
+/* A directory stream over dirfd (which stays open), or NULL. */
+static DIR *
+spool_opendir(int dirfd)
+{
+	DIR *d;
+	int fd;
+
+	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL)
+		close(fd);
+	return d;
+}
+
 /* Entries of dirfd whose name ends in suffix. */
 static size_t
 spool_count(int dirfd, const char *suffix)
@@ -888,15 +903,9 @@ spool_count(int dirfd, const char *suffix)
 	struct dirent *de;
 	size_t n = 0;
 	DIR *d;
-	int fd;
 
-	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
-	    -1)
+	if ((d = spool_opendir(dirfd)) == NULL)
 		return 0;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return 0;
-	}
 	while ((de = readdir(d)) != NULL)
 		if (spool_has_suffix(de->d_name, suffix, id, sizeof(id)))
 			n++;
@@ -912,17 +921,11 @@ spool_scan(struct spool *sp, struct spool_entry **entries, size_t *n)
 	struct dirent *de;
 	char id[SPOOL_ID_MAX];
 	DIR *d;
-	int fd;
 
 	*entries = NULL;
 	*n = 0;
-	if ((fd = openat(sp->queuefd, ".", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
+	if ((d = spool_opendir(sp->queuefd)) == NULL)
 		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
 	while ((de = readdir(d)) != NULL) {
 		if (!spool_has_suffix(de->d_name, ".msg", id, sizeof(id)))
 			continue;
@@ -1150,7 +1153,7 @@ spool_retry(struct spool *sp, const char *id, size_t *n)
 	char name[SPOOL_ID_MAX];
 	struct dirent *de;
 	DIR *d;
-	int fd, r = 0;
+	int r = 0;
 
 	*n = 0;
 	if (id != NULL) {
@@ -1159,12 +1162,8 @@ spool_retry(struct spool *sp, const char *id, size_t *n)
 		*n = 1;
 		return 0;
 	}
-	if ((fd = openat(sp->failfd, ".", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if ((d = spool_opendir(sp->failfd)) == NULL)
 		return -1;
-	}
 	while ((de = readdir(d)) != NULL)
 		if (spool_has_suffix(de->d_name, ".msg", name, sizeof(name))) {
 			if (spool_unfail(sp, name) == 0)
@@ -1215,10 +1214,8 @@ spool_recover(struct spool *sp)
 	char *dot, pidbuf[32];
 	time_t now = time(NULL);
 	DIR *d;
-	int fd;
 
-	if ((fd = openat(sp->tmpfd, ".", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) != -1 && (d = fdopendir(fd)) != NULL) {
+	if ((d = spool_opendir(sp->tmpfd)) != NULL) {
 		while ((de = readdir(d)) != NULL) {
 			if (de->d_name[0] == '.')
 				continue;
@@ -1238,15 +1235,10 @@ spool_recover(struct spool *sp)
 		}
 		closedir(d);
 		fsync(sp->tmpfd);
-	} else if (fd != -1)
-		close(fd);
-
-	if ((fd = openat(sp->queuefd, ".", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
-		return;
 	}
+
+	if ((d = spool_opendir(sp->queuefd)) == NULL)
+		return;
 	while ((de = readdir(d)) != NULL) {
 		if (spool_has_suffix(de->d_name, ".meta", id, sizeof(id))) {
 			snprintf(name, sizeof(name), "%s.msg", id);
@@ -1348,16 +1340,11 @@ spool_scan_failed(struct spool *sp, struct spool_entry **entries, size_t *np)
 	char id[SPOOL_ID_MAX];
 	size_t n = 0;
 	DIR *d;
-	int fd;
 
 	*entries = NULL;
 	*np = 0;
-	if ((fd = openat(sp->failfd, ".", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if ((d = spool_opendir(sp->failfd)) == NULL)
 		return -1;
-	}
 	while ((de = readdir(d)) != NULL)
 		if (spool_has_suffix(de->d_name, ".msg", id, sizeof(id)) &&
 		    (nv = reallocarray(v, n + 1, sizeof(*v))) != NULL) {
