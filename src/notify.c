@@ -456,8 +456,10 @@ notify_build(const struct config *cfg, const struct alarm_notification *n,
 	/* escalation recipients see the alarm as it is: ACTIVE */
 	m->state = n->kind == ALARM_ESCALATION ? "ACTIVE" :
 	    alarm_kind_name(n->kind);
-	items = xcalloc(n->nev, sizeof(*items));
-	f = xcalloc(n->nev, sizeof(*f));
+	items = calloc(n->nev + 1, sizeof(*items));
+	f = calloc(n->nev + 1, sizeof(*f));
+	if (items == NULL || f == NULL)
+		goto out;
 	for (i = 0; i < n->nev; i++) {
 		notify_item(cfg, n, i, now, m->state, &f[i], &items[i]);
 		if (i < 4) {

@@ -1,6 +1,12 @@
 /*
- * util.h - allocation wrappers that exit on failure (start-up paths only),
- * clocks, number parsing and strlcpy/strlcat where libc lacks them.
+ * util.h - allocation wrappers that exit on failure, clocks, number
+ * parsing, string vectors, strlcpy/strlcat where libc lacks them.
+ *
+ * The x*() wrappers are for start-up and for the alarm engine's per-cycle
+ * bookkeeping, where exiting is the safe answer to no memory: systemd
+ * restarts the service and the alarm state on disk is only ever written
+ * after its mail is in the spool, so a restart re-sends, never loses.
+ * Paths that serve clients or build mail return ENOMEM instead.
  */
 #ifndef MODBUS2MAIL_UTIL_H
 #define MODBUS2MAIL_UTIL_H
