@@ -64,7 +64,7 @@ def one_run(m2m, tool, n, size):
         r.stop()
         wait_until(lambda: sink_counts(sink_out)[2] >= n, timeout=10, what="sink counters")
         sess, _, mesg = sink_counts(sink_out)
-        return dict(mode=r.mode, n=n, size=size, inject_s=t_inject, s=elapsed,
+        return dict(n=n, size=size, inject_s=t_inject, s=elapsed,
                     rate=n / elapsed, sent=sent, sink_msgs=mesg, sessions=sess, hwm=peak)
     finally:
         r.stop()
@@ -87,11 +87,11 @@ def main():
     a = ap.parse_args()
     rows = [one_run(os.path.abspath(a.m2m), os.path.abspath(a.tool), a.n, a.size)
             for _ in range(a.runs)]
-    print("%-7s %6s %6s %9s %9s %9s %6s %8s %9s" % ("driver", "msgs", "body", "inject_s",
+    print("%6s %6s %9s %9s %9s %6s %8s %9s" % ("msgs", "body", "inject_s",
           "relay_s", "msg/s", "sink", "sessions", "VmHWM"))
     for x in rows:
-        print("%-7s %6d %6d %9.2f %9.2f %9.1f %6d %8d %6d KiB" % (
-            x["mode"], x["n"], x["size"], x["inject_s"], x["s"], x["rate"],
+        print("%6d %6d %9.2f %9.2f %9.1f %6d %8d %6d KiB" % (
+            x["n"], x["size"], x["inject_s"], x["s"], x["rate"],
             x["sink_msgs"], x["sessions"], x["hwm"]))
         if x["sink_msgs"] < x["n"]:
             print("error: sink saw %d of %d" % (x["sink_msgs"], x["n"]), file=sys.stderr)

@@ -1,11 +1,9 @@
 """Shared pieces of the relay integration tests: a provider with a test CA,
-the relay under test (`modbus2mail run` with a pure-relay config, or the
-spool_inject tool driving the same relay code while `run` is not usable),
-message injection and spool inspection.
+the relay under test (`modbus2mail run` with a pure-relay config), message
+injection (spool_inject) and spool inspection.
 """
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -44,7 +42,6 @@ class Relay:
                 f.write(self.smtp["password"] + "\n")
             os.chmod(self.pwfile, stat.S_IRUSR | stat.S_IWUSR)
         self.write_config()
-        self.mode = "daemon" if self._daemon_usable() else "tool"
 
     def write_config(self):
         s = self.smtp
@@ -70,54 +67,10 @@ class Relay:
         with open(self.cfg, "w") as f:
             f.write("\n".join(lines) + "\n")
 
-    def _daemon_usable(self):
-        if os.environ.get("M2M_RELAY_DRIVER") == "tool":
-            return False
-        try:
-            r = subprocess.run([self.m2m, "check", "-c", self.cfg], capture_output=True,
-                               timeout=20)
-        except OSError:
-            return False
-        return r.returncode == 0
-
-    @staticmethod
-    def _ms(d):
-        units = {"ms": 1, "s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
-        for u in ("ms", "s", "m", "h", "d"):
-            if d.endswith(u) and d[:-len(u)].isdigit():
-                return str(int(d[:-len(u)]) * units[u])
-        raise ValueError(d)
-
-    def _tool_args(self):
-        s = self.smtp
-        a = ["--url", s["url"], "--from", FROM, "--timeout-ms", self._ms(s["timeout"]),
-             "--initial-ms", self._ms(s["initial"]), "--max-ms", self._ms(s["max"]),
-             "--give-up-ms", self._ms(s["give_up"])]
-        for u in s.get("fallbacks") or []:
-            a += ["--fallback", u]
-        if s.get("tls_none"):
-            a.append("--tls-none")
-        if s.get("verify_peer") is False:
-            a.append("--no-verify")
-        if s.get("ca"):
-            a += ["--ca", s["ca"]]
-        if s.get("user"):
-            a += ["--user", s["user"], "--password-file", self.pwfile]
-        if s.get("notice"):
-            a += ["--notice", s["notice"]]
-        if s.get("source"):
-            a += ["--source", s["source"]]
-        return a
-
     # -- the running relay (harness.Daemon does start/stop/logs) ----------
     def start(self):
         if self.proc is None:
-            if self.mode == "daemon":
-                self.proc = Daemon(self.m2m, self.cfg, args=("-v",))
-            else:
-                # `spool_inject run -c CFG OPTIONS`: the relay from options.
-                self.proc = Daemon(self.tool, self.cfg,
-                                   args=["--spool", self.spool] + self._tool_args())
+            self.proc = Daemon(self.m2m, self.cfg, args=("-v",))
         self.proc.start()
         return self
 
@@ -133,28 +86,19 @@ class Relay:
 
     # -- commands -----------------------------------------------------------
     def flush(self):
-        """`modbus2mail flush`; the tool's relay takes SIGUSR1 instead."""
-        if self.mode == "daemon":
-            r = subprocess.run([self.m2m, "flush", "-c", self.cfg], capture_output=True,
-                               text=True, timeout=30)
-            if r.returncode != 0:
-                raise AssertionError("flush failed: %s%s" % (r.stdout, r.stderr))
-        else:
-            self.proc.signal(signal.SIGUSR1)
+        """`modbus2mail flush`."""
+        r = subprocess.run([self.m2m, "flush", "-c", self.cfg], capture_output=True,
+                           text=True, timeout=30)
+        if r.returncode != 0:
+            raise AssertionError("flush failed: %s%s" % (r.stdout, r.stderr))
 
     def test_mail(self, to):
-        if self.mode == "daemon":
-            cmd = [self.m2m, "test-mail", "-c", self.cfg, "--to", to]
-        else:
-            cmd = [self.tool, "test-mail", "--to", to] + self._tool_args()
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        return subprocess.run([self.m2m, "test-mail", "-c", self.cfg, "--to", to],
+                              capture_output=True, text=True, timeout=60)
 
     def queue(self):
-        if self.mode == "daemon":
-            cmd = [self.m2m, "queue", "-c", self.cfg]
-        else:
-            cmd = [self.tool, "queue", self.spool]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        r = subprocess.run([self.m2m, "queue", "-c", self.cfg], capture_output=True,
+                           text=True, timeout=30)
         if r.returncode != 0:
             raise AssertionError("queue failed: %s%s" % (r.stdout, r.stderr))
         return r.stdout

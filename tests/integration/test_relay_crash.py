@@ -40,7 +40,7 @@ def main():
                   user="u", password="pw")
         started.append(r)
         r.inject(n)
-        print("driver=%s n=%d" % (r.mode, n))
+        print("n=%d" % n)
         # Kill at spread-out points of the run, each time mid-delivery.
         for k in range(kills):
             target = max(p.count() + 1, n * (k + 1) // (kills + 1) - 5)
