@@ -154,6 +154,30 @@ webpage_form(FILE *out, const struct webpage_ctx *ctx, const char *verb,
 	    extra, verb, label);
 }
 
+/* "-" without a heartbeat register, "ok", or "stale since T". */
+static void
+webpage_heartbeat(FILE *out, const struct snapshot *s, size_t dev)
+{
+	const struct snapshot_device *d = &s->dev[dev];
+	const struct snapshot_alarm *a;
+	size_t i, n = strlen(d->name);
+
+	if (!s->cfg->devices[dev].heartbeat) {
+		fputs("-", out);
+		return;
+	}
+	for (i = d->first; i < d->first + d->nalarm; i++) {
+		a = &s->alarm[i];
+		if (a->rule == -1 && strncmp(a->name, d->name, n) == 0 &&
+		    strcmp(a->name + n, ".heartbeat") == 0 && a->active) {
+			fputs("<span class=\"bad\">stale</span> since ", out);
+			webpage_time(out, a->since);
+			return;
+		}
+	}
+	fputs("<span class=\"ok\">ok</span>", out);
+}
+
 static void
 webpage_devices(FILE *out, const struct snapshot *s,
     const struct webpage_ctx *ctx)
@@ -163,7 +187,7 @@ webpage_devices(FILE *out, const struct snapshot *s,
 
 	fputs("<h2>Devices</h2><table><tr><th>device</th><th>link</th>"
 	    "<th>last good poll</th><th>poll time</th><th>requests ok / "
-	    "exception / failed</th></tr>\n", out);
+	    "exception / failed</th><th>heartbeat</th></tr>\n", out);
 	for (i = 0; i < s->ndev; i++) {
 		d = &s->dev[i];
 		fputs("<tr><td>", out);
@@ -182,10 +206,12 @@ webpage_devices(FILE *out, const struct snapshot *s,
 		fputs("</td><td>", out);
 		webpage_time(out, d->last_good);
 		fprintf(out, "</td><td>%.1f ms</td><td>%llu / %llu / %llu</td>"
-		    "</tr>\n", d->poll.last_seconds * 1000,
+		    "<td>", d->poll.last_seconds * 1000,
 		    (unsigned long long)d->poll.req_ok,
 		    (unsigned long long)d->poll.req_exception,
 		    (unsigned long long)d->poll.req_failed);
+		webpage_heartbeat(out, s, i);
+		fputs("</td></tr>\n", out);
 	}
 	fputs("</table>\n", out);
 	(void)ctx;

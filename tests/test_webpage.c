@@ -91,6 +91,7 @@ test_overview_escaped_and_forms(void **state)
 	assert_non_null(strstr(html, "name=\"csrf\" value=\"0123456789abcdef"
 	    "0123456789abcdef\""));
 	assert_non_null(strstr(html, "value=\"ack\">Ack</button>"));
+	assert_non_null(strstr(html, "</td><td>-</td></tr>"));	/* no heartbeat */
 	free(html);
 	/* not logged in: no form at all, a way to log in */
 	ctx.user = NULL;

@@ -57,6 +57,7 @@ devices:
     port: {plc_port}
     poll_interval: 100ms
     timeout: 300ms
+{device_extra}
 defaults:
   to: [ops@example.com]
 rules:
@@ -123,6 +124,7 @@ class WebTest(unittest.TestCase):
     allow = '["127.0.0.0/8"]'
     reject = None
     env = None
+    device_extra = ""
     http_host = "127.0.0.1"
     tls = False
     history = "{keep: 1h}"
@@ -158,7 +160,8 @@ class WebTest(unittest.TestCase):
                                   http_port=self.http_port,
                                   allow=self.allow, users=users, http_tls=http_tls,
                                   history=self.history, plc_port=self.plc.port,
-                                  stall_grace=self.stall_grace))
+                                  stall_grace=self.stall_grace,
+                                  device_extra=self.device_extra))
         self.prepare()
         self.daemon = Daemon(EXE, self.cfg, env=self.env).start()
         self.addCleanup(self.daemon.stop)
@@ -344,6 +347,29 @@ class Queue(WebTest):
         out = self.daemon.cli("history", "--rule", ids[0]).stdout
         self.assertIn("mail_queued", out)
         self.assertIn("alarm mail", out)
+
+
+class Heartbeat(WebTest):
+    """The overview's heartbeat column: ok while the PLC's counter moves,
+    stale (with since when) once it stops."""
+    device_extra = "    heartbeat: {holding_register: 20, stale_after: 1s}"
+
+    def heartbeat_cell(self):
+        m = re.search(r"<td>([^<]*<span[^>]*>(ok|stale)</span>[^<]*)</td></tr>",
+                      self.client.request("/")[1])
+        return m.group(1) if m else ""
+
+    def test_heartbeat_ok_then_stale(self):
+        stop = time.monotonic() + 3
+        n = 0
+        while time.monotonic() < stop:
+            n += 1
+            self.plc.set("hr", 20, [n])
+            time.sleep(0.2)
+            self.assertIn(">ok<", self.heartbeat_cell())
+        wait_until(lambda: ">stale<" in self.heartbeat_cell(), timeout=10,
+                   what="stale heartbeat on the overview")
+        self.assertRegex(self.heartbeat_cell(), r"stale</span> since \d{4}-")
 
 
 class Forbidden(WebTest):
