@@ -25,7 +25,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include <crypt.h>
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -49,6 +48,7 @@
 #include "modbus2mail/smtp_session.h"
 #include "modbus2mail/smtpd.h"
 #include "modbus2mail/spool.h"
+#include "modbus2mail/users.h"
 #include "modbus2mail/util.h"
 
 #define SMTPD_LISTEN_MAX	16
@@ -57,7 +57,6 @@
 #define SMTPD_OUT_HIGH		65536	/* stop reading above this backlog */
 #define SMTPD_TICK_MS		1000	/* loop turns at least this often */
 #define SMTPD_EVENTS		64
-#define SMTPD_USERS_LINE	1024
 #define SMTPD_COMMITTERS	4	/* threads doing spool commits */
 #define SMTPD_VIS		1024	/* client text escaped for the log */
 #define SMTPD_ACCEPT_PAUSE_MS	1000	/* after EMFILE: stop accepting */
@@ -115,11 +114,6 @@ struct smtpd_listener {
 	char name[128];
 };
 
-struct smtpd_user {
-	char *name;			/* owned */
-	char *hash;			/* crypt(3) string; owned */
-};
-
 struct smtpd_conn {
 	enum smtpd_kind kind;		/* first: epoll data points here */
 	struct smtpd *d;
@@ -175,8 +169,7 @@ struct smtpd {
 	struct smtpd_pool auths;	/* one thread */
 	int epfd;
 	SSL_CTX *ssl;			/* owned; NULL without tls */
-	struct smtpd_user *users;	/* owned */
-	size_t nusers;
+	struct users *users;		/* owned, NULL without users_file */
 	struct smtpd_conn *conns;	/* list, owned */
 	struct smtpd_conn *closed;	/* closed this turn; events may follow */
 	unsigned nconns;		/* counted ones */
@@ -194,7 +187,6 @@ static int	smtpd_listen(struct smtpd *, const char *, char *, size_t);
 static int	smtpd_bind(struct smtpd *, const struct addrinfo *,
 		    const char *, char *, size_t);
 static int	smtpd_load_tls(struct smtpd *, char *, size_t);
-static int	smtpd_load_users(struct smtpd *, const char *, char *, size_t);
 static void	*smtpd_loop(void *);
 static void	smtpd_accept(struct smtpd *, struct smtpd_listener *);
 static void	smtpd_accept_pause(struct smtpd *, int);
@@ -244,6 +236,7 @@ smtpd_start(const struct config *cfg, struct spool *spool,
 	const struct config_listener *l = &cfg->listener;
 	struct epoll_event ev;
 	struct smtpd *d;
+	char uerr[256];
 	size_t i;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
@@ -270,11 +263,13 @@ smtpd_start(const struct config *cfg, struct spool *spool,
 	}
 	if (l->tls_cert != NULL && smtpd_load_tls(d, err, errlen) == -1)
 		goto fail;
-	if (l->users_file != NULL &&
-	    smtpd_load_users(d, l->users_file, err, errlen) == -1)
+	if (l->users_file != NULL && (d->users = users_load(l->users_file,
+	    uerr, sizeof(uerr))) == NULL) {
+		snprintf(err, errlen, "listener: users_file %s", uerr);
 		goto fail;
+	}
 	d->params.starttls = d->ssl != NULL;
-	d->params.auth = d->ssl != NULL && d->nusers > 0;
+	d->params.auth = d->ssl != NULL && d->users != NULL;
 	d->params_auth = d->params;
 	d->params_auth.auth_required = 1;
 	if ((d->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
@@ -361,11 +356,7 @@ smtpd_free(struct smtpd *d)
 		close(d->epfd);
 	if (d->ssl != NULL)
 		SSL_CTX_free(d->ssl);
-	for (i = 0; i < d->nusers; i++) {
-		free(d->users[i].name);
-		free(d->users[i].hash);
-	}
-	free(d->users);
+	users_free(d->users);
 	free(d);
 }
 
@@ -480,50 +471,6 @@ fail:
 	snprintf(err, errlen, "listener: tls: %s: %s", what,
 	    ERR_reason_error_string(ERR_get_error()));
 	ERR_clear_error();
-	return -1;
-}
-
-/* "user:$6$salt$hash" lines; '#' comments and blank lines skipped. */
-static int
-smtpd_load_users(struct smtpd *d, const char *path, char *err, size_t errlen)
-{
-	char line[SMTPD_USERS_LINE], *colon;
-	struct smtpd_user *u;
-	size_t lineno = 0, n;
-	FILE *f;
-
-	if ((f = fopen(path, "re")) == NULL) {
-		snprintf(err, errlen, "listener: users_file %s: %s", path,
-		    strerror(errno));
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		lineno++;
-		n = strcspn(line, "\r\n");
-		line[n] = '\0';
-		if (line[0] == '\0' || line[0] == '#')
-			continue;
-		if ((colon = strchr(line, ':')) == NULL || colon == line ||
-		    colon[1] != '$') {
-			snprintf(err, errlen, "listener: users_file %s:%zu: "
-			    "expected user:$6$salt$hash", path, lineno);
-			goto fail;
-		}
-		*colon = '\0';
-		u = xreallocarray(d->users, d->nusers + 1, sizeof(*u));
-		d->users = u;
-		u[d->nusers].name = xstrdup(line);
-		u[d->nusers].hash = xstrdup(colon + 1);
-		d->nusers++;
-	}
-	fclose(f);
-	if (d->nusers == 0) {
-		snprintf(err, errlen, "listener: users_file %s: no users", path);
-		return -1;
-	}
-	return 0;
-fail:
-	fclose(f);
 	return -1;
 }
 
@@ -1278,37 +1225,11 @@ smtpd_run_commit(struct smtpd_pool *p, struct smtpd_job *j)
 	j->msg = NULL;
 }
 
-/*
- * An unknown user costs what a known one does: its password is hashed
- * against the first user's hash (same method and rounds), and fails.
- */
+/* users_check(): an unknown user costs what a known one does. */
 static void
 smtpd_run_auth(struct smtpd_pool *p, struct smtpd_job *j)
 {
-	struct smtpd *d = p->d;
-	struct crypt_data *cd;
-	const char *hash = d->users[0].hash, *h;
-	size_t i;
-	int known = 0;
-
-	for (i = 0; i < d->nusers && !known; i++)
-		if (strcmp(d->users[i].name, j->user) == 0) {
-			hash = d->users[i].hash;
-			known = 1;
-		}
-	if ((cd = calloc(1, sizeof(*cd))) == NULL) {
-		j->r = 0;
-		return;
-	}
-#ifdef XCRYPT_VERSION_MAJOR
-	/* libxcrypt; ASan's crypt_r interceptor crashes here */
-	h = crypt_rn(j->pass, hash, cd, (int)sizeof(*cd));
-#else
-	h = crypt_r(j->pass, hash, cd);
-#endif
-	j->r = known && h != NULL && strcmp(h, hash) == 0;
-	explicit_bzero(cd, sizeof(*cd));
-	free(cd);
+	j->r = users_check(p->d->users, j->user, j->pass);
 }
 
 static void

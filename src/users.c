@@ -1,5 +1,6 @@
 /*
- * users.c - users_file loading and password checks with crypt_r(3).
+ * users.c - users_file loading and password checks with crypt_r(3), for
+ * the listener's AUTH and the web page's login.
  */
 #include <crypt.h>
 #include <errno.h>
@@ -10,10 +11,10 @@
 #include "modbus2mail/users.h"
 #include "modbus2mail/util.h"
 
-#define USERS_LINE_MAX	512
+#define USERS_LINE_MAX	1024
 
 struct user {
-	char name[USERS_NAME_MAX];
+	char *name;			/* owned */
 	char *hash;			/* crypt(3) string; owned */
 };
 
@@ -29,13 +30,12 @@ users_parse_line(struct users *us, char *line)
 	char *colon = strchr(line, ':');
 	struct user *u;
 
-	if (colon == NULL || colon == line || colon[1] != '$' ||
-	    (size_t)(colon - line) >= USERS_NAME_MAX)
+	if (colon == NULL || colon == line || colon[1] != '$')
 		return -1;
 	*colon = '\0';
 	us->v = xreallocarray(us->v, us->n + 1, sizeof(*us->v));
 	u = &us->v[us->n++];
-	strlcpy(u->name, line, sizeof(u->name));
+	u->name = xstrdup(line);
 	u->hash = xstrdup(colon + 1);
 	return 0;
 }
@@ -85,8 +85,10 @@ users_free(struct users *us)
 
 	if (us == NULL)
 		return;
-	for (i = 0; i < us->n; i++)
+	for (i = 0; i < us->n; i++) {
+		free(us->v[i].name);
 		free(us->v[i].hash);
+	}
 	free(us->v);
 	free(us);
 }
@@ -107,6 +109,7 @@ users_check(const struct users *us, const char *name, const char *pass)
 	if ((cd = calloc(1, sizeof(*cd))) == NULL)
 		return 0;
 #ifdef XCRYPT_VERSION_MAJOR
+	/* libxcrypt; ASan's crypt_r interceptor crashes here */
 	h = crypt_rn(pass, hash, cd, (int)sizeof(*cd));
 #else
 	h = crypt_r(pass, hash, cd);

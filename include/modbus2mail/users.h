@@ -1,7 +1,7 @@
 /*
  * users.h - a users_file: "user:$6$salt$hash" lines (SHA-512 crypt, made
  * with `openssl passwd -6` or `mkpasswd -m sha-512`), '#' comments and
- * blank lines skipped. Used by the web page's login.
+ * blank lines skipped. Used by the listener's AUTH and the web page's login.
  */
 #ifndef MODBUS2MAIL_USERS_H
 #define MODBUS2MAIL_USERS_H
