@@ -46,6 +46,7 @@
 #define HTTP_HISTORY_ROWS	1000
 #define HTTP_CSV_ROWS		1000000
 #define HTTP_NOTICE_MAX		256
+#define HTTP_SUBJECT_MAX	256	/* shown of a queued mail's Subject */
 #define HTTP_COOKIE		"m2m_session"
 #define HTTP_LOGIN_SLOTS	16	/* client addresses remembered */
 #define HTTP_LOGIN_FAILS	5	/* failed logins per window ... */
@@ -360,13 +361,39 @@ http_snapshot_page(struct http_call *k)
 	return http_send(k, status, ctype, f, &buf, &len, NULL, NULL);
 }
 
+/* The Subject of each entry (NULL when out of memory). */
+static char **
+http_subjects(struct spool *sp, const struct spool_entry *v, size_t n,
+    int failed)
+{
+	char **s, subj[HTTP_SUBJECT_MAX];
+	size_t i;
+
+	if ((s = calloc(n + 1, sizeof(*s))) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (spool_subject(sp, v[i].id, failed, subj, sizeof(subj)) == 0)
+			s[i] = strdup(subj);
+	return s;
+}
+
+static void
+http_subjects_free(char **s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; s != NULL && i < n; i++)
+		free(s[i]);
+	free(s);
+}
+
 static enum MHD_Result
 http_queue_page(struct http_call *k)
 {
 	struct spool_entry *q = NULL, *fl = NULL;
 	struct webpage_ctx ctx;
 	size_t nq = 0, nf = 0;
-	char *buf = NULL;
+	char *buf = NULL, **qs, **fs;
 	size_t len = 0;
 	FILE *f;
 
@@ -377,8 +404,12 @@ http_queue_page(struct http_call *k)
 		nq = 0;
 	if (spool_scan_failed(k->h->spool, &fl, &nf) == -1)
 		nf = 0;
+	qs = http_subjects(k->h->spool, q, nq, 0);
+	fs = http_subjects(k->h->spool, fl, nf, 1);
 	http_ctx(k, &ctx);
-	webpage_queue(f, q, nq, fl, nf, &ctx);
+	webpage_queue(f, q, qs, nq, fl, fs, nf, &ctx);
+	http_subjects_free(qs, nq);
+	http_subjects_free(fs, nf);
 	spool_entries_free(q, nq);
 	spool_entries_free(fl, nf);
 	return http_send(k, 200, "text/html; charset=utf-8", f, &buf, &len,

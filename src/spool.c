@@ -60,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +69,8 @@
 #include "modbus2mail/util.h"
 
 #define SPOOL_MAGIC "M2M-SPOOL 1\n"
+#define SPOOL_HEADER_LINE	1000	/* RFC 5322 line limit, and CRLF */
+#define SPOOL_HEADER_LINES	200	/* read at most for a Subject */
 #define SPOOL_META_MAGIC "M2M-META 1\n"
 #define SPOOL_LINE_MAX 1024
 #define SPOOL_STALE_TMP (24 * 3600)
@@ -1357,6 +1360,41 @@ spool_scan_failed(struct spool *sp, struct spool_entry **entries, size_t *np)
 		qsort(v, n, sizeof(*v), spool_cmp);
 	*entries = v;
 	*np = n;
+	return 0;
+}
+
+int
+spool_subject(struct spool *sp, const char *id, int failed, char *buf,
+    size_t len)
+{
+	struct spool_entry e;
+	char line[SPOOL_HEADER_LINE];
+	int in = 0, lines = 0;
+	FILE *fp;
+
+	buf[0] = '\0';
+	if ((fp = spool_open_msg(sp, failed ? sp->failfd : sp->queuefd, id,
+	    &e)) == NULL)
+		return -1;
+	if (spool_read_envelope(fp, &e) == -1) {
+		spool_entry_clear(&e);
+		fclose(fp);
+		return -1;
+	}
+	spool_entry_clear(&e);
+	/* the header only, bounded; a folded Subject is unfolded */
+	while (lines++ < SPOOL_HEADER_LINES && fgets(line, sizeof(line), fp)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (in && (line[0] == ' ' || line[0] == '\t'))
+			strlcat(buf, line, len);
+		else if (in || line[0] == '\0')
+			break;
+		else if (strncasecmp(line, "Subject:", 8) == 0) {
+			in = 1;
+			strlcpy(buf, line + 8 + (line[8] == ' '), len);
+		}
+	}
+	fclose(fp);
 	return 0;
 }
 

@@ -343,17 +343,19 @@ webpage_overview(FILE *out, const struct snapshot *s,
 }
 
 static void
-webpage_entries(FILE *out, const struct spool_entry *v, size_t n,
-    int failed, const struct webpage_ctx *ctx)
+webpage_entries(FILE *out, const struct spool_entry *v, char *const *subj,
+    size_t n, int failed, const struct webpage_ctx *ctx)
 {
 	size_t i, j;
 
-	fprintf(out, "<table id=\"%s\"><tr><th>id</th><th>to</th><th>queued"
-	    "</th><th>attempts</th><th>next try</th><th>last reply</th><th>"
-	    "</th></tr>\n", failed ? "failed" : "queued");
+	fprintf(out, "<table id=\"%s\"><tr><th>id</th><th>subject</th><th>to"
+	    "</th><th>queued</th><th>attempts</th><th>next try</th><th>last "
+	    "reply</th><th></th></tr>\n", failed ? "failed" : "queued");
 	for (i = 0; i < n; i++) {
 		fputs("<tr><td>", out);
 		webpage_escape(out, v[i].id);
+		fputs("</td><td>", out);
+		webpage_escape(out, subj != NULL ? subj[i] : NULL);
 		fputs("</td><td>", out);
 		for (j = 0; j < v[i].nrcpt; j++) {
 			webpage_escape(out, v[i].rcpts[j]);
@@ -377,14 +379,15 @@ webpage_entries(FILE *out, const struct spool_entry *v, size_t n,
 }
 
 void
-webpage_queue(FILE *out, const struct spool_entry *q, size_t nq,
-    const struct spool_entry *f, size_t nf, const struct webpage_ctx *ctx)
+webpage_queue(FILE *out, const struct spool_entry *q, char *const *qsubj,
+    size_t nq, const struct spool_entry *f, char *const *fsubj, size_t nf,
+    const struct webpage_ctx *ctx)
 {
 	webpage_head(out, "Queue", 0, ctx);
 	fprintf(out, "<h2>Queued (%zu)</h2>\n", nq);
-	webpage_entries(out, q, nq, 0, ctx);
+	webpage_entries(out, q, qsubj, nq, 0, ctx);
 	fprintf(out, "<h2>Failed (%zu)</h2>\n", nf);
-	webpage_entries(out, f, nf, 1, ctx);
+	webpage_entries(out, f, fsubj, nf, 1, ctx);
 	webpage_tail(out);
 }
 

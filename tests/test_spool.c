@@ -144,6 +144,30 @@ test_submit_read(void **state)
 	spool_entries_free(v, n);
 }
 
+/* The queue page's Subject: unfolded, from queue/ and from failed/. */
+static void
+test_subject(void **state)
+{
+	static const char folded[] = "From: a@b\r\nSubject: pump 1\r\n"
+	    " fault\r\nX-A: b\r\n\r\nSubject: not this\r\n";
+	static const char nosubj[] = "X: y\r\n\r\nSubject: in the body\r\n";
+	struct fixture *f = *state;
+	char id[SPOOL_ID_MAX], id2[SPOOL_ID_MAX], subj[64];
+
+	assert_int_equal(spool_submit(f->sp, "", rcpts2, 2, folded,
+	    strlen(folded), id, sizeof(id)), 0);
+	assert_int_equal(spool_subject(f->sp, id, 0, subj, sizeof(subj)), 0);
+	assert_string_equal(subj, "pump 1 fault");
+	assert_int_equal(spool_submit(f->sp, "", rcpts2, 2, nosubj,
+	    strlen(nosubj), id2, sizeof(id2)), 0);
+	assert_int_equal(spool_subject(f->sp, id2, 0, subj, sizeof(subj)), 0);
+	assert_string_equal(subj, "");
+	assert_int_equal(spool_fail(f->sp, id, "550 no", NULL, 0), 0);
+	assert_int_equal(spool_subject(f->sp, id, 0, subj, sizeof(subj)), -1);
+	assert_int_equal(spool_subject(f->sp, id, 1, subj, sizeof(subj)), 0);
+	assert_string_equal(subj, "pump 1 fault");
+}
+
 static void
 test_streaming_and_abort(void **state)
 {
@@ -669,6 +693,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_submit_read, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_subject, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_streaming_and_abort,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defer_remove_fail, setup,

@@ -164,7 +164,7 @@ test_queue_and_history_escaped(void **state)
 	struct spool_entry e;
 	struct history_row r;
 	struct history_filter hf = { 0, "<d>", NULL, -1, 0 };
-	char *rcpt = "<x@y>", *buf = NULL;
+	char *rcpt = "<x@y>", *buf = NULL, *subj[] = { "[critical] <p1>" };
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
@@ -178,7 +178,7 @@ test_queue_and_history_escaped(void **state)
 	r.kind = HISTORY_ACK;
 	strcpy(r.rule, "r<1>");
 	strcpy(r.detail, "op via the web page & co");
-	webpage_queue(f, NULL, 0, &e, 1, &ctx);
+	webpage_queue(f, NULL, NULL, 0, &e, subj, 1, &ctx);
 	webpage_history_begin(f, &hf, "device=%3Cd%3E&x=1", &ctx);
 	webpage_history_row(f, &r);
 	webpage_history_end(f, NULL);
@@ -187,6 +187,7 @@ test_queue_and_history_escaped(void **state)
 	assert_null(strstr(buf, "<bad>"));
 	assert_null(strstr(buf, "r<1>"));
 	assert_non_null(strstr(buf, "&lt;x@y&gt;"));
+	assert_non_null(strstr(buf, "<td>[critical] &lt;p1&gt;</td>"));
 	assert_non_null(strstr(buf, "done &lt;ok&gt;"));
 	assert_non_null(strstr(buf, "value=\"retry\">Retry</button>"));
 	assert_non_null(strstr(buf, "value=\"&lt;d&gt;\""));

@@ -55,6 +55,12 @@ int	spool_submit(struct spool *, const char *sender, char *const *rcpts,
 /* Queued entries, oldest first. Free with spool_entries_free(). */
 int	spool_scan(struct spool *, struct spool_entry **entries, size_t *n);
 void	spool_entries_free(struct spool_entry *, size_t);
+/*
+ * The Subject field of queue/ID (failed: failed/ID) into buf, unfolded,
+ * as written (RFC 2047 words not decoded), "" without one. 0 or -1.
+ */
+int	spool_subject(struct spool *, const char *id, int failed, char *buf,
+	    size_t len);
 /* failed/ likewise, last_error holding the reason (web queue page). */
 int	spool_scan_failed(struct spool *, struct spool_entry **entries,
 	    size_t *n);

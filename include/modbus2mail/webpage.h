@@ -31,9 +31,10 @@ struct webpage_ctx {
 void	webpage_escape(FILE *, const char *);
 void	webpage_overview(FILE *, const struct snapshot *,
 	    const struct webpage_ctx *);
-void	webpage_queue(FILE *, const struct spool_entry *queued, size_t nq,
-	    const struct spool_entry *failed, size_t nf,
-	    const struct webpage_ctx *);
+/* Queued and failed messages; subjects (one per entry, or NULL). */
+void	webpage_queue(FILE *, const struct spool_entry *queued,
+	    char *const *qsubjects, size_t nq, const struct spool_entry *failed,
+	    char *const *fsubjects, size_t nf, const struct webpage_ctx *);
 void	webpage_config(FILE *, const struct snapshot *,
 	    const struct webpage_ctx *);
 void	webpage_login(FILE *, const struct webpage_ctx *, const char *error);

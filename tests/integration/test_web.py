@@ -330,6 +330,7 @@ class Queue(WebTest):
         self.assertEqual(len(ids), 1)
         self.assertIn("no such user", failed)
         self.assertIn("ops@example.com", failed)
+        self.assertIn("<td>[warning] pump1_fault ACTIVE on maxi1</td>", failed)
         token = self.client.csrf()
         status, _, headers = self.client.request("/action", {"verb": "retry", "name": ids[0],
                                                              "csrf": token})
