@@ -43,6 +43,7 @@
 
 #define RELAY_IDLE_MS 1000       /* loop tick while idle (watchdog) */
 #define RELAY_RESCAN_MS 10000    /* pick up mail spooled without a wake */
+#define RELAY_ROUNDS_MAX 64      /* queue rescans in one run, one connection */
 #define RELAY_REPLY_MAX 512
 #define RELAY_WHY_MAX 2048       /* a description quoting a reply */
 #define RELAY_HEADERS_MAX 8192   /* original headers quoted in a notice */
@@ -962,41 +963,57 @@ relay_run_queue(struct relay *r, int force, time_t *next)
 {
 	struct spool_entry *v;
 	struct relay_conn c;
-	size_t n, i, upto;
+	size_t n, i, upto, fresh;
 	time_t now = time(NULL);
-	int stop, conn = 0, failing = 0;
+	int stop = 0, conn = 0, failing = 0, round;
 
 	*next = 0;
-	if (spool_scan(r->spool, &v, &n) == -1) {
-		log_warn("relay: scan spool");
-		return -1;
-	}
-	for (upto = force ? n : 0, i = 0; i < n; i++)
-		if (v[i].next_try <= now)
-			upto = i + 1;
-	for (i = 0; i < upto; i++) {
-		pthread_mutex_lock(&r->lock);
-		stop = r->stop;
-		pthread_mutex_unlock(&r->lock);
-		if (stop)
+	/* Mail queued during a run goes out on the same connection: another
+	 * round while never-tried messages are due (bounded). */
+	for (round = 0; round < RELAY_ROUNDS_MAX && !stop; round++) {
+		if (spool_scan(r->spool, &v, &n) == -1) {
+			log_warn("relay: scan spool");
 			break;
-		atomic_store(&r->alive, util_mono_ms());
-		/* The mail path already failed this run: keep the backoff,
-		 * don't rewrite retry state (SD card wear). */
-		if (conn && c.dead && v[i].next_try > now)
-			continue;
-		if (!conn) {
-			if (relay_conn_init(&c, r->cfg, r->password, r) == -1) {
-				log_warnx("relay: curl_easy_init failed");
-				break;
-			}
-			conn = 1;
 		}
-		relay_deliver(r, &c, &v[i]);
+		now = time(NULL);
+		for (upto = force && round == 0 ? n : 0, fresh = 0, i = 0;
+		    i < n; i++)
+			if (v[i].next_try <= now) {
+				upto = i + 1;
+				fresh += v[i].attempts == 0;
+			}
+		if (round > 0 && fresh == 0) {
+			spool_entries_free(v, n);
+			break;
+		}
+		for (i = 0; i < upto; i++) {
+			pthread_mutex_lock(&r->lock);
+			stop = r->stop;
+			pthread_mutex_unlock(&r->lock);
+			if (stop)
+				break;
+			atomic_store(&r->alive, util_mono_ms());
+			/* The mail path already failed this run: keep the
+			 * backoff, don't rewrite retry state (SD card wear). */
+			if (conn && c.dead && v[i].next_try > now)
+				continue;
+			if (!conn) {
+				if (relay_conn_init(&c, r->cfg, r->password,
+				    r) == -1) {
+					log_warnx("relay: curl_easy_init failed");
+					stop = 1;
+					break;
+				}
+				conn = 1;
+			}
+			relay_deliver(r, &c, &v[i]);
+		}
+		spool_entries_free(v, n);
+		if (!conn || c.dead)
+			break;
 	}
 	if (conn)
 		curl_easy_cleanup(c.curl);
-	spool_entries_free(v, n);
 	/* Health and the next wake-up from what is left. */
 	if (spool_scan(r->spool, &v, &n) == -1)
 		return -1;

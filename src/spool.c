@@ -1054,7 +1054,6 @@ spool_remove(struct spool *sp, const char *id)
 			sp->stats.oldest = 0;
 		snprintf(name, sizeof(name), "%s.meta", id);
 		unlinkat(sp->queuefd, name, 0);
-		r = fsync(sp->queuefd);
 	}
 	pthread_mutex_unlock(&sp->lock);
 	return r;

@@ -75,7 +75,10 @@ int	spool_open_data(struct spool *, const char *id,
 int	spool_defer(struct spool *, const char *id, unsigned attempts,
 	    time_t next_try, const char *error, char *const *rcpts,
 	    size_t nrcpt);
-/* Delivered: removed. */
+/*
+ * Delivered: removed. The removal is not fsync'd (nor is Postfix's): after
+ * a power cut a delivered message may go out again, but none is lost.
+ */
 int	spool_remove(struct spool *, const char *id);
 /*
  * Permanent failure: moved to failed/ with reason; rcpts (nrcpt > 0) are
