@@ -22,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "peers"))
 from harness import Daemon, free_port, tmpdir, wait_until  # noqa: E402
 from smtp_provider import Provider, make_pki  # noqa: E402
+from test_systemd import NotifySocket  # noqa: E402
 
 EXE = None
 FROM = "Line 3 Alarms <alarms@example.com>"
@@ -117,12 +118,13 @@ class ListenerTest(unittest.TestCase):
                                  maildir=os.path.join(self.dir, "provider")).start()
         return self.provider
 
-    def config(self, **kw):
+    def config(self, stall_grace="30s", **kw):
         lst = dict(listen='["127.0.0.1:%d"]' % self.lport, allow='["127.0.0.1/32"]',
                    recipient_domains="[example.com]", max_message_size="64KiB",
                    max_recipients=3, max_clients=4, timeout="10s")
         lst.update(kw)
-        lines = ["hostname: gw-test", "spool_dir: %s" % self.spool, "smtp:",
+        lines = ["hostname: gw-test", "spool_dir: %s" % self.spool,
+                 "stall_grace: %s" % stall_grace, "smtp:",
                  "  url: smtp://127.0.0.1:%d" % self.pport, "  tls: none",
                  '  from: "%s"' % FROM, "  timeout: 5s",
                  "  retry: {initial: 1s, max: 2s, give_up_after: 1h}",
@@ -137,11 +139,11 @@ class ListenerTest(unittest.TestCase):
             f.write("\n".join(lines) + "\n")
         return path
 
-    def start(self, provider=True, **kw):
+    def start(self, provider=True, env=None, **kw):
         if provider and self.provider is None:
             self.start_provider()
         self.cfg = self.config(**kw)
-        self.daemon = Daemon(EXE, self.cfg).start()
+        self.daemon = Daemon(EXE, self.cfg, env=env).start()
         wait_until(lambda: "smtpd: listening" in self.daemon.logbytes_since_start(),
                    timeout=10, what="listener up")
         return self.daemon
@@ -563,9 +565,14 @@ class ListenerTest(unittest.TestCase):
 
     def test_fair_under_flood(self):
         """4 clients stream DATA at full speed and one floods NOOPs: a new
-        client's 220 still comes within 100 ms (p99) and idle timeouts hold."""
+        client's 220 still comes within 100 ms (p99), idle timeouts hold and
+        systemd's watchdog keeps getting its pings."""
+        notify = NotifySocket(os.path.join(tmpdir("m2m-notify-"), "notify.sock"))
+        self.addCleanup(notify.close)
+        # a listener thread held for 1 s by one client counts as stalled
         self.start(provider=False, max_clients=64, timeout="2s",
-                   max_message_size="1GiB")
+                   max_message_size="1GiB", stall_grace="1s",
+                   env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"})
         stop = threading.Event()
         for _ in range(4):
             self.streamer(stop)
@@ -588,7 +595,13 @@ class ListenerTest(unittest.TestCase):
         lat = self.greeting_latencies(100)
         self.assertEqual(idle.reply(), "421 4.4.2 Timeout exceeded, closing\r\n")
         idle_wait = time.monotonic() - t0
+        # the flood goes on for two more watchdog periods
+        wait_until(lambda: time.monotonic() - t0 > 4.0, timeout=10, what="4 s of flood")
         stop.set()
+        pings = [t for t in notify.times("WATCHDOG=1") if t >= t0]
+        gaps = [b - a for a, b in zip([t0] + pings, pings + [time.monotonic()])]
+        self.assertLess(max(gaps), 1.5, "watchdog gaps under flood: %r" % gaps)
+        self.assertNotIn("stalled", self.daemon.logtext())
         p50, p99 = lat[49], lat[98]
         print("greeting under flood: p50 %.1f ms, p99 %.1f ms" % (p50 * 1e3, p99 * 1e3),
               file=sys.stderr)
