@@ -66,7 +66,9 @@ class Install(unittest.TestCase):
                              ("modbus2mail.yaml.5", "/man/man5/modbus2mail.yaml.5"),
                              ("modbus2mail.yaml", "/share/doc/modbus2mail/modbus2mail.yaml"),
                              ("minimal.yaml", "/share/doc/modbus2mail/minimal.yaml"),
-                             ("LICENSE", "/share/doc/modbus2mail/LICENSE")):
+                             ("LICENSE", "/share/doc/modbus2mail/LICENSE"),
+                             ("configuration.md", "/share/doc/modbus2mail/configuration.md"),
+                             ("operation.md", "/share/doc/modbus2mail/operation.md")):
             self.assertIn(name, where, "meson does not install %s" % name)
             self.assertTrue(where[name].endswith(suffix), where[name])
             self.assertTrue(os.path.isfile(self.under_dest(where[name])),
