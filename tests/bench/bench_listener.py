@@ -28,6 +28,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers"))
+from harness import free_port  # noqa: E402
+
 POSTFIX_MASTER = """\
 {port} inet n - n - - smtpd
 pickup    unix  n - n 60 1 pickup
@@ -70,12 +73,6 @@ maillog_file = {dir}/maillog
 smtp_tls_security_level = none
 message_size_limit = 10240000
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port, timeout=20):
