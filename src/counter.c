@@ -2,24 +2,26 @@
  * counter.c - process-wide event counters (relaxed atomics: each is an
  * independent tally, read by /metrics).
  */
+#include <stdatomic.h>
+
 #include "modbus2mail/counter.h"
 
-static uint64_t counters[COUNTER_N];
+static _Atomic uint64_t counters[COUNTER_N];
 
 void
 counter_add(enum counter_id id, uint64_t n)
 {
-	__atomic_add_fetch(&counters[id], n, __ATOMIC_RELAXED);
+	atomic_fetch_add_explicit(&counters[id], n, memory_order_relaxed);
 }
 
 uint64_t
 counter_get(enum counter_id id)
 {
-	return __atomic_load_n(&counters[id], __ATOMIC_RELAXED);
+	return atomic_load_explicit(&counters[id], memory_order_relaxed);
 }
 
 void
 counter_set(enum counter_id id, uint64_t v)
 {
-	__atomic_store_n(&counters[id], v, __ATOMIC_RELAXED);
+	atomic_store_explicit(&counters[id], v, memory_order_relaxed);
 }

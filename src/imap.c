@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,7 @@ struct imap {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int stop;
+	atomic_int stop;
 	/* under lock, for status */
 	int broken;
 	time_t since, last_ok;
@@ -79,7 +80,7 @@ imap_progress_cb(void *ud, curl_off_t a, curl_off_t b, curl_off_t c,
 	struct imap *i = ud;
 
 	(void)a, (void)b, (void)c, (void)d;
-	return __atomic_load_n(&i->stop, __ATOMIC_RELAXED);
+	return atomic_load(&i->stop);
 }
 
 /* One IMAP command (NULL: fetch url) into b; CURLE_OK or why not. */
@@ -456,13 +457,7 @@ imap_thread(void *arg)
 
 	pthread_mutex_lock(&i->lock);
 	while (!i->stop) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (time_t)(ms / 1000);
-		ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		util_cond_deadline(&ts, ms);
 		pthread_mutex_unlock(&i->lock);
 		res = imap_check(i);
 		if (res != CURLE_ABORTED_BY_CALLBACK)
@@ -496,7 +491,6 @@ imap_start(const struct config *cfg, struct spool *spool,
     const struct imap_ops *ops, void *arg, char *err, size_t errlen)
 {
 	struct imap *i;
-	pthread_condattr_t ca;
 	char why[256];
 
 	if (!cfg->imap.enabled)
@@ -518,11 +512,7 @@ imap_start(const struct config *cfg, struct spool *spool,
 	i->mailbox = imap_mailbox_url(cfg->imap.url);
 	imap_setopts(i);
 	pthread_mutex_init(&i->lock, NULL);
-	/* the wait below is on the monotonic clock */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&i->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	util_cond_init(&i->cond);
 	if ((errno = pthread_create(&i->thread, NULL, imap_thread, i)) != 0)
 		fatal("imap: pthread_create");
 	log_info("imap: watching %s for replies every %llus", i->mailbox,
@@ -537,7 +527,7 @@ imap_stop(struct imap *i)
 		return;
 	if (i->mailbox != NULL) {	/* the thread runs */
 		pthread_mutex_lock(&i->lock);
-		__atomic_store_n(&i->stop, 1, __ATOMIC_RELAXED);
+		atomic_store(&i->stop, 1);
 		pthread_cond_signal(&i->cond);
 		pthread_mutex_unlock(&i->lock);
 		pthread_join(i->thread, NULL);
