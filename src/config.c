@@ -53,6 +53,7 @@ struct ctx {
 	uint64_t def_repeat_ms;
 	int def_per_state_subjects;
 	yaml_node_t *link_to;	/* the device's link_alarm.to, while read */
+	yaml_node_t *serial;	/* the device's serial:, while read */
 	yaml_node_t *thr_node;	/* the rule's last threshold, while read */
 };
 
@@ -106,6 +107,7 @@ static void	cfg_yaml_error(const char *, const char *, size_t,
 static int	cfg_address(struct ctx *, yaml_node_t *, enum config_source,
 		    uint16_t *);
 static void	cfg_link_recipients(struct ctx *);
+static void	cfg_serial_line(struct ctx *, const struct config_device *);
 static void	strlist_add_unique(struct config_strlist *, const char *);
 static yaml_node_t *cfg_node(struct ctx *, int);
 static const char *cfg_scalar(struct ctx *, yaml_node_t *, const char *);
@@ -1281,11 +1283,115 @@ cfg_k_heartbeat(struct ctx *c, yaml_node_t *v, void *base,
 		    "holding_register, input_register");
 }
 
+/* The standard rates of Modbus RTU adapters (termios has them all). */
+static void
+cfg_k_baud(struct ctx *c, yaml_node_t *v, void *base, const struct cfg_key *k)
+{
+	static const unsigned rates[] = { 1200, 2400, 4800, 9600, 19200,
+		38400, 57600, 115200, 230400 };
+	const char *s;
+	unsigned long ul;
+	size_t i;
+
+	if ((s = cfg_scalar(c, v, "a baud rate")) == NULL)
+		return;
+	for (i = 0; util_parse_ulong(s, 230400, &ul) == 0 &&
+	    i < sizeof(rates) / sizeof(rates[0]); i++)
+		if (rates[i] == ul) {
+			*FIELD(base, k, unsigned) = rates[i];
+			return;
+		}
+	cfg_error(c, v, "bad baud '%s' (1200, 2400, 4800, 9600, 19200, "
+	    "38400, 57600, 115200 or 230400)", s);
+}
+
+static void
+cfg_k_parity(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	static const char *const names[] = { "none", "even", "odd", NULL };
+	int i = -1;
+
+	cfg_enum(c, v, names, "a parity", "parity", "none, even or odd", &i);
+	if (i >= 0)
+		*FIELD(base, k, int) = "NEO"[i];
+}
+
+/* data_bits (7 or 8) and stop_bits (1 or 2): k->max and k->max - 1. */
+static void
+cfg_k_bits(struct ctx *c, yaml_node_t *v, void *base, const struct cfg_key *k)
+{
+	const char *s;
+	unsigned long ul;
+
+	if ((s = cfg_scalar(c, v, "a number")) == NULL)
+		return;
+	if (util_parse_ulong(s, k->max, &ul) == -1 || ul + 1 < k->max)
+		cfg_error(c, v, "bad %s '%s' (%lu or %lu)", k->name, s,
+		    k->max - 1, k->max);
+	else
+		*FIELD(base, k, unsigned) = (unsigned)ul;
+}
+
+static void
+cfg_k_rts(struct ctx *c, yaml_node_t *v, void *base, const struct cfg_key *k)
+{
+	static const char *const names[] = { "up", "down", NULL };
+	int i = -1;
+
+	cfg_enum(c, v, names, "rts", "rts", "up or down", &i);
+	if (i >= 0)
+		*FIELD(base, k, enum config_rts) = (enum config_rts)(RTS_UP + i);
+}
+
+#define KEY_BITS(n, f, d, m)						\
+	{ n, K_UINT, offsetof(struct config_device, f), d, m, cfg_k_bits, 0 }
+
+static const struct cfg_key cfg_serial_keys[] = {
+	KEY("port", K_STR, struct config_device, serial.port),
+	KEY_FN("baud", K_UINT, struct config_device, serial.baud, 19200,
+	    cfg_k_baud),
+	KEY_FN("parity", K_INT, struct config_device, serial.parity, 'E',
+	    cfg_k_parity),
+	KEY_BITS("data_bits", serial.data_bits, 8, 8),
+	KEY_BITS("stop_bits", serial.stop_bits, 1, 2),
+	KEY_FN("rts", K_NODE, struct config_device, serial.rts, 0, cfg_k_rts),
+	KEY_END
+};
+
+static void
+cfg_k_serial(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	struct config_device *d = base;
+
+	if (!cfg_section(c, v, cfg_serial_keys, d, NULL))
+		return;
+	c->serial = v;
+	if (d->serial.port == NULL) {
+		cfg_error(c, v, "serial: missing 'port' (e.g. /dev/ttyUSB0)");
+		d->serial.port = xstrdup("");
+	}
+}
+
+static void
+cfg_k_connections(struct ctx *c, yaml_node_t *v, void *base,
+    const struct cfg_key *k)
+{
+	static const char *const names[] = { "shared", "separate", NULL };
+
+	cfg_enum(c, v, names, "connections", "connections", "shared or "
+	    "separate", FIELD(base, k, int));
+}
+
 static const struct cfg_key cfg_device_keys[] = {
 	KEY_FN("name", K_STR, struct config_device, name, 0,
 	    cfg_k_device_name),
 	KEY("host", K_STR, struct config_device, host),
 	KEY_NUM("port", K_UINT, struct config_device, port, 502, 65535),
+	KEY_SUB("serial", cfg_k_serial),
+	KEY_FN("connections", K_INT, struct config_device, separate, 0,
+	    cfg_k_connections),
 	KEY_NUM("unit_id", K_UINT, struct config_device, unit_id, 1, 255),
 	KEY_DEF("poll_interval", K_MS, struct config_device, poll_interval_ms,
 	    1000),
@@ -1299,15 +1405,48 @@ static const struct cfg_key cfg_device_keys[] = {
 	KEY_END
 };
 
+/* host/port (Modbus/TCP) or serial (Modbus RTU), and what goes with each. */
+static void
+cfg_device_transport(struct ctx *c, yaml_node_t *n, struct config_device *d,
+    yaml_node_t *const *seen)
+{
+	yaml_node_t *v;
+
+	if (d->host == NULL && d->serial.port == NULL) {
+		cfg_error(c, n, "device %s: missing 'host' (Modbus/TCP) or "
+		    "'serial' (Modbus RTU)", d->name);
+		return;
+	}
+	if (d->serial.port == NULL)
+		return;
+	if ((v = cfg_seen(cfg_device_keys, seen, "host")) != NULL)
+		cfg_error(c, v, "device %s: both host and serial (Modbus/TCP "
+		    "or Modbus RTU, not both)", d->name);
+	if ((v = cfg_seen(cfg_device_keys, seen, "port")) != NULL)
+		cfg_error(c, v, "device %s: port is for Modbus/TCP (a serial "
+		    "device's port goes in serial.port)", d->name);
+	if ((v = cfg_seen(cfg_device_keys, seen, "connections")) != NULL)
+		cfg_error(c, v, "device %s: connections is for Modbus/TCP "
+		    "devices (a serial port is always one bus)", d->name);
+	if ((v = cfg_seen(cfg_device_keys, seen, "unit_id")) != NULL &&
+	    (d->unit_id < 1 || d->unit_id > 247))
+		cfg_error(c, v, "device %s: unit_id on a serial line must be "
+		    "1 to 247 (0 is broadcast)", d->name);
+}
+
 /* 1 when the link recipients are to come from the device's rules. */
 static int
 cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
 {
+	yaml_node_t *seen[NKEYS(cfg_device_keys)] = { NULL };
+
 	cfg_key_defaults(cfg_device_keys, d);
+	cfg_key_defaults(cfg_serial_keys, d);
 	cfg_key_defaults(cfg_link_keys, d);
 	cfg_key_defaults(cfg_heartbeat_keys, d);
 	c->link_to = NULL;
-	if (!cfg_section(c, n, cfg_device_keys, d, NULL)) {
+	c->serial = NULL;
+	if (!cfg_section(c, n, cfg_device_keys, d, seen)) {
 		d->name = xstrdup("");
 		return 0;
 	}
@@ -1315,8 +1454,7 @@ cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
 		cfg_error(c, n, "device: missing 'name'");
 		d->name = xstrdup("");
 	}
-	if (d->host == NULL)
-		cfg_error(c, n, "device %s: missing 'host'", d->name);
+	cfg_device_transport(c, n, d, seen);
 	if (d->poll_interval_ms == 0)
 		cfg_error(c, n, "device %s: poll_interval must be above 0",
 		    d->name);
@@ -1369,7 +1507,30 @@ cfg_devices(struct ctx *c, yaml_node_t *n, void *base,
 			c->link_pending[cfg->ndevices] = dn;
 		if (config_find_device(cfg, d->name) != -1)
 			cfg_error(c, dn, "duplicate device name '%s'", d->name);
+		cfg_serial_line(c, d);
 		cfg->ndevices++;
+	}
+}
+
+/* Devices on one serial port share its line: one set of settings. */
+static void
+cfg_serial_line(struct ctx *c, const struct config_device *d)
+{
+	const struct config_serial *a = &d->serial, *b;
+	size_t i;
+
+	for (i = 0; c->serial != NULL && i < c->cfg->ndevices; i++) {
+		b = &c->cfg->devices[i].serial;
+		if (b->port == NULL || strcmp(a->port, b->port) != 0)
+			continue;
+		if (a->baud != b->baud || a->parity != b->parity ||
+		    a->data_bits != b->data_bits ||
+		    a->stop_bits != b->stop_bits || a->rts != b->rts)
+			cfg_error(c, c->serial, "device %s: line settings "
+			    "differ from device %s on %s (one port, one "
+			    "baud, parity, data_bits, stop_bits and rts)",
+			    d->name, c->cfg->devices[i].name, a->port);
+		return;
 	}
 }
 
@@ -1999,6 +2160,7 @@ config_free(struct config *cfg)
 	for (i = 0; i < cfg->ndevices; i++) {
 		free(cfg->devices[i].name);
 		free(cfg->devices[i].host);
+		free(cfg->devices[i].serial.port);
 		strlist_free(&cfg->devices[i].link_to);
 	}
 	free(cfg->devices);
@@ -2183,4 +2345,30 @@ config_find_device(const struct config *cfg, const char *name)
 		    strcmp(cfg->devices[i].name, name) == 0)
 			return (long)i;
 	return -1;
+}
+
+int
+config_same_bus(const struct config_device *a, const struct config_device *b)
+{
+	if (a->serial.port != NULL || b->serial.port != NULL)
+		return a->serial.port != NULL && b->serial.port != NULL &&
+		    strcmp(a->serial.port, b->serial.port) == 0;
+	return !a->separate && !b->separate && a->port == b->port &&
+	    strcmp(a->host, b->host) == 0;
+}
+
+void
+config_transport(const struct config_device *d, char *buf, size_t len)
+{
+	const struct config_serial *s = &d->serial;
+
+	if (s->port != NULL)
+		snprintf(buf, len, "rtu %s %u %u%c%u unit %u", s->port,
+		    s->baud, s->data_bits, s->parity, s->stop_bits,
+		    d->unit_id);
+	else
+		snprintf(buf, len, "tcp %s%s%s:%u unit %u %s",
+		    strchr(d->host, ':') != NULL ? "[" : "", d->host,
+		    strchr(d->host, ':') != NULL ? "]" : "", d->port,
+		    d->unit_id, d->separate ? "separate" : "shared");
 }

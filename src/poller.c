@@ -118,6 +118,11 @@ poller_start(const struct config *cfg, size_t device, struct spool *spool,
 {
 	struct poller *p;
 
+	if (cfg->devices[device].serial.port != NULL) {
+		log_warnx("poller: %s: Modbus RTU (serial) is not served yet",
+		    cfg->devices[device].name);
+		return NULL;
+	}
 	p = xcalloc(1, sizeof(*p));
 	p->cfg = cfg;
 	p->device = device;
@@ -229,6 +234,10 @@ poller_connect(struct poller *p, char *why, size_t whylen)
 	char port[8];
 	uint64_t to = p->dev->timeout_ms;
 
+	if (p->dev->serial.port != NULL) {
+		snprintf(why, whylen, "Modbus RTU (serial) is not served yet");
+		return -1;
+	}
 	snprintf(port, sizeof(port), "%u", p->dev->port);
 	if ((p->mb = modbus_new_tcp_pi(p->dev->host, port)) == NULL) {
 		snprintf(why, whylen, "modbus_new_tcp_pi: %s", strerror(errno));

@@ -225,6 +225,68 @@ static const struct broken broken[] = {
 	    "    unitid: 3\n"
 	    "    link_alarm: false\n",
 	    "t.yaml:7:5: error: unknown key 'unitid' (did you mean 'unit_id'?)\n" },
+	{ "host and serial",
+	    SMTP
+	    "devices:\n"
+	    "  - name: p\n"
+	    "    host: h\n"
+	    "    port: 503\n"
+	    "    serial: {port: /dev/ttyS0}\n"
+	    "    connections: separate\n"
+	    "    link_alarm: false\n",
+	    "t.yaml:6:11: error: device p: both host and serial (Modbus/TCP or Modbus RTU, not both)\n"
+	    "t.yaml:7:11: error: device p: port is for Modbus/TCP (a serial device's port goes in serial.port)\n"
+	    "t.yaml:9:18: error: device p: connections is for Modbus/TCP devices (a serial port is always one bus)\n" },
+	{ "neither host nor serial",
+	    SMTP
+	    "devices:\n"
+	    "  - name: p\n"
+	    "    link_alarm: false\n",
+	    "t.yaml:5:5: error: device p: missing 'host' (Modbus/TCP) or 'serial' (Modbus RTU)\n" },
+	{ "serial values",
+	    SMTP
+	    "devices:\n"
+	    "  - name: p\n"
+	    "    serial: {port: /dev/ttyS0, baud: 19201, parity: mark, data_bits: 6, stop_bits: 3, rts: high}\n"
+	    "    unit_id: 0\n"
+	    "    link_alarm: false\n"
+	    "  - name: q\n"
+	    "    serial: {baud: 9600, data_bits: 7, stop_bits: 2}\n"
+	    "    unit_id: 248\n"
+	    "    connections: both\n"
+	    "    link_alarm: false\n",
+	    "t.yaml:6:38: error: bad baud '19201' (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 or 230400)\n"
+	    "t.yaml:6:53: error: bad parity 'mark' (none, even or odd)\n"
+	    "t.yaml:6:70: error: bad data_bits '6' (7 or 8)\n"
+	    "t.yaml:6:84: error: bad stop_bits '3' (1 or 2)\n"
+	    "t.yaml:6:92: error: bad rts 'high' (up or down)\n"
+	    "t.yaml:7:14: error: device p: unit_id on a serial line must be 1 to 247 (0 is broadcast)\n"
+	    "t.yaml:10:13: error: serial: missing 'port' (e.g. /dev/ttyUSB0)\n"
+	    "t.yaml:11:14: error: device q: unit_id on a serial line must be 1 to 247 (0 is broadcast)\n"
+	    "t.yaml:12:18: error: bad connections 'both' (shared or separate)\n"
+	    "t.yaml:12:18: error: device q: connections is for Modbus/TCP devices (a serial port is always one bus)\n" },
+	{ "one serial port, two line settings",
+	    SMTP
+	    "devices:\n"
+	    "  - name: p\n"
+	    "    serial: {port: /dev/ttyS0}\n"
+	    "    link_alarm: false\n"
+	    "  - name: q\n"
+	    "    serial: {port: /dev/ttyS1, parity: none}\n"
+	    "    link_alarm: false\n"
+	    "  - name: r\n"
+	    "    serial: {port: /dev/ttyS0, baud: 19200, parity: even, data_bits: 8, stop_bits: 1}\n"
+	    "    unit_id: 2\n"
+	    "    link_alarm: false\n"
+	    "  - name: s\n"
+	    "    serial: {port: /dev/ttyS0, rts: up}\n"
+	    "    unit_id: 3\n"
+	    "    link_alarm: false\n"
+	    "  - name: t\n"
+	    "    serial: {port: /dev/ttyS1, parity: none, stop_bits: 2}\n"
+	    "    link_alarm: false\n",
+	    "t.yaml:16:13: error: device s: line settings differ from device p on /dev/ttyS0 (one port, one baud, parity, data_bits, stop_bits and rts)\n"
+	    "t.yaml:20:13: error: device t: line settings differ from device q on /dev/ttyS1 (one port, one baud, parity, data_bits, stop_bits and rts)\n" },
 	{ "rule unknown device",
 	    BASE
 	    "rules:\n"
@@ -624,7 +686,7 @@ test_errors_sorted(void **state)
 	    "t.yaml:2:5: error: rule r: no recipients ('to' here or in defaults)\n"
 	    "t.yaml:2:23: error: rule r: unknown device 'nowhere'\n"
 	    "t.yaml:2:51: error: bad severity 'loud' (info, warning or critical)\n"
-	    "t.yaml:4:5: error: device p: missing 'host'\n"
+	    "t.yaml:4:5: error: device p: missing 'host' (Modbus/TCP) or 'serial' (Modbus RTU)\n"
 	    "t.yaml:4:5: error: device p: no recipients for its link and heartbeat alarms (link_alarm.to, defaults.to or a rule with 'to')\n"
 	    "t.yaml:5:11: error: expected a whole number from 0 to 65535, not '99999'\n");
 	free(errs);
@@ -784,6 +846,65 @@ test_minimal_defaults(void **state)
 	assert_string_equal(cfg->rules[0].subject, CONFIG_DEFAULT_SUBJECT);
 	assert_string_equal(cfg->rules[0].to.v[0], "ops@example.com");
 	assert_int_equal(cfg->sign_of_life.enabled, 0);
+	config_free(cfg);
+}
+
+/* serial defaults and settings, connections, buses and their names. */
+static void
+test_serial_and_buses(void **state)
+{
+	static const char yaml[] =
+	    SMTP
+	    "defaults: {to: [ops@example.com]}\n"
+	    "devices:\n"
+	    "  - {name: vfd3, serial: {port: /dev/ttyUSB0}, unit_id: 3}\n"
+	    "  - {name: vfd4, serial: {port: /dev/ttyUSB0}, unit_id: 4}\n"
+	    "  - name: m1\n"
+	    "    serial: {port: /dev/ttyAMA0, baud: 9600, parity: none, data_bits: 7, stop_bits: 2, rts: down}\n"
+	    "    unit_id: 247\n"
+	    "  - {name: tc1, host: 10.0.0.5, unit_id: 12}\n"
+	    "  - {name: tc2, host: 10.0.0.5, unit_id: 13, connections: shared}\n"
+	    "  - {name: tc3, host: 10.0.0.5, unit_id: 14, connections: separate}\n"
+	    "  - {name: v6, host: '::1', port: 1502, unit_id: 0}\n";
+	char *errs, buf[128];
+	struct config *cfg;
+	const struct config_device *d;
+
+	(void)state;
+	cfg = load(yaml, &errs);
+	assert_string_equal(errs, "");
+	free(errs);
+	assert_non_null(cfg);
+	d = cfg->devices;
+	assert_string_equal(d[0].serial.port, "/dev/ttyUSB0");
+	assert_null(d[0].host);
+	assert_int_equal(d[0].serial.baud, 19200);
+	assert_int_equal(d[0].serial.parity, 'E');
+	assert_int_equal(d[0].serial.data_bits, 8);
+	assert_int_equal(d[0].serial.stop_bits, 1);
+	assert_int_equal(d[0].serial.rts, RTS_NONE);
+	assert_int_equal(d[2].serial.rts, RTS_DOWN);
+	assert_int_equal(d[3].separate, 0);
+	assert_int_equal(d[5].separate, 1);
+	assert_null(d[3].serial.port);
+
+	assert_true(config_same_bus(&d[0], &d[1]));
+	assert_false(config_same_bus(&d[0], &d[2]));
+	assert_false(config_same_bus(&d[0], &d[3]));
+	assert_true(config_same_bus(&d[3], &d[4]));
+	assert_false(config_same_bus(&d[3], &d[5]));
+	assert_false(config_same_bus(&d[3], &d[6]));
+
+	config_transport(&d[0], buf, sizeof(buf));
+	assert_string_equal(buf, "rtu /dev/ttyUSB0 19200 8E1 unit 3");
+	config_transport(&d[2], buf, sizeof(buf));
+	assert_string_equal(buf, "rtu /dev/ttyAMA0 9600 7N2 unit 247");
+	config_transport(&d[3], buf, sizeof(buf));
+	assert_string_equal(buf, "tcp 10.0.0.5:502 unit 12 shared");
+	config_transport(&d[5], buf, sizeof(buf));
+	assert_string_equal(buf, "tcp 10.0.0.5:502 unit 14 separate");
+	config_transport(&d[6], buf, sizeof(buf));
+	assert_string_equal(buf, "tcp [::1]:1502 unit 0 shared");
 	config_free(cfg);
 }
 
@@ -1125,6 +1246,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_link_recipients_from_rules),
 		cmocka_unit_test(test_minimal_defaults),
 		cmocka_unit_test(test_full_example),
+		cmocka_unit_test(test_serial_and_buses),
 		cmocka_unit_test(test_listener_default_allow),
 		cmocka_unit_test(test_listener_allow_relay),
 		cmocka_unit_test(test_http_and_history),

@@ -146,10 +146,30 @@ struct config_group {
 	struct config_strlist addrs;
 };
 
+/* RS-485 direction control: none, or RTS high/low while sending. */
+enum config_rts {
+	RTS_NONE,
+	RTS_UP,
+	RTS_DOWN,
+};
+
+/* serial: a Modbus RTU line (instead of host/port). */
+struct config_serial {
+	char *port;                  /* "/dev/ttyUSB0"; NULL = Modbus/TCP */
+	unsigned baud;               /* default 19200 */
+	int parity;                  /* 'N', 'E' (default) or 'O' */
+	unsigned data_bits;          /* 7 or 8 (default) */
+	unsigned stop_bits;          /* 1 (default) or 2 */
+	enum config_rts rts;         /* default RTS_NONE */
+};
+
 struct config_device {
 	char *name;
-	char *host;
+	char *host;                  /* NULL on a serial device */
 	unsigned port;               /* default 502 */
+	struct config_serial serial;
+	int separate;                /* connections: separate (own TCP
+				      * connection); default shared */
 	unsigned unit_id;            /* default 1 */
 	uint64_t poll_interval_ms;   /* default 1s */
 	uint64_t timeout_ms;         /* default 1s */
@@ -265,5 +285,13 @@ const char *config_source_name(enum config_source);
 /* Index of the rule or device with that name, or -1. */
 long config_find_rule(const struct config *, const char *name);
 long config_find_device(const struct config *, const char *name);
+/*
+ * 1 when devices a and b are served over one bus: the same serial port,
+ * or the same TCP host:port with neither saying connections: separate.
+ */
+int config_same_bus(const struct config_device *a,
+    const struct config_device *b);
+/* "rtu /dev/ttyUSB0 19200 8E1 unit 3", "tcp 10.0.0.5:502 unit 12 shared". */
+void config_transport(const struct config_device *, char *buf, size_t len);
 
 #endif
