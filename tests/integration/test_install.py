@@ -38,6 +38,22 @@ def exposure(unit_path):
     return float(m.group(1)), r.stdout
 
 
+def assessment(unit_path):
+    """systemd-analyze's verdict per setting: {"DeviceAllow=": (good, description)}."""
+    r = run(["systemd-analyze", "security", "--offline=yes", "--json=short", unit_path])
+    return {x["name"]: (x["set"], x["description"]) for x in json.loads(r.stdout)}
+
+
+def unit_list(unit_path, key):
+    """Every word of every KEY= line, as systemd reads list settings."""
+    words = []
+    with open(unit_path) as f:
+        for line in f:
+            if line.startswith(key + "="):
+                words += line.split("=", 1)[1].split()
+    return words
+
+
 class Install(unittest.TestCase):
     def setUp(self):
         self.dest = tempfile.mkdtemp(prefix="m2m-destdir-")
@@ -153,6 +169,39 @@ class UnitSecurity(unittest.TestCase):
         self.assertRegex(report, r"✗ RestrictAddressFamilies=~AF_\(INET\|INET6\)")
         self.assertRegex(report, r"✗ CapabilityBoundingSet=~CAP_NET_\(BIND_SERVICE")
         self.assertRegex(report, r"✗ PrivateNetwork=")
+
+    def test_serial_ports_and_nothing_else(self):
+        """Modbus RTU: the serial ports reach the DynamicUser service, no
+        other hardware does, and systemd accepts every line."""
+        unit = os.path.join(SRC, "systemd", "modbus2mail.service")
+        level, report = exposure(unit)
+        self.assertLessEqual(level, 1.5, report)
+        verdict = assessment(unit)
+        # The private /dev stays: only the bound serial nodes are in it ...
+        self.assertEqual(verdict["PrivateDevices="][0], True, report)
+        binds = unit_list(unit, "BindPaths")
+        for node in ("/dev/ttyUSB0", "/dev/ttyUSB3", "/dev/ttyACM0", "/dev/ttyAMA0",
+                     "/dev/ttyS0", "/dev/serial0", "/dev/serial"):
+            self.assertIn("-" + node, binds)
+        for b in binds:  # optional ("-": absent at start is no failure), /dev only
+            self.assertRegex(b, r"^-/dev/(serial[01]?|tty(USB|ACM|AMA|S)\d)$")
+        # ... the device cgroup lets exactly the serial drivers through
+        # (rtc read-only comes with ProtectClock=) ...
+        acl = verdict["DeviceAllow="][1].split(": ", 1)[1].split()
+        self.assertEqual(sorted(acl), ["char-rtc:r", "char-ttyACM:rw", "char-ttyAMA:rw",
+                                       "char-ttyS:rw", "char-ttyUSB:rw"])
+        # ... and the nodes' group (root:dialout 0660) opens them.
+        self.assertEqual(unit_list(unit, "SupplementaryGroups"), ["dialout"])
+        # No "Unknown key", "Invalid device rights" or "path is not
+        # absolute": systemd would ignore such a line and start without it.
+        with tempfile.TemporaryDirectory(prefix="m2m-unit-") as d:
+            with open(unit) as f:
+                text = f.read().replace("/usr/bin/modbus2mail", shutil.which("true"))
+            copy = os.path.join(d, "modbus2mail.service")
+            with open(copy, "w") as f:
+                f.write(text)
+            r = run(["systemd-analyze", "verify", "--man=no", copy])
+            self.assertEqual(r.stdout + r.stderr, "")
 
 
 if __name__ == "__main__":
