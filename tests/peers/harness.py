@@ -21,6 +21,19 @@ def wait_until(cond, timeout=20.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def stop_child(proc, timeout=10):
+    """SIGTERM to a child we started, SIGKILL when it has not exited within
+    timeout; never waits longer than twice that."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
 def free_port(host="127.0.0.1"):
     """A port that was free a moment ago (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

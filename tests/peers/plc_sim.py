@@ -27,6 +27,9 @@ from pymodbus.datastore import (ModbusSequentialDataBlock, ModbusServerContext,
                                 ModbusSlaveContext)
 from pymodbus.server.async_io import ModbusTcpServer
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import stop_child  # noqa: E402
+
 TABLES = {"co": 1, "di": 2, "hr": 3, "ir": 4}
 
 
@@ -92,9 +95,10 @@ class Sim:
         return None
 
 
-async def main_async(args):
-    sim = Sim(args.host, args.port, args.size)
-    await sim.up()
+async def run_control(host, dispatch, ready):
+    """Serves the JSON-lines control port until a "quit" request: the
+    coroutine dispatch(req) answers each request (None: unknown command);
+    ready(port) once it listens."""
     stop = asyncio.Event()
 
     async def handle(reader, writer):
@@ -104,39 +108,47 @@ async def main_async(args):
                 if not line:
                     break
                 req = json.loads(line)
-                cmd = req.get("cmd")
-                if cmd == "down":
-                    await sim.down()
-                    rep = {"ok": True}
-                elif cmd == "up":
-                    await sim.up()
-                    rep = {"ok": True}
-                elif cmd == "quit":
+                if req.get("cmd") == "quit":
                     stop.set()
                     rep = {"ok": True}
                 else:
-                    rep = sim.control(req) or {"ok": False, "error": "bad cmd"}
+                    rep = await dispatch(req) or {"ok": False, "error": "bad cmd"}
                 writer.write((json.dumps(rep) + "\n").encode())
                 await writer.drain()
         finally:
             writer.close()
 
-    ctl = await asyncio.start_server(handle, args.host, 0)
-    cport = ctl.sockets[0].getsockname()[1]
-    print(f"READY modbus={sim.port} control={cport}", flush=True)
+    ctl = await asyncio.start_server(handle, host, 0)
+    ready(ctl.sockets[0].getsockname()[1])
     await stop.wait()
-    await sim.down()
     ctl.close()
+
+
+async def main_async(args):
+    sim = Sim(args.host, args.port, args.size)
+    await sim.up()
+
+    async def dispatch(req):
+        cmd = req.get("cmd")
+        if cmd in ("down", "up"):
+            await (sim.down() if cmd == "down" else sim.up())
+            return {"ok": True}
+        return sim.control(req)
+
+    await run_control(args.host, dispatch, lambda cport: print(
+        f"READY modbus={sim.port} control={cport}", flush=True))
+    await sim.down()
 
 
 class PlcSim:
     """Test-side handle: starts plc_sim.py (or another server with the same
-    CLI and control protocol: script) as a child, talks to its control port."""
+    CLI and control protocol: script, given args of its own) as a child,
+    talks to its control port."""
 
-    def __init__(self, host="127.0.0.1", size=10000, script=None):
+    def __init__(self, host="127.0.0.1", size=10000, script=None, args=()):
         self.proc = subprocess.Popen(
-            ["/usr/bin/python3", script or os.path.abspath(__file__), "--host", host,
-             "--size", str(size)],
+            ["/usr/bin/python3", script or os.path.abspath(__file__), "--host", host] +
+            (["--size", str(size)] if size else []) + list(args),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("READY"):
@@ -173,13 +185,7 @@ class PlcSim:
         self.request(cmd="up")
 
     def stop(self):
-        try:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_child(self.proc)
 
     def __enter__(self):
         return self

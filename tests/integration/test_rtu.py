@@ -1,0 +1,305 @@
+#!/usr/bin/python3
+"""Buses: Modbus RTU units on one serial line and several units behind one
+Modbus/TCP host:port, against real peers. The line is a socat pty pair
+(tests/peers/pty_pair.py) or the byte-corrupting proxy (rtu_proxy.py);
+the units are a pymodbus server (rtu_sim.py) that logs every request per
+unit and can make a unit silent; mail goes to an aiosmtpd catcher. Also run
+against the ASan/UBSan build (asan_suites.py).
+
+usage: test_rtu.py MODBUS2MAIL_EXE [unittest names...]
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "peers"))
+sys.path.insert(0, HERE)
+import test_alarms  # noqa: E402
+import test_hostile  # noqa: E402
+from harness import tmpdir, wait_until  # noqa: E402
+from pty_pair import PtyPair  # noqa: E402
+from rtu_proxy import RtuProxy  # noqa: E402
+from rtu_sim import RtuSim  # noqa: E402
+from test_hostile import SLACK, figure  # noqa: E402
+
+AFTER = 2.0            # link_alarm.after
+TIMEOUT = 0.3          # every device's `timeout`
+KEEP = 0.8             # share of its poll rate a live unit keeps beside a dead one
+
+CONFIG = test_hostile.HEAD + """\
+devices:
+{devices}
+defaults:
+  to: [ops]
+rules:
+{rules}
+"""
+
+DEVICE = """\
+  - name: unit{unit}
+    {transport}
+    unit_id: {unit}
+    poll_interval: 100ms
+    timeout: {timeout}ms
+    link_alarm: {{after: {after}s, to: [maint]}}
+"""
+
+RULE = """\
+  - name: u{unit}_fault
+    device: unit{unit}
+    coil: 0
+"""
+
+
+def per_second(times):
+    """Requests per second from the first request to the last."""
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+
+
+class BusTest(test_hostile.HostileTest):
+    """Devices unit1..unitN, one per unit id of the simulator, each with a
+    rule on its coil 0."""
+    units = (1, 2)
+
+    def make_plc(self):
+        self.line = PtyPair(self.work)
+        self.addCleanup(self.line.stop)
+        return RtuSim(self.units, serial=self.line.device_end)
+
+    def transport(self, unit):
+        return "serial: {port: %s, baud: 19200, parity: none}" % self.line.daemon_end
+
+    def write_config(self, rules="", device_extra=None):
+        devices = "".join(DEVICE.format(unit=u, transport=self.transport(u),
+                                        timeout=int(TIMEOUT * 1000), after=int(AFTER))
+                          for u in self.units)
+        with open(self.cfg, "w") as f:
+            f.write(CONFIG.format(spool=os.path.join(self.work, "spool"),
+                                  smtp_port=self.smtp_port, devices=devices,
+                                  rules="".join(RULE.format(unit=u) for u in self.units)))
+
+    def stop_daemon(self):
+        if self.daemon.proc is not None:    # the poll tests run none
+            super().stop_daemon()
+
+    def start(self):
+        self.daemon.start()
+        wait_until(lambda: all(" link=up " in self.device_line(u) for u in self.units),
+                   timeout=20, what="every unit's link up")
+
+    def device_line(self, unit):
+        name = "  unit%d " % unit
+        return [ln for ln in self.status().splitlines() if ln.startswith(name)][0]
+
+    def count(self, unit, what):
+        m = re.search(r" %s=(\d+)" % what, self.device_line(unit))
+        self.assertIsNotNone(m, "no %s= in %r" % (what, self.device_line(unit)))
+        return int(m.group(1))
+
+    def record(self, log, until, timeout=20, what="requests"):
+        """Adds the simulator's request times per unit to log until until(log)."""
+        def more():
+            for u, reqs in self.plc.log().items():
+                log.setdefault(u, []).extend(t for t, _ in reqs)
+            return until(log)
+        wait_until(more, timeout=timeout, what=what)
+        return log
+
+
+class OneLine(BusTest):
+    def test_two_units_alarms_then_dead_unit_backed_off(self):
+        self.start()
+        for u in self.units:
+            self.plc.set("co", 0, 1, unit=u)
+        for u in self.units:
+            self.state_mail("u%d_fault" % u, "ACTIVE")
+        self.plc.log()
+        before = self.record({}, lambda log: len(log.get(1, [])) >= 20,
+                             what="20 polls of unit 1")
+        t0 = time.monotonic()
+        self.plc.silent(2)
+        self.plc.log()
+        during = {}
+        self.record(during, lambda log: self.mails("unit2.link"), timeout=AFTER + 10,
+                    what="unit2.link mail")
+        took = time.monotonic() - t0
+        self.record(during, lambda log: len(log.get(1, [])) >= 40,
+                    what="40 polls of unit 1 with unit 2 dead")
+        rate0, rate1 = per_second(before[1]), per_second(during[1])
+        dead = per_second(during[2])
+        figure("unit2.link mail after unit 2 went silent", took)
+        print("figure: unit 1 polls %.1f/s before, %.1f/s beside dead unit 2 (%.0f%%); "
+              "dead unit 2 asked %.1f/s (%.1f/s alive)" %
+              (rate0, rate1, 100 * rate1 / rate0, dead, per_second(before[2])),
+              file=sys.stderr)
+        self.assertLessEqual(took, AFTER + TIMEOUT + SLACK, "link alarm after %.2fs" % took)
+        self.assertIn("ACTIVE", self.mails("unit2.link")[0]["Subject"])
+        self.assertGreaterEqual(rate1, KEEP * rate0)
+        self.assertEqual(self.mails("unit1.link"), [], "the live unit's link stayed up")
+        self.assertIn(" link=up ", self.device_line(1))
+        # alive again: recovery mail, and its rule was never cleared meanwhile
+        self.plc.silent(2, False)
+        self.state_mail("unit2.link", "CLEARED", timeout=AFTER + 10)
+        self.assertEqual(len(self.mails("u2_fault")), 1)
+
+    def test_poll_prints_each_units_values(self):
+        self.plc.set("co", 0, 1, unit=2)
+        r = self.daemon.cli("poll", "unit2")
+        self.assertRegex(r.stdout, r"^unit2 rtu %s 19200 8N1 unit 2" %
+                         re.escape(self.line.daemon_end))
+        self.assertRegex(r.stdout, r"\n  u2_fault coil 0 raw=1 value=1 active\n")
+        out = self.daemon.cli("poll").stdout
+        self.assertRegex(out, r"\n  u1_fault coil 0 raw=0 value=0 normal\n")
+        self.assertRegex(out, r"\n  u2_fault coil 0 raw=1 value=1 active\n")
+        self.plc.silent(1)
+        r = self.daemon.cli("poll", "unit1", check=False)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertRegex(r.stdout, r"^unit1 rtu .* unit 1: (unreachable|read failed) \(")
+        self.assertIn("  u1_fault coil 0 unavailable\n", r.stdout)
+
+
+class NoisyLine(BusTest):
+    """Replies to unit 1 corrupted on the way: the coil rule's bit flipped
+    (normal 0 read as 1), cut short, or sent as another unit."""
+    units = (1,)
+
+    def make_plc(self):
+        self.line = RtuProxy(self.work)
+        self.addCleanup(self.line.stop)
+        return RtuSim(self.units, serial=self.line.device_end)
+
+    def corrupted(self, n, **mode):
+        """Corrupts every second reply until n more are; the link stays up."""
+        done = self.line.stats()["corrupted"] + n
+        self.line.mode(rate=0.5, fc=1, **mode)
+        wait_until(lambda: self.line.stats()["corrupted"] >= done, timeout=20,
+                   what="%d corrupted replies" % n)
+        self.line.mode(rate=0)
+
+    def test_crc_errors_never_become_values(self):
+        self.start()
+        self.corrupted(20, kind="flip", byte=3, mask=1)
+        self.assertGreaterEqual(self.count(1, "crc_errors"), 20)
+        self.assertIn(" link=up ", self.device_line(1))
+        self.assert_no_mail("u1_fault")
+        # the same corruption on every reply: the link alarm, still no value
+        t0 = time.monotonic()
+        self.line.mode(rate=1, fc=1, kind="flip", byte=3, mask=1)
+        self.link_alarm_within(t0, AFTER + TIMEOUT + SLACK, device="unit1")
+        self.assertRegex(self.device_line(1), r" link=down .*CRC")
+        self.line.mode(rate=0)
+        self.state_mail("unit1.link", "CLEARED")
+        self.assertEqual(self.mails("u1_fault"), [])
+
+    def test_short_frames_and_wrong_unit_counted(self):
+        self.start()
+        self.corrupted(6, kind="truncate", drop=3)
+        self.assertGreaterEqual(self.count(1, "short_frames"), 6)
+        # another unit's id with a valid CRC, over a flipped coil
+        self.corrupted(10, kind="unit", as_unit=7, byte=3, mask=1)
+        self.assertGreaterEqual(self.count(1, "wrong_unit"), 10)
+        self.assert_no_mail("u1_fault")
+
+    def test_poll_counts_crc_errors(self):
+        self.line.mode(rate=1, fc=1, kind="flip", byte=3, mask=1)
+        r = self.daemon.cli("poll", "unit1", check=False)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertRegex(r.stdout, r"crc_errors=[1-9]")
+        self.assertIn("  u1_fault coil 0 unavailable\n", r.stdout)
+
+
+class SharedTcp(BusTest):
+    """Three devices behind one Modbus/TCP host:port (a TCP<->RTU gateway)."""
+    units = (1, 2, 3)
+    separate = ()
+
+    def make_plc(self):
+        return RtuSim(self.units)
+
+    def transport(self, unit):
+        return "host: 127.0.0.1\n    port: %d%s" % (
+            self.plc.port, "\n    connections: separate" if unit in self.separate else "")
+
+    def polled(self, n):
+        """Every unit asked n more times (each answering for its own data)."""
+        self.plc.log()
+        self.record({}, lambda log: all(len(log.get(u, [])) >= n for u in self.units),
+                    what="%d polls of each unit" % n)
+
+    def test_three_devices_one_connection_separate_two(self):
+        self.plc.set("co", 0, 1, unit=2)
+        self.start()
+        self.state_mail("u2_fault", "ACTIVE")
+        self.polled(10)
+        self.assertEqual(self.plc.conns(), {"ok": True, "accepted": 1, "open": 1})
+        self.assertEqual([len(self.mails("u%d_fault" % u)) for u in self.units], [0, 1, 0])
+        self.assertRegex(self.device_line(3), r" tcp 127\.0\.0\.1:%d unit 3 shared"
+                         % self.plc.port)
+        self.daemon.stop()
+        wait_until(lambda: self.plc.conns()["open"] == 0, timeout=10, what="closed")
+        self.separate = (3,)
+        self.write_config()
+        self.start()
+        self.polled(10)
+        self.assertEqual(self.plc.conns(), {"ok": True, "accepted": 3, "open": 2})
+        self.assertRegex(self.device_line(3), r" tcp 127\.0\.0\.1:%d unit 3 separate"
+                         % self.plc.port)
+
+
+BAD_SERIAL = """\
+smtp: {url: "smtp://127.0.0.1:25", tls: none, from: a@example.com}
+defaults: {to: [ops@example.com]}
+devices:
+  - name: both
+    host: 10.0.0.5
+    serial: {port: /dev/ttyUSB0}
+  - name: neither
+    unit_id: 3
+  - name: vfd3
+    serial: {port: /dev/ttyUSB1, baud: 19200, parity: none}
+    unit_id: 3
+  - name: meter7
+    serial: {port: /dev/ttyUSB1, baud: 9600, parity: none}
+    unit_id: 7
+  - name: bad_line
+    serial: {port: /dev/ttyUSB2, baud: 14400, parity: mark, data_bits: 9, stop_bits: 3}
+    unit_id: 0
+    connections: shared
+  - name: gw
+    host: 10.0.0.6
+    connections: sometimes
+rules:
+  - {name: r, device: vfd3, coil: 1}
+"""
+
+
+class Check(unittest.TestCase):
+    def test_bad_serial_settings_each_named_where_it_is(self):
+        path = os.path.join(tmpdir(), "bad.yaml")
+        with open(path, "w") as f:
+            f.write(BAD_SERIAL)
+        r = subprocess.run([test_alarms.EXE, "check", "-c", path],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        want = [(5, 11, "both host and serial"), (7, 5, "missing 'host' (Modbus/TCP) or "
+                                                 "'serial' (Modbus RTU)"),
+                (13, 13, "line settings differ from device vfd3 on /dev/ttyUSB1"),
+                (16, 40, "baud '14400'"), (16, 55, "parity 'mark'"),
+                (16, 72, "data_bits '9' (7 or 8)"), (16, 86, "stop_bits '3' (1 or 2)"),
+                (17, 14, "1 to 247 (0 is broadcast)"),
+                (18, 18, "connections is for Modbus/TCP"),
+                (21, 18, "connections 'sometimes' (shared or separate)")]
+        lines = r.stderr.splitlines()
+        self.assertEqual(len(lines), len(want), r.stderr)
+        for line, (ln, col, what) in zip(lines, want):
+            self.assertTrue(line.startswith("%s:%d:%d: error: " % (path, ln, col)), line)
+            self.assertIn(what, line)
+
+
+if __name__ == "__main__":
+    test_alarms.EXE = os.path.abspath(sys.argv[1])
+    unittest.main(argv=[sys.argv[0]] + sys.argv[2:], verbosity=2)
