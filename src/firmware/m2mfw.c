@@ -1,5 +1,5 @@
 /*
- * m2mfw.c - Modbus/TCP server core (see m2mfw.h for the contract).
+ * m2mfw.c - Modbus server core and its Modbus/TCP framing (see m2mfw.h).
  *
  * Frame layout (Modbus Messaging on TCP/IP Implementation Guide V1.0b §3.1):
  * transaction id (2), protocol id (2, always 0), length (2, counts the unit
@@ -13,7 +13,6 @@
 #include "m2mfw.h"
 
 #define MBAP_LEN	7
-#define PDU_MAX		253
 #define READ_BITS_MAX	2000	/* FC 1, 2 */
 #define READ_REGS_MAX	125	/* FC 3, 4 */
 #define WRITE_BITS_MAX	1968	/* FC 15 */
@@ -153,7 +152,7 @@ m2mfw_frame_len(const uint8_t *buf, size_t len)
 	if (len < 6)
 		return M2MFW_EINCOMPLETE;
 	mlen = get16(buf + 4);
-	if (mlen < 2 || mlen > PDU_MAX + 1)
+	if (mlen < 2 || mlen > M2MFW_PDU_MAX + 1)
 		return M2MFW_EPROTO;
 	if (len < (size_t)mlen + 6)
 		return M2MFW_EINCOMPLETE;
@@ -164,22 +163,38 @@ int
 m2mfw_handle(struct m2mfw *fw, const uint8_t *req, size_t len,
     uint8_t *resp, size_t cap)
 {
-	const uint8_t	*pdu = req + MBAP_LEN;
-	uint8_t		*out = resp + MBAP_LEN;
-	size_t		 plen;
-	int		 n, r;
-	uint8_t		 unit;
+	int	n, r;
+	uint8_t	unit;
 
 	if ((n = m2mfw_frame_len(req, len)) < 0)
 		return n;
 	unit = req[6];
 	if (fw->cfg.unit_id != 0 && unit != fw->cfg.unit_id && unit != 0xFF)
 		return 0;
-	if (cap < MBAP_LEN + 5)		/* largest exception or echo reply */
+	if (cap < MBAP_LEN)
 		return M2MFW_ENOSPC;
-	plen = (size_t)n - MBAP_LEN;
-	cap -= MBAP_LEN;
+	r = m2mfw_pdu(fw, req + MBAP_LEN, (size_t)n - MBAP_LEN,
+	    resp + MBAP_LEN, cap - MBAP_LEN);
+	if (r < 0)
+		return r;
+	resp[0] = req[0];
+	resp[1] = req[1];
+	put16(resp + 2, 0);
+	put16(resp + 4, (uint16_t)(r + 1));
+	resp[6] = unit;
+	return MBAP_LEN + r;
+}
 
+int
+m2mfw_pdu(struct m2mfw *fw, const uint8_t *pdu, size_t plen, uint8_t *out,
+    size_t cap)
+{
+	int	r;
+
+	if (plen < 1 || plen > M2MFW_PDU_MAX)
+		return M2MFW_EPROTO;
+	if (cap < 5)			/* largest exception or echo reply */
+		return M2MFW_ENOSPC;
 	switch (pdu[0]) {
 	case 1:
 	case 2:
@@ -199,15 +214,9 @@ m2mfw_handle(struct m2mfw *fw, const uint8_t *req, size_t len,
 		r = m2mfw_exception(fw, out, pdu[0], M2MFW_EX_FUNCTION);
 		break;
 	}
-	if (r < 0)
-		return r;
-	resp[0] = req[0];
-	resp[1] = req[1];
-	put16(resp + 2, 0);
-	put16(resp + 4, (uint16_t)(r + 1));
-	resp[6] = unit;
-	fw->requests++;
-	return MBAP_LEN + r;
+	if (r > 0)
+		fw->requests++;
+	return r;
 }
 
 static int

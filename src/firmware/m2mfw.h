@@ -1,5 +1,7 @@
 /*
- * m2mfw.h - Modbus/TCP server core for the PLC side of modbus2mail.
+ * m2mfw.h - Modbus server core for the PLC side of modbus2mail: the register
+ * map, the function codes and the Modbus/TCP framing. The RTU framing for a
+ * serial line (RS-485) is m2mfw_rtu.h, over the same struct m2mfw.
  *
  * Plain C99, no heap, no floating point, no Arduino headers: the same file
  * builds for the ATmega2560 (Controllino MAXI/MEGA) and for the host, where
@@ -23,6 +25,7 @@
 extern "C" {
 #endif
 
+#define M2MFW_PDU_MAX		253	/* function code + data */
 #define M2MFW_ADU_MAX		260	/* MBAP 7 + PDU 253 */
 
 /*
@@ -41,9 +44,9 @@ extern "C" {
 #define M2MFW_STD_NINPUT	8	/* analogue values */
 #define M2MFW_NO_HEARTBEAT	0xFFFFu
 
-/* Negative results of m2mfw_frame_len() and m2mfw_handle(). */
+/* Negative results of m2mfw_frame_len(), m2mfw_handle() and m2mfw_pdu(). */
 #define M2MFW_EINCOMPLETE	(-1)	/* need more bytes */
-#define M2MFW_EPROTO		(-2)	/* not Modbus/TCP: drop the connection */
+#define M2MFW_EPROTO		(-2)	/* not a Modbus frame: drop it (TCP: the connection) */
 #define M2MFW_ENOSPC		(-3)	/* response buffer too small */
 
 /* Modbus exception codes (Application Protocol §7). */
@@ -80,7 +83,7 @@ struct m2mfw_config {
 	uint16_t	 hold_wr_first;	/* holding registers writable over Modbus */
 	uint16_t	 hold_wr_count;
 	uint16_t	 heartbeat;	/* holding register m2mfw_tick() advances, or M2MFW_NO_HEARTBEAT */
-	uint8_t		 unit_id;	/* answer this unit id and 0xFF; 0 = answer any */
+	uint8_t		 unit_id;	/* TCP: this id and 0xFF, 0 = any; RTU: 1..247 */
 	m2mfw_write_cb	 on_write;	/* may be NULL */
 	void		*arg;		/* passed to on_write */
 };
@@ -123,6 +126,16 @@ int	m2mfw_frame_len(const uint8_t *buf, size_t len);
  */
 int	m2mfw_handle(struct m2mfw *fw, const uint8_t *req, size_t len,
 	    uint8_t *resp, size_t cap);
+
+/*
+ * Answer one PDU (function code + data, plen 1..M2MFW_PDU_MAX) into out:
+ * the reply PDU's length (normal or exception reply), M2MFW_EPROTO for a
+ * plen outside 1..253, M2MFW_ENOSPC when cap is too small (cap >=
+ * M2MFW_PDU_MAX always suffices). The framings above and in m2mfw_rtu.h
+ * wrap this; out must not overlap pdu.
+ */
+int	m2mfw_pdu(struct m2mfw *fw, const uint8_t *pdu, size_t plen,
+	    uint8_t *out, size_t cap);
 
 /* Advance the heartbeat register by one (wraps at 65535). */
 void	m2mfw_tick(struct m2mfw *fw);

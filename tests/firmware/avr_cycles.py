@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Run the firmware core on a simulated ATmega2560 (simavr, 16 MHz): build
-tests/firmware/avr_cycles.c with the core, run it, check every reply length
+tests/firmware/avr_cycles.c with the core (TCP and RTU), run it, check every reply length
 (the core works with 16-bit int on the real instruction set) and print the
 CPU cycles per request, counted by Timer1. Timing is reported, not asserted.
 
@@ -14,7 +14,8 @@ import sys
 import tempfile
 
 WANT_LEN = {"empty": -1, "fc3_10regs": 29, "fc1_16coils": 11, "fc5_write": 12,
-            "fc3_exception02": 9, "fc1_2000coils": 259, "fc3_125regs": 259}
+            "fc3_exception02": 9, "fc1_2000coils": 259, "fc3_125regs": 259,
+            "rtu_fc3_10regs": 25, "rtu_other_unit": 0}
 
 
 def main():
@@ -28,7 +29,8 @@ def main():
         elf = os.path.join(tmp, "cycles.elf")
         subprocess.run(["avr-gcc", "-mmcu=atmega2560", "-Os", "-std=c99", "-Wall", "-Wextra",
                         "-Werror", "-I" + fw, os.path.join(root, "tests", "firmware", "avr_cycles.c"),
-                        os.path.join(fw, "m2mfw.c"), "-o", elf], check=True)
+                        os.path.join(fw, "m2mfw.c"), os.path.join(fw, "m2mfw_rtu.c"), "-o", elf],
+                       check=True)
         r = subprocess.run(["simavr", "-m", "atmega2560", "-f", "16000000", elf],
                            capture_output=True, text=True, timeout=60)
     out = re.sub(r"\x1b\[[0-9;]*m", "", r.stdout + r.stderr)
