@@ -990,37 +990,6 @@ alarm_engine_get(const struct alarm_engine *e, size_t i, uint64_t now,
 	st->why = st->active ? s->why : "";
 }
 
-void
-alarm_engine_status(const struct alarm_engine *e, FILE *out, uint64_t now,
-    time_t wall)
-{
-	struct alarm_status st;
-	char since[32], until[32];
-	size_t i;
-
-	(void)wall;
-	for (i = 0; i < e->nslots; i++) {
-		alarm_engine_get(e, i, now, &st);
-		if (!st.active && !st.shelved && !st.unavailable)
-			continue;
-		util_fmt_time(since, sizeof(since), st.since);
-		fprintf(out, "  %s state=%s since=%s acknowledged=%s "
-		    "shelved=%s", st.name, st.active ? "ACTIVE" : "NORMAL",
-		    st.active ? since : "-", st.acknowledged ? "yes" : "no",
-		    st.shelved ? "yes" : "no");
-		if (st.shelved) {
-			util_fmt_time(until, sizeof(until), st.shelved_until);
-			fprintf(out, " shelved_until=%s reason=\"%s\"", until,
-			    st.reason);
-		}
-		if (st.unavailable)
-			fputs(" value=unavailable", out);
-		if (st.why[0] != '\0')
-			fprintf(out, " error=\"%s\"", st.why);
-		fputc('\n', out);
-	}
-}
-
 /* addr (bare) is one of l's addresses, without case. */
 static int
 alarm_addr_in(const struct config_strlist *l, const char *addr)

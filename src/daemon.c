@@ -4,7 +4,9 @@
  * Threads: one poller per device, the relay's delivery thread, the
  * listener's event loop. This main thread only waits for signals and
  * control requests, feeds systemd's watchdog while the others are alive,
- * and sends the daily sign of life. The threads meet at the spool.
+ * and sends the daily sign of life. The threads meet at the spool. What
+ * the pollers know reaches readers (status, the sign of life, STATUS=,
+ * the web page) through the snapshot this thread takes each tick.
  */
 #include <errno.h>
 #include <poll.h>
@@ -47,6 +49,7 @@ struct daemon {
 	struct relay *relay;		/* owned */
 	struct smtpd *smtpd;		/* owned, NULL without listener */
 	struct http *http;		/* owned, NULL without http: */
+	struct snapshot_board board;	/* the latest snapshot, for readers */
 	time_t started, loaded;		/* wall: start, last (re)load */
 	int alive;			/* last daemon_threads_alive() */
 	struct imap *imap;		/* owned, NULL without imap: */
@@ -82,6 +85,7 @@ static int	daemon_ctl_alarm(struct daemon *, const struct ctl_req *,
 		    FILE *);
 static void	daemon_wake_relay(void *);
 static void	daemon_snapshot(struct daemon *);
+static struct snapshot *daemon_snapshot_take(struct daemon *);
 static void	daemon_history_shelf(struct daemon *, const struct ctl_req *,
 		    const char *);
 static size_t	daemon_episode(void *, const char *, const char *,
@@ -176,8 +180,8 @@ daemon_start_workers(struct daemon *d, struct config *cfg)
 	/* an unusable history file costs history (counted), never alarms */
 	if (history_start(cfg, err, sizeof(err)) == -1)
 		log_warnx("daemon: %s; history events are dropped", err);
-	if (cfg->http.enabled && (d->http = http_start(cfg, d->spool, err,
-	    sizeof(err))) == NULL) {
+	if (cfg->http.enabled && (d->http = http_start(cfg, d->spool,
+	    &d->board, err, sizeof(err))) == NULL) {
 		log_warnx("daemon: %s", err);
 		goto fail;
 	}
@@ -209,9 +213,11 @@ daemon_stop_workers(struct daemon *d)
 	/* first: it acts on the pollers */
 	imap_stop(d->imap);
 	d->imap = NULL;
-	/* the web server first: its snapshot points into pollers and cfg */
+	/* the web server first, then the snapshot: it points into pollers
+	 * and cfg */
 	http_stop(d->http);
 	d->http = NULL;
+	snapshot_publish(&d->board, NULL);
 	if (d->smtpd != NULL)
 		smtpd_stop(d->smtpd);
 	d->smtpd = NULL;
@@ -330,7 +336,8 @@ daemon_tick(struct daemon *d)
 {
 	char status[256];
 	char mail[128];
-	size_t i, up = 0, active = 0;
+	struct snapshot *s;
+	size_t i, up = 0;
 	uint64_t now = util_mono_ms();
 	time_t t = time(NULL);
 	int ping;
@@ -345,13 +352,13 @@ daemon_tick(struct daemon *d)
 		d->last_ping_ms = now;
 	}
 	daemon_snapshot(d);
-	for (i = 0; i < d->npollers; i++) {
-		up += poller_link_up(d->pollers[i]);
-		active += poller_active_alarms(d->pollers[i]);
-	}
+	s = daemon_snapshot_take(d);
+	for (i = 0; i < s->ndev; i++)
+		up += s->dev[i].link_up;
 	daemon_mail_summary(d, mail, sizeof(mail));
 	snprintf(status, sizeof(status), "STATUS=devices %zu/%zu up, %zu "
-	    "active alarms, %s", up, d->npollers, active, mail);
+	    "active alarms, %s", up, s->ndev, snapshot_active(s), mail);
+	snapshot_release(&d->board, s);
 	if (strcmp(status, d->status) != 0) {
 		daemon_notify(status);
 		strlcpy(d->status, status, sizeof(d->status));
@@ -359,16 +366,14 @@ daemon_tick(struct daemon *d)
 	daemon_sign_of_life(d, t);
 }
 
-/* For the web page and /metrics: one copy, taken once per tick and
- * after each control request. */
+/* For every reader: one copy, taken once per tick and after each
+ * control request. */
 static void
 daemon_snapshot(struct daemon *d)
 {
 	struct snapshot *s;
 	size_t i, n = 0;
 
-	if (d->http == NULL)
-		return;
 	for (i = 0; i < d->npollers; i++)
 		n += poller_slots(d->pollers[i]);
 	s = snapshot_new(d->npollers, n);
@@ -383,7 +388,20 @@ daemon_snapshot(struct daemon *d)
 	    s->path_why, sizeof(s->path_why));
 	s->threads_alive = d->alive;
 	s->history_enabled = d->cfg->history.enabled;
-	http_publish(d->http, s);
+	snapshot_publish(&d->board, s);
+}
+
+/* The latest snapshot (one is taken first if there is none yet). */
+static struct snapshot *
+daemon_snapshot_take(struct daemon *d)
+{
+	struct snapshot *s;
+
+	if ((s = snapshot_take(&d->board)) == NULL) {
+		daemon_snapshot(d);
+		s = snapshot_take(&d->board);
+	}
+	return s;
 }
 
 /*
@@ -395,11 +413,11 @@ static void
 daemon_sign_of_life(struct daemon *d, time_t t)
 {
 	const struct config_sign_of_life *sol = &d->cfg->sign_of_life;
-	struct spool_stats st;
+	struct snapshot *s;
 	struct notify_gateway gw;
 	struct tm tm;
 	char *devices = NULL, *alarms = NULL, today[16];
-	size_t dlen, alen, i;
+	size_t dlen, alen;
 	FILE *df, *af;
 
 	localtime_r(&t, &tm);
@@ -422,17 +440,17 @@ daemon_sign_of_life(struct daemon *d, time_t t)
 		free(devices);
 		return;
 	}
-	for (i = 0; i < d->npollers; i++)
-		poller_status(d->pollers[i], df, af);
+	s = daemon_snapshot_take(d);
+	snapshot_status(s, df, af);
 	fclose(df);
 	fclose(af);
-	spool_stats(d->spool, &st);
 	memset(&gw, 0, sizeof(gw));
 	gw.devices = devices;
 	gw.alarms = alarms;
-	gw.queue_len = st.queued;
-	gw.queue_oldest = st.oldest;
-	gw.failed = st.failed;
+	gw.queue_len = s->queue.queued;
+	gw.queue_oldest = s->queue.oldest;
+	gw.failed = s->queue.failed;
+	snapshot_release(&d->board, s);
 	daemon_submit_sign_of_life(d, &gw, t);
 	free(devices);
 	free(alarms);
@@ -496,15 +514,17 @@ daemon_status_mail(struct daemon *d, FILE *out)
 static int
 daemon_ctl_status(struct daemon *d, FILE *out)
 {
+	struct snapshot *s;
 	char *alarms = NULL;
-	size_t alen, i;
+	size_t alen;
 	FILE *af;
 
 	if ((af = open_memstream(&alarms, &alen)) == NULL)
 		return -1;
 	fprintf(out, "devices:\n");
-	for (i = 0; i < d->npollers; i++)
-		poller_status(d->pollers[i], out, af);
+	s = daemon_snapshot_take(d);
+	snapshot_status(s, out, af);
+	snapshot_release(&d->board, s);
 	fclose(af);
 	fprintf(out, "alarms:\n%s", alarms);
 	free(alarms);
@@ -670,6 +690,7 @@ daemon_run(const char *path, int verbose)
 	log_init(verbose);
 	memset(&d, 0, sizeof(d));
 	d.path = path;
+	snapshot_board_init(&d.board);
 	if ((cfg = daemon_load(path)) == NULL)
 		return 1;
 	/* Signals are read synchronously; worker threads inherit the mask. */
@@ -689,6 +710,7 @@ daemon_run(const char *path, int verbose)
 		    "NOT encrypted");
 	if (daemon_start_workers(&d, cfg) == -1) {
 		config_free(cfg);
+		snapshot_board_destroy(&d.board);
 		return 1;
 	}
 	daemon_ctl_socket(&d);
@@ -730,6 +752,7 @@ daemon_run(const char *path, int verbose)
 	log_info("daemon: stopping");
 	ctl_close(d.ctl);
 	daemon_stop_workers(&d);
+	snapshot_board_destroy(&d.board);
 	config_free(d.cfg);
 	close(sfd);
 	return 0;

@@ -81,7 +81,7 @@ struct http {
 	struct spool *spool;
 	struct users *users;		/* owned; NULL = no login */
 	char *cert, *key;		/* PEM text; owned */
-	struct snapshot_board board;
+	struct snapshot_board *board;	/* the daemon's */
 	pthread_mutex_t lock;		/* sessions */
 	struct http_session sessions[HTTP_SESSIONS];
 	struct http_login_fail fails[HTTP_LOGIN_SLOTS];	/* under lock */
@@ -340,10 +340,10 @@ http_snapshot_page(struct http_call *k)
 	int status = 200;
 	FILE *f;
 
-	if ((s = snapshot_take(&k->h->board)) == NULL)
+	if ((s = snapshot_take(k->h->board)) == NULL)
 		return http_error(k, 503, "starting up");
 	if ((f = open_memstream(&buf, &len)) == NULL) {
-		snapshot_release(&k->h->board, s);
+		snapshot_release(k->h->board, s);
 		return MHD_NO;
 	}
 	http_ctx(k, &ctx);
@@ -357,7 +357,7 @@ http_snapshot_page(struct http_call *k)
 		webpage_config(f, s, &ctx);
 	else
 		webpage_overview(f, s, &ctx);
-	snapshot_release(&k->h->board, s);
+	snapshot_release(k->h->board, s);
 	return http_send(k, status, ctype, f, &buf, &len, NULL, NULL);
 }
 
@@ -937,8 +937,8 @@ http_listen(struct http *h, struct http_listener *l, const char *spec,
 }
 
 struct http *
-http_start(const struct config *cfg, struct spool *spool, char *err,
-    size_t errlen)
+http_start(const struct config *cfg, struct spool *spool,
+    struct snapshot_board *board, char *err, size_t errlen)
 {
 	const struct config_http *hc = &cfg->http;
 	struct http *h = xcalloc(1, sizeof(*h));
@@ -948,7 +948,7 @@ http_start(const struct config *cfg, struct spool *spool, char *err,
 	h->cfg = cfg;
 	h->spool = spool;
 	pthread_mutex_init(&h->lock, NULL);
-	snapshot_board_init(&h->board);
+	h->board = board;
 	netaddr_parse_cidr("127.0.0.0/8", &h->lo[0]);
 	netaddr_parse_cidr("::1/128", &h->lo[1]);
 	h->l = xcalloc(hc->listen.n, sizeof(*h->l));
@@ -972,12 +972,6 @@ fail:
 }
 
 void
-http_publish(struct http *h, struct snapshot *s)
-{
-	snapshot_publish(&h->board, s);
-}
-
-void
 http_stop(struct http *h)
 {
 	size_t i;
@@ -987,7 +981,6 @@ http_stop(struct http *h)
 	for (i = 0; i < h->nl; i++)
 		MHD_stop_daemon(h->l[i].mhd);
 	free(h->l);
-	snapshot_board_destroy(&h->board);
 	users_free(h->users);
 	if (h->key != NULL)
 		explicit_bzero(h->key, strlen(h->key));

@@ -211,17 +211,6 @@ poller_max_cycle_ms(const struct poller *p)
 	    (p->plan.nreq + 2) * p->dev->timeout_ms;
 }
 
-int
-poller_link_up(struct poller *p)
-{
-	int up;
-
-	pthread_mutex_lock(&p->lock);
-	up = p->link_up;
-	pthread_mutex_unlock(&p->lock);
-	return up;
-}
-
 static int
 poller_stopping(struct poller *p)
 {
@@ -701,17 +690,6 @@ poller_load(struct poller *p)
 }
 
 size_t
-poller_active_alarms(struct poller *p)
-{
-	size_t n;
-
-	pthread_mutex_lock(&p->lock);
-	n = alarm_engine_active(p->eng);
-	pthread_mutex_unlock(&p->lock);
-	return n;
-}
-
-size_t
 poller_episode(struct poller *p, const char *msgid, const char *addr,
     struct alarm_episode *ep, size_t max)
 {
@@ -771,49 +749,6 @@ poller_shelve(struct poller *p, const char *rule, uint64_t ms,
 	return r;
 }
 
-/* " shelved_until=T" when every alarm of the device is shelved. */
-static void
-poller_device_shelf(struct poller *p, FILE *out, uint64_t now)
-{
-	struct alarm_status st;
-	time_t until = 0;
-	char buf[32];
-	size_t i, n = alarm_engine_count(p->eng);
-
-	for (i = 0; i < n; i++) {
-		alarm_engine_get(p->eng, i, now, &st);
-		if (!st.shelved)
-			return;
-		if (until == 0 || st.shelved_until < until)
-			until = st.shelved_until;
-	}
-	if (n == 0)
-		return;
-	util_fmt_time(buf, sizeof(buf), until);
-	fprintf(out, " shelved_until=%s", buf);
-}
-
-void
-poller_status(struct poller *p, FILE *devices, FILE *alarms)
-{
-	char last[32] = "never";
-
-	pthread_mutex_lock(&p->lock);
-	if (p->last_good != 0)
-		util_fmt_time(last, sizeof(last), p->last_good);
-	fprintf(devices, "  %s link=%s last_good_poll=%s requests_per_cycle="
-	    "%zu address=%s:%u", p->dev->name, p->link_up ? "up" : "down",
-	    last, p->plan.nreq, p->dev->host, p->dev->port);
-	poller_device_shelf(p, devices, util_mono_ms());
-	if (!p->link_up && p->link_err[0] != '\0')
-		fprintf(devices, " error=\"%s\"", p->link_err);
-	if (p->mail_ok_err[0] != '\0')
-		fprintf(devices, " mail_ok_coil_error=\"%s\"", p->mail_ok_err);
-	fputc('\n', devices);
-	alarm_engine_status(p->eng, alarms, util_mono_ms(), time(NULL));
-	pthread_mutex_unlock(&p->lock);
-}
-
 size_t
 poller_slots(struct poller *p)
 {
@@ -829,7 +764,6 @@ void
 poller_snapshot(struct poller *p, struct snapshot *s, size_t max)
 {
 	struct snapshot_device *d = &s->dev[s->ndev];
-	struct snapshot_alarm *a;
 	struct alarm_status st;
 	uint64_t now = util_mono_ms();
 	size_t i, n;
@@ -845,27 +779,15 @@ poller_snapshot(struct poller *p, struct snapshot *s, size_t max)
 	d->poll = p->stats;
 	if (!p->link_up)
 		strlcpy(d->why, p->link_err, sizeof(d->why));
+	strlcpy(d->mail_ok_why, p->mail_ok_err, sizeof(d->mail_ok_why));
 	d->first = s->nalarm;
 	n = alarm_engine_count(p->eng);
 	d->shelved = n > 0;
 	for (i = 0; i < n && s->nalarm < max; i++) {
 		alarm_engine_get(p->eng, i, now, &st);
-		a = &s->alarm[s->nalarm++];
-		a->name = st.name;
-		a->device = s->ndev;
-		a->rule = st.rule;
-		a->severity = st.severity;
-		a->state = st.state;
-		a->active = st.active;
-		a->acknowledged = st.acknowledged;
-		a->shelved = st.shelved;
-		a->unavailable = st.unavailable;
-		a->has_value = st.has_value;
-		a->value = st.value;
-		a->since = st.since;
-		a->shelved_until = st.shelved_until;
-		a->why = snapshot_text(st.shelved ? st.reason : st.why);
-		memcpy(a->transitions, p->trans[i], sizeof(a->transitions));
+		memcpy(s->alarm[s->nalarm].transitions, p->trans[i],
+		    sizeof(s->alarm[s->nalarm].transitions));
+		snapshot_add_alarm(s, &st);
 		d->shelved &= st.shelved;
 	}
 	d->nalarm = s->nalarm - d->first;

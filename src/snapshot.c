@@ -2,8 +2,10 @@
  * snapshot.c - the status snapshot and its board: one pointer swapped
  * under a mutex, reference-counted so a slow reader never holds the lock.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "modbus2mail/snapshot.h"
 #include "modbus2mail/util.h"
@@ -35,14 +37,22 @@ snapshot_text(const char *text)
 	return t;
 }
 
+static void
+snapshot_text_free(const char *t)
+{
+	if (t != NULL && t != snapshot_empty)
+		free((char *)t);
+}
+
 void
 snapshot_free(struct snapshot *s)
 {
 	size_t i;
 
-	for (i = 0; i < s->nalarm; i++)
-		if (s->alarm[i].why != NULL && s->alarm[i].why != snapshot_empty)
-			free((char *)s->alarm[i].why);
+	for (i = 0; i < s->nalarm; i++) {
+		snapshot_text_free(s->alarm[i].reason);
+		snapshot_text_free(s->alarm[i].why);
+	}
 	free(s->dev);
 	free(s->alarm);
 	free(s);
@@ -120,4 +130,104 @@ snapshot_active(const struct snapshot *s)
 	for (i = 0; i < s->nalarm; i++)
 		n += s->alarm[i].active;
 	return n;
+}
+
+void
+snapshot_add_alarm(struct snapshot *s, const struct alarm_status *st)
+{
+	struct snapshot_alarm *a = &s->alarm[s->nalarm++];
+
+	a->name = st->name;
+	a->device = s->ndev;
+	a->rule = st->rule;
+	a->severity = st->severity;
+	a->state = st->state;
+	a->active = st->active;
+	a->acknowledged = st->acknowledged;
+	a->shelved = st->shelved;
+	a->unavailable = st->unavailable;
+	a->has_value = st->has_value;
+	a->value = st->value;
+	a->since = st->since;
+	a->shelved_until = st->shelved_until;
+	a->reason = snapshot_text(st->reason);
+	a->why = snapshot_text(st->why);
+}
+
+static const char *
+snapshot_str(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+/* " shelved_until=T" when every alarm of the device is shelved. */
+static void
+snapshot_device_shelf(const struct snapshot *s,
+    const struct snapshot_device *d, FILE *out)
+{
+	time_t until = 0;
+	char buf[32];
+	size_t i;
+
+	for (i = d->first; i < d->first + d->nalarm; i++) {
+		if (!s->alarm[i].shelved)
+			return;
+		if (until == 0 || s->alarm[i].shelved_until < until)
+			until = s->alarm[i].shelved_until;
+	}
+	if (d->nalarm == 0)
+		return;
+	util_fmt_time(buf, sizeof(buf), until);
+	fprintf(out, " shelved_until=%s", buf);
+}
+
+static void
+snapshot_alarm_line(const struct snapshot_alarm *a, FILE *out)
+{
+	char since[32], until[32];
+
+	util_fmt_time(since, sizeof(since), a->since);
+	fprintf(out, "  %s state=%s since=%s acknowledged=%s shelved=%s",
+	    a->name, a->active ? "ACTIVE" : "NORMAL", a->active ? since : "-",
+	    a->acknowledged ? "yes" : "no", a->shelved ? "yes" : "no");
+	if (a->shelved) {
+		util_fmt_time(until, sizeof(until), a->shelved_until);
+		fprintf(out, " shelved_until=%s reason=\"%s\"", until,
+		    snapshot_str(a->reason));
+	}
+	if (a->unavailable)
+		fputs(" value=unavailable", out);
+	if (a->why != NULL && a->why[0] != '\0')
+		fprintf(out, " error=\"%s\"", a->why);
+	fputc('\n', out);
+}
+
+void
+snapshot_status(const struct snapshot *s, FILE *devices, FILE *alarms)
+{
+	const struct snapshot_device *d;
+	char last[32];
+	size_t i;
+
+	for (i = 0; i < s->ndev; i++) {
+		d = &s->dev[i];
+		strlcpy(last, "never", sizeof(last));
+		if (d->last_good != 0)
+			util_fmt_time(last, sizeof(last), d->last_good);
+		fprintf(devices, "  %s link=%s last_good_poll=%s "
+		    "requests_per_cycle=%zu address=%s:%u", d->name,
+		    d->link_up ? "up" : "down", last, d->nreq, d->host,
+		    d->port);
+		snapshot_device_shelf(s, d, devices);
+		if (!d->link_up && d->why[0] != '\0')
+			fprintf(devices, " error=\"%s\"", d->why);
+		if (d->mail_ok_why[0] != '\0')
+			fprintf(devices, " mail_ok_coil_error=\"%s\"",
+			    d->mail_ok_why);
+		fputc('\n', devices);
+	}
+	for (i = 0; i < s->nalarm; i++)
+		if (s->alarm[i].active || s->alarm[i].shelved ||
+		    s->alarm[i].unavailable)
+			snapshot_alarm_line(&s->alarm[i], alarms);
 }

@@ -257,7 +257,7 @@ webpage_alarm_row(FILE *out, const struct snapshot *s,
 		fputs(" <span class=\"warn\">shelved until ", out);
 		webpage_time(out, a->shelved_until);
 		fputs("</span> ", out);
-		webpage_escape(out, a->why);
+		webpage_escape(out, a->reason);
 	} else if (a->why != NULL && a->why[0] != '\0') {
 		fputs(" ", out);
 		webpage_escape(out, a->why);

@@ -17,6 +17,7 @@
 #include "modbus2mail/alarm.h"
 #include "modbus2mail/config.h"
 #include "modbus2mail/readplan.h"
+#include "modbus2mail/snapshot.h"
 
 #include "test_common.h"
 
@@ -139,18 +140,27 @@ fx_link(struct fx *f, int up)
 		f->plan.req[i].ok = 1;
 }
 
-/* alarm_engine_status() at now as a string (free it). */
+/* The alarm lines of `status` at now, as the daemon prints them from a
+ * snapshot of the engine (free it). */
 static char *
 fx_status(struct fx *f, uint64_t now)
 {
+	struct alarm_status st;
+	struct snapshot *s;
 	char *buf = NULL;
-	size_t len = 0;
+	size_t i, len = 0, n = alarm_engine_count(f->e);
 	FILE *out;
 
+	s = snapshot_new(0, n);
+	for (i = 0; i < n; i++) {
+		alarm_engine_get(f->e, i, now, &st);
+		snapshot_add_alarm(s, &st);
+	}
 	out = open_memstream(&buf, &len);
 	assert_non_null(out);
-	alarm_engine_status(f->e, out, now, (time_t)(T0 + now / 1000));
+	snapshot_status(s, out, out);
 	fclose(out);
+	snapshot_free(s);
 	return buf;
 }
 

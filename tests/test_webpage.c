@@ -1,7 +1,8 @@
 /*
  * Unit tests for webpage.c: HTML escaping of YAML and PLC strings on every
  * page, the forms' CSRF token, Prometheus text (label escaping, histogram
- * buckets cumulated), /healthz status; and snapshot.c's board.
+ * buckets cumulated), /healthz status; and snapshot.c's board and the
+ * `status` lines drawn from a snapshot.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "modbus2mail/history.h"
 #include "modbus2mail/snapshot.h"
 #include "modbus2mail/spool.h"
+#include "modbus2mail/util.h"
 #include "modbus2mail/webpage.h"
 #include "test_common.h"
 
@@ -221,6 +224,70 @@ test_board_references(void **state)
 	snapshot_board_destroy(&b);
 }
 
+/* `status` (and the sign of life) from a snapshot: device line with its
+ * errors and whole-device shelf; only alarms on, shelved or unavailable. */
+static void
+test_status_lines(void **state)
+{
+	struct alarm_status st = { .name = "d1.link", .rule = -1,
+	    .state = "NORMAL", .reason = "", .why = "" };
+	struct snapshot *s = snapshot_new(1, 2);
+	char *dev = NULL, *al = NULL;
+	size_t dlen, alen;
+	FILE *df, *af;
+
+	(void)state;
+	setenv("TZ", "UTC", 1);
+	tzset();
+	s->dev[0].name = "d1";
+	s->dev[0].host = "10.0.0.5";
+	s->dev[0].port = 502;
+	s->dev[0].nreq = 3;
+	strlcpy(s->dev[0].why, "connect 10.0.0.5:502: timeout",
+	    sizeof(s->dev[0].why));
+	strlcpy(s->dev[0].mail_ok_why, "exception 2",
+	    sizeof(s->dev[0].mail_ok_why));
+	st.shelved = 1;
+	st.shelved_until = 3600;
+	st.reason = "maintenance";
+	snapshot_add_alarm(s, &st);
+	st.name = "p1";
+	st.rule = 0;
+	st.state = "ACTIVE";
+	st.active = 1;
+	st.since = 60;
+	st.shelved_until = 7200;
+	st.why = "";
+	snapshot_add_alarm(s, &st);
+	s->dev[0].nalarm = 2;
+	s->ndev = 1;
+	df = open_memstream(&dev, &dlen);
+	af = open_memstream(&al, &alen);
+	snapshot_status(s, df, af);
+	fclose(df);
+	fclose(af);
+	assert_string_equal(dev, "  d1 link=down last_good_poll=never "
+	    "requests_per_cycle=3 address=10.0.0.5:502 shelved_until="
+	    "1970-01-01T01:00:00+00:00 error=\"connect 10.0.0.5:502: timeout\" "
+	    "mail_ok_coil_error=\"exception 2\"\n");
+	assert_string_equal(al, "  d1.link state=NORMAL since=- "
+	    "acknowledged=no shelved=yes shelved_until=1970-01-01T01:00:00+00:00 "
+	    "reason=\"maintenance\"\n"
+	    "  p1 state=ACTIVE since=1970-01-01T00:01:00+00:00 acknowledged=no "
+	    "shelved=yes shelved_until=1970-01-01T02:00:00+00:00 "
+	    "reason=\"maintenance\"\n");
+	/* one slot not shelved: the device is not */
+	s->alarm[0].shelved = 0;
+	df = open_memstream(&dev, &dlen);
+	snapshot_status(s, df, df);
+	fclose(df);
+	assert_null(strstr(dev, "d1 link=down last_good_poll=never "
+	    "requests_per_cycle=3 address=10.0.0.5:502 shelved_until"));
+	free(dev);
+	free(al);
+	snapshot_free(s);
+}
+
 int
 main(void)
 {
@@ -230,6 +297,7 @@ main(void)
 		cmocka_unit_test(test_healthz),
 		cmocka_unit_test(test_queue_and_history_escaped),
 		cmocka_unit_test(test_board_references),
+		cmocka_unit_test(test_status_lines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -165,15 +165,6 @@ size_t	alarm_engine_episode(const struct alarm_engine *, const char *msgid,
 size_t	alarm_engine_count(const struct alarm_engine *);
 void	alarm_engine_get(const struct alarm_engine *, size_t i, uint64_t now,
 	    struct alarm_status *);
-/*
- * One line per alarm that is active, shelved or unavailable (status):
- * "  NAME state=ACTIVE since=T acknowledged=no shelved=no", when shelved
- * " shelved_until=T reason="..."", when the rule cannot be read while the
- * device answers " value=unavailable", for an active DEVICE.link or
- * DEVICE.read " error="what failed"".
- */
-void	alarm_engine_status(const struct alarm_engine *, FILE *, uint64_t now,
-	    time_t wall);
 /* Alarms currently ACTIVE (or CLEARING). */
 size_t	alarm_engine_active(const struct alarm_engine *);
 /*

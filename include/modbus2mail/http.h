@@ -5,7 +5,7 @@
  * shelve, unshelve, retry, delete) need a login against http.users_file,
  * a form's CSRF token, and HTTPS or a loopback client; they go to the
  * daemon through its control socket like the command line's, naming the
- * user. Pages read the snapshot published here, never the pollers.
+ * user. Pages read the daemon's snapshots, never the pollers.
  */
 #ifndef MODBUS2MAIL_HTTP_H
 #define MODBUS2MAIL_HTTP_H
@@ -14,14 +14,14 @@
 
 struct config;
 struct http;
-struct snapshot;
+struct snapshot_board;
 struct spool;
 
-/* Binds every http.listen address and starts serving. NULL with err. */
-struct http *http_start(const struct config *, struct spool *, char *err,
-	    size_t errlen);
-/* The latest snapshot; the caller's reference moves to the server. */
-void	http_publish(struct http *, struct snapshot *);
+/* Binds every http.listen address and starts serving pages drawn from
+ * the snapshots on board (the caller's, it outlives the server). NULL
+ * with err. */
+struct http *http_start(const struct config *, struct spool *,
+	    struct snapshot_board *board, char *err, size_t errlen);
 /* Stops the threads (requests in flight finish), frees. */
 void	http_stop(struct http *);
 

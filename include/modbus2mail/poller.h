@@ -30,10 +30,6 @@ void	poller_stop(struct poller *);
 uint64_t poller_last_alive_ms(const struct poller *);
 /* Longest time one loop iteration may legitimately take. */
 uint64_t poller_max_cycle_ms(const struct poller *);
-/* 1 when the link is up. */
-int	poller_link_up(struct poller *);
-/* Number of active alarms. */
-size_t	poller_active_alarms(struct poller *);
 /* Control requests. 0 ok; -1 with a message written to out.
  * ENOENT (rule not on this device) is returned as 1, nothing written.
  * by: who acknowledged and how, for the mail ("root via modbus2mail ack"). */
@@ -44,8 +40,6 @@ int	poller_shelve(struct poller *, const char *rule, uint64_t ms,
 /* alarm_engine_episode() of this device's engine, under its lock. */
 size_t	poller_episode(struct poller *, const char *msgid, const char *addr,
 	    struct alarm_episode *ep, size_t max);
-/* Device line and one line per alarm for `modbus2mail status`. */
-void	poller_status(struct poller *, FILE *devices, FILE *alarms);
 
 /*
  * One read of cfg->devices[device] into plan (built here; the caller

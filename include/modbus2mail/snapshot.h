@@ -1,12 +1,13 @@
 /*
  * snapshot.h - what the gateway knows right now, for its readers (web
- * page, /metrics, /healthz): devices, alarm slots, mail path, queue
- * counters. The daemon's main thread builds one each tick and after each
- * control request; readers take a reference under a short lock and never
- * call into a poller thread or read spool files. Names point into the
- * configuration and the pollers' alarm engines, which outlive every
- * snapshot of them: the web server, and with it the board, is stopped
- * first when the daemon stops or reloads.
+ * page, /metrics, /healthz, `modbus2mail status`, the sign of life):
+ * devices, alarm slots, mail path, queue counters. The daemon's main
+ * thread builds one each tick and after each control request; readers
+ * take a reference under a short lock and never call into a poller thread
+ * or read spool files. Names point into the configuration and the
+ * pollers' alarm engines, which outlive every snapshot of them: when the
+ * daemon stops or reloads, the web server stops first and the board is
+ * emptied before the pollers go.
  */
 #ifndef MODBUS2MAIL_SNAPSHOT_H
 #define MODBUS2MAIL_SNAPSHOT_H
@@ -14,12 +15,14 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
+#include "modbus2mail/alarm.h"
 #include "modbus2mail/config.h"
 #include "modbus2mail/spool.h"
 
-#define SNAPSHOT_WHY_MAX	160
+#define SNAPSHOT_WHY_MAX	ALARM_REASON_MAX
 /* Poll cycle duration histogram: upper bounds in seconds, then +Inf. */
 #define SNAPSHOT_NBUCKETS	8
 extern const double snapshot_buckets[SNAPSHOT_NBUCKETS];
@@ -46,6 +49,7 @@ struct snapshot_device {
 	size_t nreq;			/* requests per cycle */
 	int shelved;			/* the whole device */
 	char why[SNAPSHOT_WHY_MAX];	/* link down: what failed */
+	char mail_ok_why[SNAPSHOT_WHY_MAX];	/* mail_ok_coil write failing */
 	struct snapshot_poll poll;
 	size_t first, nalarm;		/* its slots in snapshot.alarm */
 };
@@ -59,8 +63,10 @@ struct snapshot_alarm {
 	int active, acknowledged, shelved, unavailable, has_value;
 	double value;
 	time_t since, shelved_until;
-	const char *why;		/* shelve reason or link error, ""; set
-					 * with snapshot_text() (most are "") */
+	/* "" when none; set with snapshot_text() (most are "") */
+	const char *reason;		/* of the shelf, when shelved */
+	const char *why;		/* DEVICE.link/read, when active: what
+					 * failed */
 	uint64_t transitions[SNAPSHOT_NKINDS];
 };
 
@@ -101,6 +107,21 @@ void	snapshot_publish(struct snapshot_board *, struct snapshot *s);
 struct snapshot *snapshot_take(struct snapshot_board *);
 void	snapshot_release(struct snapshot_board *, struct snapshot *);
 void	snapshot_board_destroy(struct snapshot_board *);
+/* Appends slot st of device s->ndev (the one being filled); the caller
+ * made room for it. */
+void	snapshot_add_alarm(struct snapshot *s, const struct alarm_status *st);
+/*
+ * `modbus2mail status` and the sign of life: one line per device to
+ * devices ("  NAME link=up last_good_poll=T requests_per_cycle=N
+ * address=H:P", then " shelved_until=T" when every alarm of it is shelved,
+ * " error="..."" when down, " mail_ok_coil_error="..."") and one per alarm
+ * that is active, shelved or unavailable to alarms ("  NAME state=ACTIVE
+ * since=T acknowledged=no shelved=no", when shelved " shelved_until=T
+ * reason="..."", " value=unavailable" when the rule cannot be read while
+ * the device answers, for an active DEVICE.link or DEVICE.read " error=
+ * "what failed"").
+ */
+void	snapshot_status(const struct snapshot *, FILE *devices, FILE *alarms);
 /* Adds one cycle of secs to a device's histogram. */
 void	snapshot_poll_observe(struct snapshot_poll *, double secs);
 /* Active alarm slots (ACTIVE or CLEARING). */
