@@ -1,9 +1,10 @@
 /*
  * m2mfw_libmodbus_check.c - TEST FIXTURE: libmodbus (the gateway's own
- * Modbus client) against the firmware shim. Every function code through the
- * libmodbus API, then raw requests whose replies must match byte for byte.
+ * Modbus client) against the firmware shim, over Modbus/TCP or Modbus RTU.
+ * Every function code through the libmodbus API, then raw requests whose
+ * replies must match byte for byte (libmodbus adds and checks the CRC).
  *
- * usage: m2mfw_libmodbus_check PORT
+ * usage: m2mfw_libmodbus_check PORT | -s TTY   (RTU: 19200 baud, 8N1)
  * The shim must hold what tests/integration/test_firmware_libmodbus.py sets
  * first: coils 0, 3, 10 = 1; discrete input 5 = 1; holding 1 = 0x0409,
  * 2 = 0xBEEF; input 0 = 777, 7 = 0xFFFF; everything else 0.
@@ -77,6 +78,7 @@ static const struct raw_case raw_cases[] = {
 };
 
 static int	failures;
+static int	rtu;
 
 #define CHECK(cond, ...) do {						\
 	if (!(cond)) {							\
@@ -137,27 +139,32 @@ check_raw(modbus_t *ctx)
 {
 	uint8_t		rsp[MODBUS_TCP_MAX_ADU_LENGTH];
 	size_t		i;
-	int		rc, j;
+	int		rc, j, unit_at, extra;
 
+	/* Where the unit id sits, and what the framing adds around it. */
+	unit_at = modbus_get_header_length(ctx) - 1;	/* TCP 6, RTU 0 */
+	extra = rtu ? 2 : unit_at;			/* CRC | MBAP */
 	for (i = 0; i < sizeof(raw_cases) / sizeof(raw_cases[0]); i++) {
 		const struct raw_case *c = &raw_cases[i];
 
+		if (rtu && c->req[0] == 0xFF)
+			continue;	/* TCP's "any unit", no RTU address */
 		modbus_set_slave(ctx, c->req[0]);
 		rc = modbus_send_raw_request(ctx, c->req, c->reqlen);
-		CHECK(rc == c->reqlen + 6, "%s: send rc=%d", c->what, rc);
+		CHECK(rc == c->reqlen + extra, "%s: send rc=%d", c->what, rc);
 		rc = modbus_receive_confirmation(ctx, rsp);
-		if (rc != c->rsplen + 6) {
+		if (rc != c->rsplen + extra) {
 			CHECK(0, "%s: reply length %d, want %d (%s)", c->what,
-			    rc, c->rsplen + 6, modbus_strerror(errno));
+			    rc, c->rsplen + extra, modbus_strerror(errno));
 			continue;
 		}
 		/* protocol id 0, length = unit + PDU, then unit + PDU exact */
-		CHECK(rsp[2] == 0 && rsp[3] == 0 && rsp[4] == 0 &&
-		    rsp[5] == c->rsplen, "%s: MBAP %02x %02x %02x %02x",
+		CHECK(rtu || (rsp[2] == 0 && rsp[3] == 0 && rsp[4] == 0 &&
+		    rsp[5] == c->rsplen), "%s: MBAP %02x %02x %02x %02x",
 		    c->what, rsp[2], rsp[3], rsp[4], rsp[5]);
-		if (memcmp(rsp + 6, c->rsp, (size_t)c->rsplen) != 0) {
+		if (memcmp(rsp + unit_at, c->rsp, (size_t)c->rsplen) != 0) {
 			fprintf(stderr, "%s: got", c->what);
-			for (j = 6; j < rc; j++)
+			for (j = 0; j < rc; j++)
 				fprintf(stderr, " %02x", rsp[j]);
 			fputc('\n', stderr);
 			CHECK(0, "%s: reply bytes differ", c->what);
@@ -173,14 +180,19 @@ main(int argc, char *argv[])
 	char		*end;
 	long		 port;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: m2mfw_libmodbus_check port\n");
+	if (argc == 3 && strcmp(argv[1], "-s") == 0) {
+		rtu = 1;
+		ctx = modbus_new_rtu(argv[2], 19200, 'N', 8, 1);
+	} else if (argc == 2) {
+		port = strtol(argv[1], &end, 10);
+		if (*end != '\0' || port < 1 || port > 65535)
+			return 2;
+		ctx = modbus_new_tcp("127.0.0.1", (int)port);
+	} else {
+		fprintf(stderr, "usage: m2mfw_libmodbus_check port | -s tty\n");
 		return 2;
 	}
-	port = strtol(argv[1], &end, 10);
-	if (*end != '\0' || port < 1 || port > 65535)
-		return 2;
-	if ((ctx = modbus_new_tcp("127.0.0.1", (int)port)) == NULL)
+	if (ctx == NULL)
 		return 1;
 	modbus_set_slave(ctx, 1);
 	modbus_set_response_timeout(ctx, 2, 0);
@@ -194,7 +206,8 @@ main(int argc, char *argv[])
 	modbus_close(ctx);
 	modbus_free(ctx);
 	if (failures == 0)
-		printf("libmodbus check: all passed (%zu raw cases)\n",
-		    sizeof(raw_cases) / sizeof(raw_cases[0]));
+		printf("libmodbus check (%s): all passed (%zu raw cases%s)\n",
+		    rtu ? "RTU" : "TCP", sizeof(raw_cases) / sizeof(raw_cases[0]),
+		    rtu ? ", less unit 255" : "");
 	return failures == 0 ? 0 : 1;
 }

@@ -1,14 +1,19 @@
 /*
  * m2mfw_shim.c - TEST FIXTURE, not shipped: serves the firmware core
  * (src/firmware/m2mfw.c, standard map) over Modbus/TCP on a loopback port,
- * so mbpoll, libmodbus and the modbus2mail daemon can poll it as if it were
+ * and with -s over Modbus RTU on a serial line (a pty in the tests), so
+ * mbpoll, libmodbus and the modbus2mail daemon can poll it as if it were
  * a Controllino.
  *
- * usage: m2mfw_shim [-p PORT] [-c CTLPORT] [-u UNIT] [-H]
+ * usage: m2mfw_shim [-p PORT] [-c CTLPORT] [-u UNIT] [-H] [-s TTY [-b BAUD]]
  *   -p  Modbus/TCP port (0 = any free one; default 0)
  *   -c  control port (0 = any free one; default 0)
- *   -u  unit id to answer (default 1; 0 = any)
+ *   -u  unit id to answer (default 1; 0 = any, TCP only)
  *   -H  advance the heartbeat register every second, as the sketch does
+ *   -s  also answer Modbus RTU on this tty (raw mode; unit id 1..247),
+ *       framed as the Arduino glue frames it: bytes timed as they are
+ *       read, a frame ends after 3.5 characters of silence at BAUD
+ *   -b  the line's baud rate, for that silence (default 19200)
  * Binds 127.0.0.1 only. Prints "modbus=PORT control=PORT" once ready, and
  * "write TABLE ADDR VALUE" for every coil/register the client writes.
  *
@@ -17,6 +22,7 @@
  *   get coil|di|hr|ir ADDR         -> VALUE | err ...
  *   tick                           -> ok (advance the heartbeat)
  *   stats                          -> requests=N exceptions=N clients=N
+ *                                     dropped=N (RTU frames: CRC, length)
  *   quit                           -> bye, then the shim exits 0
  */
 #include <sys/socket.h>
@@ -26,19 +32,22 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "m2mfw.h"
+#include "m2mfw_rtu.h"
 
 #define MAX_CLIENTS	8
 #define MAX_CTL		4
 #define CTL_LINE	128
+#define NPOLL		(3 + MAX_CLIENTS + MAX_CTL)	/* + listeners, tty */
 
 struct conn {				/* a Modbus or a control client */
 	int	 fd;			/* -1: free slot */
@@ -53,6 +62,8 @@ struct shim {
 	int			 ctl_fd;
 	struct conn		 mb[MAX_CLIENTS];
 	struct conn		 ctl[MAX_CTL];
+	int			 tty_fd;	/* RTU line, or -1 */
+	struct m2mfw_rtu	 rtu;
 	int			 quit;
 };
 
@@ -65,13 +76,22 @@ static void	 shim_command(struct shim *, char *, char *, size_t);
 static int	 shim_table(const char *, enum m2mfw_table *);
 static int	 shim_number(const char *, unsigned long, unsigned long *);
 static int	 write_all(int, const void *, size_t);
+static int	 shim_open_tty(const char *);
+static void	 shim_read_rtu(struct shim *);
+static void	 shim_answer_rtu(struct shim *);
+static int	 shim_timeout(const struct shim *);
+static int	 shim_setup(struct shim *, unsigned long, const char *,
+		    unsigned long);
+static void	 shim_dispatch(struct shim *, const struct pollfd *);
 static uint64_t	 mono_ms(void);
+static uint32_t	 mono_us(void);
 static void	 usage(void);
 
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: m2mfw_shim [-p port] [-c ctlport] [-u unit] [-H]\n");
+	fprintf(stderr, "usage: m2mfw_shim [-p port] [-c ctlport] [-u unit] [-H] "
+	    "[-s tty [-b baud]]\n");
 	exit(2);
 }
 
@@ -82,6 +102,17 @@ mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The RTU clock: microseconds, wrapping at 2^32 like the AVR's micros(). */
+static uint32_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint32_t)((uint64_t)ts.tv_sec * 1000000 +
+	    (uint64_t)ts.tv_nsec / 1000);
 }
 
 static int
@@ -266,8 +297,10 @@ shim_command(struct shim *s, char *line, char *out, size_t outlen)
 	} else if (strcmp(argv[0], "stats") == 0 && argc == 1) {
 		for (i = 0, n = 0; i < MAX_CLIENTS; i++)
 			n += s->mb[i].fd != -1;
-		snprintf(out, outlen, "requests=%u exceptions=%u clients=%d\n",
-		    (unsigned)s->fw.requests, (unsigned)s->fw.exceptions, n);
+		snprintf(out, outlen,
+		    "requests=%u exceptions=%u clients=%d dropped=%u\n",
+		    (unsigned)s->fw.requests, (unsigned)s->fw.exceptions, n,
+		    (unsigned)s->rtu.dropped);
 	} else if (strcmp(argv[0], "quit") == 0 && argc == 1) {
 		snprintf(out, outlen, "bye\n");
 		s->quit = 1;
@@ -305,18 +338,137 @@ drop:
 	c->fd = -1;
 }
 
+static int
+shim_open_tty(const char *path)
+{
+	struct termios	t;
+	int		fd;
+
+	if ((fd = open(path, O_RDWR | O_NOCTTY)) == -1)
+		return -1;
+	if (tcgetattr(fd, &t) == -1) {
+		close(fd);
+		return -1;
+	}
+	cfmakeraw(&t);
+	if (tcsetattr(fd, TCSANOW, &t) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Every byte the line has, stamped as it is read (as the sketch's glue). */
+static void
+shim_read_rtu(struct shim *s)
+{
+	uint8_t	buf[64];
+	ssize_t	r, i;
+
+	r = read(s->tty_fd, buf, sizeof(buf));
+	if (r == -1 && errno == EINTR)
+		return;
+	if (r <= 0) {
+		fprintf(stderr, "m2mfw_shim: tty: %s\n",
+		    r == 0 ? "end of file" : strerror(errno));
+		close(s->tty_fd);
+		s->tty_fd = -1;
+		return;
+	}
+	for (i = 0; i < r; i++)
+		m2mfw_rtu_rx(&s->rtu, buf[i], mono_us());
+}
+
+static void
+shim_answer_rtu(struct shim *s)
+{
+	uint8_t	resp[M2MFW_RTU_ADU_MAX];
+	int	n;
+
+	n = m2mfw_rtu_poll(&s->rtu, mono_us(), resp, sizeof(resp));
+	if (n > 0 && write_all(s->tty_fd, resp, (size_t)n) == -1)
+		fprintf(stderr, "m2mfw_shim: tty write: %s\n",
+		    strerror(errno));
+}
+
+/* poll() timeout: 100 ms, or until a pending RTU frame's t3.5 is over. */
+static int
+shim_timeout(const struct shim *s)
+{
+	uint32_t waited;
+
+	if (s->tty_fd == -1 || s->rtu.len == 0)
+		return 100;
+	waited = mono_us() - s->rtu.last;
+	if (waited >= s->rtu.t35)
+		return 0;
+	return (int)((s->rtu.t35 - waited + 999) / 1000);
+}
+
+static int
+shim_setup(struct shim *s, unsigned long unit, const char *tty,
+    unsigned long baud)
+{
+	struct m2mfw_config	cfg;
+	int			i;
+
+	memset(s, 0, sizeof(*s));
+	m2mfw_std_config(&cfg, &s->tables, (uint8_t)unit);
+	cfg.on_write = shim_on_write;
+	if (m2mfw_init(&s->fw, &cfg) == -1) {
+		fprintf(stderr, "m2mfw_shim: bad map\n");
+		return -1;
+	}
+	for (i = 0; i < MAX_CLIENTS; i++)
+		s->mb[i].fd = -1;
+	for (i = 0; i < MAX_CTL; i++)
+		s->ctl[i].fd = -1;
+	s->tty_fd = -1;
+	if (tty == NULL)
+		return 0;
+	if (m2mfw_rtu_init(&s->rtu, &s->fw, (uint32_t)baud) == -1) {
+		fprintf(stderr, "m2mfw_shim: RTU needs a unit id 1..247 "
+		    "and a baud rate > 0\n");
+		return -1;
+	}
+	if ((s->tty_fd = shim_open_tty(tty)) == -1) {
+		fprintf(stderr, "m2mfw_shim: %s: %s\n", tty, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+shim_dispatch(struct shim *s, const struct pollfd *pfd)
+{
+	int	i;
+
+	if (pfd[0].revents & POLLIN)
+		shim_accept(s->mb_fd, s->mb, MAX_CLIENTS);
+	if (pfd[1].revents & POLLIN)
+		shim_accept(s->ctl_fd, s->ctl, MAX_CTL);
+	for (i = 0; i < MAX_CLIENTS; i++)
+		if (s->mb[i].fd != -1 && pfd[2 + i].revents)
+			shim_read_mb(s, &s->mb[i]);
+	for (i = 0; i < MAX_CTL; i++)
+		if (s->ctl[i].fd != -1 && pfd[2 + MAX_CLIENTS + i].revents)
+			shim_read_ctl(s, &s->ctl[i]);
+	if (s->tty_fd != -1 && pfd[NPOLL - 1].revents)
+		shim_read_rtu(s);
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct shim		 s;
-	struct m2mfw_config	 cfg;
-	struct pollfd		 pfd[2 + MAX_CLIENTS + MAX_CTL];
-	unsigned long		 port = 0, ctlport = 0, unit = 1;
+	struct pollfd		 pfd[NPOLL];
+	const char		*tty = NULL;
+	unsigned long		 port = 0, ctlport = 0, unit = 1, baud = 19200;
 	unsigned short		 mbp, ctlp;
 	uint64_t		 next_tick;
 	int			 ch, i, n, heartbeat = 0;
 
-	while ((ch = getopt(argc, argv, "p:c:u:H")) != -1) {
+	while ((ch = getopt(argc, argv, "p:c:u:Hs:b:")) != -1) {
 		switch (ch) {
 		case 'p':
 			if (shim_number(optarg, 65535, &port) == -1)
@@ -333,22 +485,20 @@ main(int argc, char *argv[])
 		case 'H':
 			heartbeat = 1;
 			break;
+		case 's':
+			tty = optarg;
+			break;
+		case 'b':
+			if (shim_number(optarg, 4000000, &baud) == -1)
+				usage();
+			break;
 		default:
 			usage();
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
-	memset(&s, 0, sizeof(s));
-	m2mfw_std_config(&cfg, &s.tables, (uint8_t)unit);
-	cfg.on_write = shim_on_write;
-	if (m2mfw_init(&s.fw, &cfg) == -1) {
-		fprintf(stderr, "m2mfw_shim: bad map\n");
+	if (shim_setup(&s, unit, tty, baud) == -1)
 		return 1;
-	}
-	for (i = 0; i < MAX_CLIENTS; i++)
-		s.mb[i].fd = -1;
-	for (i = 0; i < MAX_CTL; i++)
-		s.ctl[i].fd = -1;
 	if ((s.mb_fd = shim_listen(port, &mbp)) == -1 ||
 	    (s.ctl_fd = shim_listen(ctlport, &ctlp)) == -1) {
 		perror("m2mfw_shim: listen");
@@ -365,11 +515,12 @@ main(int argc, char *argv[])
 			pfd[2 + i].fd = s.mb[i].fd;
 		for (i = 0; i < MAX_CTL; i++)
 			pfd[2 + MAX_CLIENTS + i].fd = s.ctl[i].fd;
-		for (i = 0; i < 2 + MAX_CLIENTS + MAX_CTL; i++) {
+		pfd[NPOLL - 1].fd = s.tty_fd;
+		for (i = 0; i < NPOLL; i++) {
 			pfd[i].events = POLLIN;
 			pfd[i].revents = 0;
 		}
-		n = poll(pfd, 2 + MAX_CLIENTS + MAX_CTL, 100);
+		n = poll(pfd, NPOLL, shim_timeout(&s));
 		if (n == -1 && errno != EINTR) {
 			perror("m2mfw_shim: poll");
 			return 1;
@@ -378,19 +529,10 @@ main(int argc, char *argv[])
 			m2mfw_tick(&s.fw);
 			next_tick += 1000;
 		}
-		if (n <= 0)
-			continue;
-		if (pfd[0].revents & POLLIN)
-			shim_accept(s.mb_fd, s.mb, MAX_CLIENTS);
-		if (pfd[1].revents & POLLIN)
-			shim_accept(s.ctl_fd, s.ctl, MAX_CTL);
-		for (i = 0; i < MAX_CLIENTS; i++)
-			if (s.mb[i].fd != -1 && pfd[2 + i].revents)
-				shim_read_mb(&s, &s.mb[i]);
-		for (i = 0; i < MAX_CTL; i++)
-			if (s.ctl[i].fd != -1 &&
-			    pfd[2 + MAX_CLIENTS + i].revents)
-				shim_read_ctl(&s, &s.ctl[i]);
+		if (n > 0)
+			shim_dispatch(&s, pfd);
+		if (s.tty_fd != -1)
+			shim_answer_rtu(&s);
 	}
 	return 0;
 }

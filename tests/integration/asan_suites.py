@@ -19,7 +19,7 @@ import tempfile
 HELPERS = ["src/modbus2mail", "tests/spool_inject", "tests/firmware/m2mfw_shim",
            "tests/firmware/m2mfw_libmodbus_check"]
 SELECT = re.compile(r"^.* / ((?:listener|relay|stress|hostile|imap)_\S+|"
-                    r"firmware_(?:mbpoll|libmodbus|stream|e2e))$", re.M)
+                    r"firmware_(?:mbpoll|libmodbus|stream|e2e)(?:_rtu)?)$", re.M)
 
 
 def main():

@@ -1,22 +1,46 @@
 #!/usr/bin/python3
-"""The firmware core behind the TCP shim, polled by libmodbus (the gateway's
+"""The firmware core behind the shim, polled by libmodbus (the gateway's
 Modbus library): API calls and byte-exact raw replies in
 tests/firmware/m2mfw_libmodbus_check.c, then the written values are read
-back through the shim's control port.
+back through the shim's control port. Over Modbus/TCP, or with --rtu over
+Modbus RTU through a socat pty pair.
 
-usage: test_firmware_libmodbus.py M2MFW_SHIM M2MFW_LIBMODBUS_CHECK
+usage: test_firmware_libmodbus.py M2MFW_SHIM M2MFW_LIBMODBUS_CHECK [--rtu]
 """
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "firmware"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "firmware"))
+sys.path.insert(0, os.path.join(HERE, "..", "peers"))
 from shim import Shim, wait_until  # noqa: E402
+
+
+@contextlib.contextmanager
+def shim_and_target(shim_exe, rtu):
+    """The shim, and the check's arguments to reach it."""
+    if not rtu:
+        with Shim(shim_exe) as s:
+            yield s, [str(s.modbus_port)]
+        return
+    from pty_pair import PtyPair
+    with tempfile.TemporaryDirectory() as tmp, \
+            PtyPair(tmp, names=("ttyClient", "ttyPLC")) as line, \
+            Shim(shim_exe, "-s", line.device_end, "-b", "19200") as s:
+        yield s, ["-s", line.daemon_end]
 
 
 def main():
     shim_exe, check_exe = sys.argv[1], sys.argv[2]
-    with Shim(shim_exe) as s:
+    rtu = "--rtu" in sys.argv[3:]
+    if rtu and shutil.which("socat") is None:
+        print("socat not installed (apt-get install socat)")
+        return 77
+    with shim_and_target(shim_exe, rtu) as (s, target):
         # The preconditions m2mfw_libmodbus_check.c documents.
         for c in (0, 3, 10):
             s.set("coil", c, 1)
@@ -25,7 +49,7 @@ def main():
         s.set("hr", 2, 0xBEEF)
         s.set("ir", 0, 777)
         s.set("ir", 7, 0xFFFF)
-        r = subprocess.run([check_exe, str(s.modbus_port)], capture_output=True,
+        r = subprocess.run([check_exe] + target, capture_output=True,
                            text=True, timeout=60)
         sys.stdout.write(r.stdout)
         sys.stderr.write(r.stderr)
