@@ -655,6 +655,8 @@ daemon_ctl(const struct ctl_req *req, FILE *out, void *arg)
 
 	/* only the daemon's own web server names a web user */
 	if (req->user[0] != '\0' && req->uid != (long)geteuid()) {
+		log_warnx("daemon: control client uid %ld named web user %s: "
+		    "refused", req->uid, req->user);
 		fprintf(out, "only the daemon's web page may name a web user\n");
 		return -1;
 	}

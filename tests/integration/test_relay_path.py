@@ -23,7 +23,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "peers"))
-from harness import Daemon, free_port, tmpdir, wait_until  # noqa: E402
+from harness import (AS_NOBODY, NOBODY, Daemon, as_nobody, free_port, tmpdir,  # noqa: E402
+                     wait_until)
 from plc_sim import PlcSim  # noqa: E402
 from smtp_provider import Provider, make_pki  # noqa: E402
 
@@ -337,10 +338,6 @@ class Stuck(PathTest):
         self.assertIn("mail path: ok", self.status())
 
 
-NOBODY = 65534
-AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-
-
 class CrossUser(PathTest):
     """sendmail and the daemon as different users: root's sendmail with the
     daemon running unprivileged (as the unit's DynamicUser does), and an
@@ -357,14 +354,6 @@ class CrossUser(PathTest):
             os.chmod(f, 0o644)
         os.chmod(os.path.dirname(self.pki.ca), 0o755)
 
-    def as_nobody(self):
-        """A wrapper that runs modbus2mail as nobody."""
-        w = os.path.join(self.dir, "m2m-as-nobody")
-        with open(w, "w") as f:
-            f.write('#!/bin/sh\nexec %s %s "$@"\n' % (" ".join(AS_NOBODY), EXE))
-        os.chmod(w, 0o755)
-        return w
-
     def sendmail_as(self, prefix, subj):
         return subprocess.run(prefix + [EXE, "sendmail", "-c", self.cfg, "ops@example.com"],
                               input="Subject: %s\n\nx\n" % subj, capture_output=True,
@@ -375,7 +364,7 @@ class CrossUser(PathTest):
         os.chown(self.pwfile, NOBODY, NOBODY)
         os.makedirs(self.spool, 0o700)
         os.chown(self.spool, NOBODY, NOBODY)
-        self.daemon = Daemon(self.as_nobody(), self.cfg)
+        self.daemon = Daemon(as_nobody(EXE, self.dir), self.cfg)
         self.daemon.start()
         self.assertEqual(os.stat(os.path.join(self.spool, "queue")).st_uid, NOBODY)
         r = self.sendmail_as([], "from root, daemon up")

@@ -34,6 +34,19 @@ def stop_child(proc, timeout=10):
         proc.wait(timeout=timeout)
 
 
+NOBODY = 65534
+AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+
+def as_nobody(exe, directory):
+    """A wrapper script in directory that runs exe as nobody."""
+    w = os.path.join(directory, "m2m-as-nobody")
+    with open(w, "w") as f:
+        f.write('#!/bin/sh\nexec %s %s "$@"\n' % (" ".join(AS_NOBODY), exe))
+    os.chmod(w, 0o755)
+    return w
+
+
 def free_port(host="127.0.0.1"):
     """A port that was free a moment ago (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
