@@ -188,7 +188,7 @@ daemon_start_workers(struct daemon *d, struct config *cfg)
 	d->pollers = xcalloc(cfg->ndevices, sizeof(*d->pollers));
 	for (i = 0; i < cfg->ndevices; i++) {
 		if ((d->pollers[i] = poller_start(cfg, i, d->spool,
-		    d->relay)) == NULL)
+		    d->relay, d->pollers)) == NULL)
 			goto fail;
 		d->npollers++;
 	}

@@ -1,13 +1,15 @@
 /*
- * mbframe.c - Modbus/TCP frames (Modbus Application Protocol v1.1b3 and
- * Messaging on TCP/IP v1.0b): MBAP header = transaction id, protocol id
- * (0), length (unit id + PDU), unit id; then the PDU.
+ * mbframe.c - Modbus frames (Modbus Application Protocol v1.1b3,
+ * Messaging on TCP/IP v1.0b, Over Serial Line v1.02). TCP: MBAP header =
+ * transaction id, protocol id (0), length (unit id + PDU), unit id; then
+ * the PDU. RTU: unit id, PDU, CRC-16 low byte first.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "modbus2mail/mbframe.h"
 
-#define MBAP_LEN	7
+#define MBAP_LEN	MBFRAME_MBAP_LEN
 
 static uint16_t
 get16(const uint8_t *p)
@@ -111,11 +113,6 @@ mbframe_check(const struct mbframe_req *rq, const uint8_t *rsp, size_t len,
 		snprintf(why, whylen, "%zu-byte reply", len);
 		return MBFRAME_BAD_FRAME;
 	}
-	if (get16(rsp) != rq->tid) {
-		snprintf(why, whylen, "transaction id 0x%04X, expected 0x%04X",
-		    get16(rsp), rq->tid);
-		return MBFRAME_BAD_FRAME;
-	}
 	if (get16(rsp + 2) != 0) {
 		snprintf(why, whylen, "protocol id 0x%04X", get16(rsp + 2));
 		return MBFRAME_BAD_FRAME;
@@ -125,6 +122,13 @@ mbframe_check(const struct mbframe_req *rq, const uint8_t *rsp, size_t len,
 		    get16(rsp + 4), len - MBAP_LEN);
 		return MBFRAME_BAD_FRAME;
 	}
+	if (get16(rsp) != rq->tid) {
+		snprintf(why, whylen, "transaction id 0x%04X, expected 0x%04X",
+		    get16(rsp), rq->tid);
+		/* framed soundly: the stream is still in step */
+		return (uint16_t)(rq->tid - get16(rsp)) <= MBFRAME_STALE_WINDOW ?
+		    MBFRAME_STALE : MBFRAME_BAD_FRAME;
+	}
 	r = check_pdu(rq, rsp + MBAP_LEN, len - MBAP_LEN, why, whylen);
 	/* the frame itself is sound: another unit's data is only unusable */
 	if (r != MBFRAME_BAD_FRAME && !any_unit && rsp[6] != rq->unit) {
@@ -133,6 +137,63 @@ mbframe_check(const struct mbframe_req *rq, const uint8_t *rsp, size_t len,
 		return MBFRAME_BAD_UNIT;
 	}
 	return r;
+}
+
+uint16_t
+mbframe_crc16(const uint8_t *p, size_t len)
+{
+	uint16_t crc = 0xFFFF;
+	int i;
+
+	while (len-- > 0) {
+		crc ^= *p++;
+		for (i = 0; i < 8; i++)
+			crc = crc & 1 ? (uint16_t)(crc >> 1 ^ 0xA001) :
+			    (uint16_t)(crc >> 1);
+	}
+	return crc;
+}
+
+size_t
+mbframe_rtu_want(const struct mbframe_req *rq, const uint8_t *rsp,
+    size_t len)
+{
+	if (len >= 2 && rsp[1] == (rq->fc | 0x80))
+		return 5;
+	return 1 + reply_pdu_len(rq) + 2;
+}
+
+enum mbframe_result
+mbframe_check_rtu(const struct mbframe_req *rq, const uint8_t *rsp,
+    size_t len, char *why, size_t whylen)
+{
+	size_t want = mbframe_rtu_want(rq, rsp, len);
+
+	if (len < want) {
+		snprintf(why, whylen, "short frame: %zu of %zu bytes", len,
+		    want);
+		return MBFRAME_SHORT;
+	}
+	if (mbframe_crc16(rsp, len - 2) != (rsp[len - 2] | rsp[len - 1] << 8)) {
+		snprintf(why, whylen, "CRC error");
+		return MBFRAME_BAD_CRC;
+	}
+	if (rsp[0] != rq->unit) {
+		snprintf(why, whylen, "reply from unit %u, expected %u",
+		    rsp[0], rq->unit);
+		return MBFRAME_BAD_UNIT;
+	}
+	return check_pdu(rq, rsp + 1, len - 3, why, whylen);
+}
+
+void
+mbframe_rtu_to_tcp(const struct mbframe_req *rq, const uint8_t *rsp,
+    size_t len, uint8_t *tcp)
+{
+	memmove(tcp + 6, rsp, len - 2);	/* rsp may be tcp */
+	put16(tcp, rq->tid);
+	put16(tcp + 2, 0);
+	put16(tcp + 4, (uint16_t)(len - 2));
 }
 
 void

@@ -1,17 +1,23 @@
 /*
- * poller.c - one thread per device (libmodbus is blocking): connect with
- * capped backoff, execute the read plan, feed the alarm engine, turn its
- * notifications into mail in the spool, write mail_ok_coil.
+ * poller.c - one thread per bus (libmodbus is blocking): a serial port or
+ * a shared TCP host:port, its devices served in turn as sched.c decides.
+ * Per device: open the link if needed, execute the read plan, feed the
+ * alarm engine, turn its notifications into mail in the spool, write
+ * mail_ok_coil.
  *
  * Every request has `timeout` for its whole reply, however slowly it
- * drips in, and every reply is checked (mbframe.h) before it is used. A
- * request answered with an exception or by another unit fails alone; a
- * cycle whose every request failed is a failed cycle for DEVICE.link; a
- * broken frame, a timeout or a socket error close the connection. stop is
- * checked before each request, so stopping waits for one request at most.
+ * drips in, and every reply is checked (bus.h) before it is used. A
+ * request answered with an exception, by another unit, with a CRC error
+ * or short fails alone; a cycle whose every request failed is a failed
+ * cycle for DEVICE.link; a device's cycle stops at its first timeout, and
+ * the device is backed off so the others on the bus keep their rate.
+ * stop is checked before each request, so stopping waits for one request
+ * at most.
  *
- * Locking: p->lock guards the engine and the status fields; it is never
- * held across Modbus I/O, so `status`/`ack` answer while a device hangs.
+ * Locking: p->lock guards a device's engine and status fields; it is
+ * never held across Modbus I/O, so `status`/`ack` answer while a device
+ * hangs. b->lock guards a bus's device list and its sleep; p->lock is
+ * never taken under it.
  * Alarm state is saved after every notification, ack or shelve, to
  * <spool_dir>/alarms/DEVICE.state (tmp + fsync + rename + dir fsync); the
  * mail is committed to the spool first, so a crash between the two may
@@ -29,6 +35,7 @@
 #include <unistd.h>
 
 #include "modbus2mail/alarm.h"
+#include "modbus2mail/bus.h"
 #include "modbus2mail/config.h"
 #include "modbus2mail/history.h"
 #include "modbus2mail/log.h"
@@ -37,12 +44,12 @@
 #include "modbus2mail/poller.h"
 #include "modbus2mail/readplan.h"
 #include "modbus2mail/relay.h"
+#include "modbus2mail/sched.h"
 #include "modbus2mail/snapshot.h"
 #include "modbus2mail/spool.h"
 #include "modbus2mail/util.h"
 #include "modbus2mail/value.h"
 
-#define POLLER_BACKOFF_MAX_MS	10000
 #define POLLER_MAIL_OK_BACKOFF_MAX_MS 60000
 
 /* A composed mail the spool refused (disk full): retried every cycle. */
@@ -54,26 +61,42 @@ struct pending {
 	struct pending *next;
 };
 
+/* One thread serves the devices of a bus in turn. */
+struct poller_bus {
+	struct bus *link;		/* used by the thread only */
+	pthread_t thread;
+	int running;			/* started, not joined */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	atomic_int stop;
+	int kick;			/* under lock: look again before sleeping */
+	_Atomic uint64_t alive_ms;
+	_Atomic uint64_t max_cycle_ms;	/* the longest of its devices' */
+#ifdef M2M_TEST_HOOKS
+	int test_stall;			/* MODBUS2MAIL_TEST_STALL_POLLER: 1
+					 * armed, 2 once served: hang */
+#endif
+	struct poller **dev;		/* cap slots; n filled, under lock */
+	struct sched_unit *unit;	/* per slot, written by the thread */
+	size_t n, cap;
+	size_t refs;			/* pollers not yet stopped */
+};
+
 struct poller {
 	const struct config *cfg;
 	const struct config_device *dev;
 	size_t device;
 	struct spool *spool;
 	struct relay *relay;
-	pthread_t thread;
+	struct poller_bus *bus;		/* NULL for a one-shot read */
+	struct bus *link;		/* the bus's, or the one-shot read's */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	atomic_int stop;		/* set under lock, read anywhere */
-#ifdef M2M_TEST_HOOKS
-	int test_stall;			/* MODBUS2MAIL_TEST_STALL_POLLER */
-#endif
+	atomic_int wake;		/* serve it now (ack, shelve) */
 
-	/* owned by the thread */
-	modbus_t *mb;
-	uint16_t tid;			/* last transaction id */
+	/* owned by the bus thread */
 	struct readplan plan;
-	uint64_t backoff_ms;
 	int mail_ok;			/* last value written, -1 unknown */
+	unsigned mail_ok_gen;		/* bus_generation() it was written in */
 	uint64_t mail_ok_backoff, mail_ok_retry_at;
 	struct log_limit link_lim, mail_ok_lim;
 	struct log_limit *req_lim;	/* one per request; NULL: quiet */
@@ -93,14 +116,21 @@ struct poller {
 	uint64_t (*trans)[SNAPSHOT_NKINDS];	/* per slot, by alarm kind */
 };
 
-static void	*poller_main(void *);
+static void	*poller_bus_main(void *);
+static struct poller_bus *poller_bus_new(const struct config *, size_t);
+static void	poller_bus_attach(struct poller_bus *, struct poller *);
+static void	poller_bus_sleep(struct poller_bus *, uint64_t);
+static void	poller_bus_join(struct poller_bus *);
+static void	poller_bus_release(struct poller_bus *);
+static void	poller_wake(struct poller *);
+static void	poller_serve(struct poller *, struct sched_unit *,
+		    enum sched_what);
 static int	poller_stopping(struct poller *);
-static int	poller_connect(struct poller *, char *, size_t);
-static void	poller_disconnect(struct poller *);
-static int	poller_transact(struct poller *, struct mbframe_req *,
+static enum bus_result poller_transact(struct poller *, struct mbframe_req *,
 		    uint8_t *, char *, size_t);
 static int	poller_read(struct poller *, struct readplan *, char *, size_t);
-static void	poller_cycle(struct poller *);
+static int	poller_cycle(struct poller *);
+static void	poller_tick(struct poller *);
 static void	poller_mail(struct poller *, time_t);
 static void	poller_count(struct poller *, const struct alarm_notification *);
 static int	poller_submit(struct poller *, struct pending *);
@@ -109,20 +139,15 @@ static void	poller_mail_ok(struct poller *);
 static void	poller_save(struct poller *);
 static void	poller_load(struct poller *);
 static void	poller_free(struct poller *);
-static uint64_t	poller_backoff_cap(const struct poller *);
 static void	pending_free(struct pending *);
 
 struct poller *
 poller_start(const struct config *cfg, size_t device, struct spool *spool,
-    struct relay *relay)
+    struct relay *relay, struct poller *const *started)
 {
 	struct poller *p;
+	size_t j;
 
-	if (cfg->devices[device].serial.port != NULL) {
-		log_warnx("poller: %s: Modbus RTU (serial) is not served yet",
-		    cfg->devices[device].name);
-		return NULL;
-	}
 	p = xcalloc(1, sizeof(*p));
 	p->cfg = cfg;
 	p->device = device;
@@ -130,14 +155,9 @@ poller_start(const struct config *cfg, size_t device, struct spool *spool,
 	p->spool = spool;
 	p->relay = relay;
 	p->mail_ok = -1;
-#ifdef M2M_TEST_HOOKS
-	p->test_stall = getenv("MODBUS2MAIL_TEST_STALL_POLLER") != NULL;
-#endif
 	p->eng = alarm_engine_new(cfg, device);
 	p->trans = xcalloc(alarm_engine_count(p->eng) + 1, sizeof(*p->trans));
-	atomic_init(&p->alive_ms, util_mono_ms());
 	pthread_mutex_init(&p->lock, NULL);
-	util_cond_init(&p->cond);
 	if (readplan_build(cfg, device, &p->plan) == -1) {
 		log_warnx("poller: %s: read plan too large", p->dev->name);
 		poller_free(p);
@@ -145,15 +165,113 @@ poller_start(const struct config *cfg, size_t device, struct spool *spool,
 	}
 	p->req_lim = xcalloc(p->plan.nreq + 1, sizeof(*p->req_lim));
 	poller_load(p);
-	if ((errno = pthread_create(&p->thread, NULL, poller_main, p)) != 0) {
-		log_warn("poller: %s: pthread_create", p->dev->name);
+	/* the bus of an earlier device on the same port or connection */
+	for (j = 0; j < device; j++)
+		if (config_same_bus(&cfg->devices[j], p->dev)) {
+			poller_bus_attach(started[j]->bus, p);
+			return p;
+		}
+	if ((p->bus = poller_bus_new(cfg, device)) == NULL) {
 		poller_free(p);
 		return NULL;
 	}
+	poller_bus_attach(p->bus, p);
+	if ((errno = pthread_create(&p->bus->thread, NULL, poller_bus_main,
+	    p->bus)) != 0) {
+		log_warn("poller: %s: pthread_create", p->dev->name);
+		poller_bus_release(p->bus);
+		poller_free(p);
+		return NULL;
+	}
+	p->bus->running = 1;
 	return p;
 }
 
-/* What poller_start made; the thread is not (or no longer) running. */
+/* A bus for device and those after it on the same port or connection. */
+static struct poller_bus *
+poller_bus_new(const struct config *cfg, size_t device)
+{
+	struct poller_bus *b = xcalloc(1, sizeof(*b));
+	size_t i;
+
+	for (i = device; i < cfg->ndevices; i++)
+		if (i == device || config_same_bus(&cfg->devices[i],
+		    &cfg->devices[device]))
+			b->cap++;
+	b->dev = xcalloc(b->cap, sizeof(*b->dev));
+	b->unit = xcalloc(b->cap, sizeof(*b->unit));
+	b->link = bus_new(&cfg->devices[device], b->cap);
+	atomic_init(&b->alive_ms, util_mono_ms());
+	pthread_mutex_init(&b->lock, NULL);
+	util_cond_init(&b->cond);
+#ifdef M2M_TEST_HOOKS
+	b->test_stall = getenv("MODBUS2MAIL_TEST_STALL_POLLER") != NULL;
+#endif
+	return b;
+}
+
+/* The longest wait between two polls, every request timing out, the open. */
+static uint64_t
+poller_max_cycle(const struct poller *p)
+{
+	return p->dev->poll_interval_ms + sched_cap(p->dev->link_alarm,
+	    p->dev->link_alarm_after_ms) + (p->plan.nreq + 2) *
+	    p->dev->timeout_ms;
+}
+
+/* Adds p to b, due at once; the thread may already be serving others. */
+static void
+poller_bus_attach(struct poller_bus *b, struct poller *p)
+{
+	struct sched_unit *u;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->n == b->cap)
+		fatalx("poller: bus of %s is full", p->dev->name);
+	p->bus = b;
+	p->link = b->link;
+	u = &b->unit[b->n];
+	u->due = util_mono_ms();
+	u->timer = SCHED_NEVER;
+	u->interval = p->dev->poll_interval_ms;
+	u->cap = sched_cap(p->dev->link_alarm, p->dev->link_alarm_after_ms);
+	b->dev[b->n++] = p;
+	b->refs++;
+	if (poller_max_cycle(p) > atomic_load(&b->max_cycle_ms))
+		atomic_store(&b->max_cycle_ms, poller_max_cycle(p));
+	b->kick = 1;
+	pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* Stops the bus thread (it finishes its current request at most). */
+static void
+poller_bus_join(struct poller_bus *b)
+{
+	pthread_mutex_lock(&b->lock);
+	atomic_store(&b->stop, 1);
+	pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	if (b->running)
+		pthread_join(b->thread, NULL);
+	b->running = 0;
+}
+
+/* One poller less on b; the last one closes the link. */
+static void
+poller_bus_release(struct poller_bus *b)
+{
+	if (--b->refs > 0)
+		return;
+	bus_free(b->link);
+	free(b->dev);
+	free(b->unit);
+	pthread_cond_destroy(&b->cond);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+/* What poller_start made, but its bus; no thread serves it any more. */
 static void
 poller_free(struct poller *p)
 {
@@ -161,7 +279,6 @@ poller_free(struct poller *p)
 	free(p->req_lim);
 	alarm_engine_free(p->eng);
 	free(p->trans);
-	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
@@ -169,10 +286,10 @@ poller_free(struct poller *p)
 void
 poller_cancel(struct poller *p)
 {
-	pthread_mutex_lock(&p->lock);
-	atomic_store(&p->stop, 1);
-	pthread_cond_signal(&p->cond);
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_lock(&p->bus->lock);
+	atomic_store(&p->bus->stop, 1);
+	pthread_cond_signal(&p->bus->cond);
+	pthread_mutex_unlock(&p->bus->lock);
 }
 
 void
@@ -180,8 +297,7 @@ poller_stop(struct poller *p)
 {
 	struct pending *pd;
 
-	poller_cancel(p);
-	pthread_join(p->thread, NULL);
+	poller_bus_join(p->bus);
 	/* Unspooled mail: keep the old state so the next start sends it. */
 	if (p->pending == NULL)
 		poller_save(p);
@@ -189,109 +305,50 @@ poller_stop(struct poller *p)
 		log_warnx("poller: %s: alarm mail not spooled at stop (spool "
 		    "unwritable); state not saved, it is sent after restart",
 		    p->dev->name);
-	poller_disconnect(p);
 	while ((pd = p->pending) != NULL) {
 		p->pending = pd->next;
 		pending_free(pd);
 	}
+	poller_bus_release(p->bus);
 	poller_free(p);
 }
 
 uint64_t
 poller_last_alive_ms(const struct poller *p)
 {
-	return atomic_load(&p->alive_ms);
+	return atomic_load(&p->bus->alive_ms);
 }
 
-/* The longest wait between two polls, every request timing out, the connect. */
 uint64_t
 poller_max_cycle_ms(const struct poller *p)
 {
-	return p->dev->poll_interval_ms + poller_backoff_cap(p) +
-	    (p->plan.nreq + 2) * p->dev->timeout_ms;
+	return atomic_load(&p->bus->max_cycle_ms);
 }
 
 static int
 poller_stopping(struct poller *p)
 {
-	return atomic_load(&p->stop);
+	return p->bus != NULL && atomic_load(&p->bus->stop);
 }
 
-static int
-poller_connect(struct poller *p, char *why, size_t whylen)
-{
-	char port[8];
-	uint64_t to = p->dev->timeout_ms;
-
-	if (p->dev->serial.port != NULL) {
-		snprintf(why, whylen, "Modbus RTU (serial) is not served yet");
-		return -1;
-	}
-	snprintf(port, sizeof(port), "%u", p->dev->port);
-	if ((p->mb = modbus_new_tcp_pi(p->dev->host, port)) == NULL) {
-		snprintf(why, whylen, "modbus_new_tcp_pi: %s", strerror(errno));
-		return -1;
-	}
-	/*
-	 * No byte timeout: libmodbus then bounds the whole reply by the
-	 * response timeout (select() counts it down on Linux), where a byte
-	 * timeout would restart with every byte a device drips.
-	 */
-	modbus_set_response_timeout(p->mb, (uint32_t)(to / 1000),
-	    (uint32_t)(to % 1000) * 1000);
-	modbus_set_byte_timeout(p->mb, 0, 0);
-	if (modbus_connect(p->mb) == -1) {
-		snprintf(why, whylen, "connect %s:%u: %s", p->dev->host,
-		    p->dev->port, modbus_strerror(errno));
-		poller_disconnect(p);
-		return -1;
-	}
-	p->mail_ok = -1;	/* a restarted PLC lost what we wrote */
-	return 0;
-}
-
+/* Serve p as soon as the bus is free (an ack or shelve to mail). */
 static void
-poller_disconnect(struct poller *p)
+poller_wake(struct poller *p)
 {
-	if (p->mb == NULL)
-		return;
-	modbus_close(p->mb);
-	modbus_free(p->mb);
-	p->mb = NULL;
+	atomic_store(&p->wake, 1);
+	pthread_mutex_lock(&p->bus->lock);
+	p->bus->kick = 1;
+	pthread_cond_signal(&p->bus->cond);
+	pthread_mutex_unlock(&p->bus->lock);
 }
 
-/*
- * Sends rq (our own frame: libmodbus's raw requests all carry transaction
- * id 0) and receives its reply within the timeout. An mbframe_result, or
- * -1 when the reply did not come (timeout, socket error). why is set
- * unless MBFRAME_OK.
- */
-static int
+static enum bus_result
 poller_transact(struct poller *p, struct mbframe_req *rq, uint8_t *rsp,
     char *why, size_t whylen)
 {
-	uint8_t req[MBFRAME_REQ_LEN];
-	int n;
-
-	rq->tid = ++p->tid;
 	rq->unit = (uint8_t)p->dev->unit_id;
-	mbframe_build(rq, req);
-	/* 12 bytes into a socket whose previous reply was read */
-	if (send(modbus_get_socket(p->mb), req, sizeof(req),
-	    MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(req)) {
-		snprintf(why, whylen, "send: %s", strerror(errno));
-		return -1;
-	}
-	if ((n = modbus_receive_confirmation(p->mb, rsp)) == -1) {
-		if (errno == ETIMEDOUT)
-			snprintf(why, whylen, "no complete reply within %llums",
-			    (unsigned long long)p->dev->timeout_ms);
-		else
-			snprintf(why, whylen, "receive: %s",
-			    modbus_strerror(errno));
-		return -1;
-	}
-	return (int)mbframe_check(rq, rsp, (size_t)n, why, whylen);
+	return bus_transact(p->link, rq, p->dev->timeout_ms, rsp, why,
+	    whylen);
 }
 
 static uint8_t
@@ -310,16 +367,43 @@ poller_fc(enum config_source table)
 	fatalx("poller: bad table %d", table);
 }
 
+/* Counts one request's result (/metrics, status, poll). */
+static void
+poller_tally(struct snapshot_poll *t, enum bus_result r)
+{
+	switch (r) {
+	case BUS_OK:
+		t->req_ok++;
+		break;
+	case BUS_EXCEPTION:
+		t->req_exception++;
+		break;
+	case BUS_WRONG_UNIT:
+		t->req_wrong_unit++;
+		break;
+	case BUS_CRC:
+		t->req_crc++;
+		break;
+	case BUS_SHORT:
+		t->req_short++;
+		break;
+	default:
+		t->req_failed++;
+		break;
+	}
+}
+
 /*
  * Executes every request of the plan. 0: at least one succeeded (or there
- * are none); 1: every request failed on a sound connection (exceptions,
- * another unit); -1: the link failed (close it). why is set unless 0.
+ * are none); 1: every request failed on a sound link (exceptions, another
+ * unit, CRC errors); -1: no answer (timeout) or the link failed. why is
+ * set unless 0.
  */
 static int
 poller_read(struct poller *p, struct readplan *plan, char *why,
     size_t whylen)
 {
-	uint8_t rsp[MODBUS_TCP_MAX_ADU_LENGTH];
+	uint8_t rsp[BUS_RSP_MAX];
 	struct readplan_req *rq;
 	struct mbframe_req mq;
 	size_t i, nok = 0;
@@ -336,13 +420,8 @@ poller_read(struct poller *p, struct readplan *plan, char *why,
 		mq.addr = rq->addr;
 		mq.n = rq->count;
 		r = poller_transact(p, &mq, rsp, rq->why, sizeof(rq->why));
-		if (r == MBFRAME_OK)
-			p->tally.req_ok++;
-		else if (r == MBFRAME_EXCEPTION)
-			p->tally.req_exception++;
-		else
-			p->tally.req_failed++;
-		if ((rq->ok = r == MBFRAME_OK)) {
+		poller_tally(&p->tally, r);
+		if ((rq->ok = r == BUS_OK)) {
 			if (rq->bits != NULL)
 				mbframe_bits(rsp, rq->count, rq->bits);
 			else
@@ -350,11 +429,12 @@ poller_read(struct poller *p, struct readplan *plan, char *why,
 			nok++;
 			continue;
 		}
-		if (r == -1 || r == MBFRAME_BAD_FRAME) {
+		/* a unit that times out stops its cycle: the bus is shared */
+		if (r == BUS_TIMEOUT || !bus_is_open(p->link)) {
 			strlcpy(why, rq->why, whylen);
 			return -1;
 		}
-		same &= r == MBFRAME_EXCEPTION &&
+		same &= r == BUS_EXCEPTION &&
 		    strcmp(rq->why, plan->req[0].why) == 0;
 	}
 	/* when all fail, the caller logs the cycle instead */
@@ -376,14 +456,20 @@ poller_read(struct poller *p, struct readplan *plan, char *why,
 static void
 poller_mail_ok(struct poller *p)
 {
-	uint8_t rsp[MODBUS_TCP_MAX_ADU_LENGTH];
+	uint8_t rsp[BUS_RSP_MAX];
 	char why[ALARM_REASON_MAX];
 	struct mbframe_req mq;
 	uint64_t now = util_mono_ms();
-	int ok, r;
+	int ok;
 
-	if (p->dev->mail_ok_coil < 0 || p->mb == NULL || poller_stopping(p))
+	if (p->dev->mail_ok_coil < 0 || !bus_is_open(p->link) ||
+	    poller_stopping(p))
 		return;
+	/* reopened: a restarted PLC lost what we wrote */
+	if (p->mail_ok_gen != bus_generation(p->link)) {
+		p->mail_ok_gen = bus_generation(p->link);
+		p->mail_ok = -1;
+	}
 	ok = relay_healthy(p->relay) && p->pending == NULL;
 	if (ok == p->mail_ok || now < p->mail_ok_retry_at)
 		return;
@@ -391,9 +477,7 @@ poller_mail_ok(struct poller *p)
 	mq.fc = MBFRAME_FC_WRITE_COIL;
 	mq.addr = (uint16_t)p->dev->mail_ok_coil;
 	mq.n = (uint16_t)ok;
-	if ((r = poller_transact(p, &mq, rsp, why, sizeof(why))) != MBFRAME_OK) {
-		if (r == -1 || r == MBFRAME_BAD_FRAME)
-			poller_disconnect(p);
+	if (poller_transact(p, &mq, rsp, why, sizeof(why)) != BUS_OK) {
 		p->mail_ok_backoff = p->mail_ok_backoff == 0 ?
 		    p->dev->poll_interval_ms : p->mail_ok_backoff * 2;
 		if (p->mail_ok_backoff > POLLER_MAIL_OK_BACKOFF_MAX_MS)
@@ -417,33 +501,9 @@ poller_mail_ok(struct poller *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* Reconnect backoff, short enough to see a recovery within link_alarm.after. */
-static uint64_t
-poller_backoff_cap(const struct poller *p)
-{
-	if (p->dev->link_alarm && p->dev->link_alarm_after_ms <
-	    POLLER_BACKOFF_MAX_MS)
-		return p->dev->link_alarm_after_ms;
-	return POLLER_BACKOFF_MAX_MS;
-}
-
-static void
-poller_backoff(struct poller *p, int connected)
-{
-	uint64_t max = poller_backoff_cap(p);
-
-	if (connected)
-		p->backoff_ms = 0;
-	else if (p->backoff_ms == 0)
-		p->backoff_ms = p->dev->poll_interval_ms;
-	else
-		p->backoff_ms = p->backoff_ms * 2;
-	if (p->backoff_ms > max)
-		p->backoff_ms = max;
-}
-
-/* One poll cycle: connect if needed, read, evaluate, mail. */
-static void
+/* One poll cycle: open the link if needed, read, evaluate, mail. 1 when
+ * the device answered, 0 when not (timeout, no link): back it off. */
+static int
 poller_cycle(struct poller *p)
 {
 	char why[ALARM_REASON_MAX] = "";
@@ -453,14 +513,13 @@ poller_cycle(struct poller *p)
 	int rc = -1, up;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (p->mb != NULL || poller_connect(p, why, sizeof(why)) == 0) {
-		if ((rc = poller_read(p, &p->plan, why, sizeof(why))) == -1)
-			poller_disconnect(p);
-	} else
+	if (bus_open(p->link, why, sizeof(why)) == 0)
+		rc = poller_read(p, &p->plan, why, sizeof(why));
+	else
 		p->tally.req_failed++;
 	/* a read cut short by stop is no failed cycle */
 	if (poller_stopping(p))
-		return;
+		return 1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	snapshot_poll_observe(&p->tally, (double)(t1.tv_sec - t0.tv_sec) +
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
@@ -492,10 +551,22 @@ poller_cycle(struct poller *p)
 		alarm_engine_link_error(p->eng, why);
 	alarm_engine_cycle(p->eng, &p->plan, up, now, wall);
 	pthread_mutex_unlock(&p->lock);
-	poller_backoff(p, p->mb != NULL);
 	poller_mail(p, wall);
 	if (up)
 		poller_mail_ok(p);
+	return rc != -1;
+}
+
+/* A backed-off device's timer: its engine runs on the last (failed) read. */
+static void
+poller_tick(struct poller *p)
+{
+	time_t wall = time(NULL);
+
+	pthread_mutex_lock(&p->lock);
+	alarm_engine_cycle(p->eng, &p->plan, 0, util_mono_ms(), wall);
+	pthread_mutex_unlock(&p->lock);
+	poller_mail(p, wall);
 }
 
 static void
@@ -603,51 +674,84 @@ poller_count(struct poller *p, const struct alarm_notification *n)
 	}
 }
 
-static void *
-poller_main(void *arg)
+/* Poll or tick p, save its state, tell the scheduler when it is due. */
+static void
+poller_serve(struct poller *p, struct sched_unit *u, enum sched_what what)
 {
-	struct poller *p = arg;
-	struct timespec ts;
-	uint64_t wait_ms, start, now, deadline;
-	int dirty;
+	uint64_t start = util_mono_ms(), deadline;
+	int answered = 1, dirty;
 
-	for (;;) {
-		start = util_mono_ms();
-		atomic_store(&p->alive_ms, start);
-		poller_cycle(p);
-		/* Mail first, state second: a state that says "notified" is
-		 * only written once every mail of it is in the spool. */
-		pthread_mutex_lock(&p->lock);
-		dirty = p->dirty && p->pending == NULL;
-		pthread_mutex_unlock(&p->lock);
-		if (dirty)
-			poller_save(p);
-		wait_ms = p->backoff_ms ? p->backoff_ms : p->dev->poll_interval_ms;
-		/* a timer (link alarm, delays) is not held back by the wait */
-		pthread_mutex_lock(&p->lock);
-		deadline = alarm_engine_next_deadline(p->eng);
-		pthread_mutex_unlock(&p->lock);
+	if (what == SCHED_POLL)
+		answered = poller_cycle(p);
+	else
+		poller_tick(p);
+	if (poller_stopping(p))
+		return;
+	/* Mail first, state second: a state that says "notified" is only
+	 * written once every mail of it is in the spool. */
+	pthread_mutex_lock(&p->lock);
+	dirty = p->dirty && p->pending == NULL;
+	deadline = alarm_engine_next_deadline(p->eng);
+	pthread_mutex_unlock(&p->lock);
+	if (dirty)
+		poller_save(p);
+	if (what == SCHED_POLL)
+		sched_polled(u, start, util_mono_ms(), answered);
+	/* a timer (link alarm, delays) is not held back by the wait */
+	sched_timer(u, deadline, util_mono_ms());
+}
+
+/* Sleeps ms at most: stop, an ack or a new device end it early. */
+static void
+poller_bus_sleep(struct poller_bus *b, uint64_t ms)
+{
+	struct timespec ts;
+
+	util_cond_deadline(&ts, ms);
+	pthread_mutex_lock(&b->lock);
+	while (!b->stop && !b->kick && pthread_cond_timedwait(&b->cond,
+	    &b->lock, &ts) != ETIMEDOUT)
+		;
+	b->kick = 0;
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void *
+poller_bus_main(void *arg)
+{
+	struct poller_bus *b = arg;
+	struct sched_next nx;
+	uint64_t now;
+	size_t i, n;
+
+	while (!atomic_load(&b->stop)) {
 		now = util_mono_ms();
-		if (deadline > now && deadline - now < wait_ms)
-			wait_ms = deadline - now;
+		atomic_store(&b->alive_ms, now);
+		pthread_mutex_lock(&b->lock);
+		n = b->n;
+		pthread_mutex_unlock(&b->lock);
+		for (i = 0; i < n; i++)
+			if (atomic_exchange(&b->dev[i]->wake, 0))
+				b->unit[i].timer = now;
+		sched_pick(b->unit, n, now, &nx);
 #ifdef M2M_TEST_HOOKS
-		if (p->test_stall) {
-			/* behave like a hung thread (the watchdog tests) */
+		if (b->test_stall == 2) {
+			/* served once: behave like a hung thread (the
+			 * watchdog tests) */
 			log_warnx("poller: %s: stalled by "
-			    "MODBUS2MAIL_TEST_STALL_POLLER", p->dev->name);
-			wait_ms = 1000ULL * 86400 * 365;
+			    "MODBUS2MAIL_TEST_STALL_POLLER", b->dev[0]->dev->name);
+			nx.what = SCHED_SLEEP;
+			nx.sleep_ms = 1000ULL * 86400 * 365;
 		}
 #endif
-		util_cond_deadline(&ts, wait_ms);
-		pthread_mutex_lock(&p->lock);
-		while (!p->stop && pthread_cond_timedwait(&p->cond, &p->lock,
-		    &ts) != ETIMEDOUT)
-			;
-		if (p->stop) {
-			pthread_mutex_unlock(&p->lock);
-			break;
+		if (nx.what == SCHED_SLEEP) {
+			poller_bus_sleep(b, nx.sleep_ms);
+			continue;
 		}
-		pthread_mutex_unlock(&p->lock);
+		poller_serve(b->dev[nx.unit], &b->unit[nx.unit], nx.what);
+#ifdef M2M_TEST_HOOKS
+		b->test_stall += b->test_stall == 1;
+#endif
 	}
 	return NULL;
 }
@@ -710,11 +814,11 @@ poller_ack(struct poller *p, const char *rule, const char *by, FILE *out)
 	pthread_mutex_lock(&p->lock);
 	r = alarm_engine_ack(p->eng, rule, by, util_mono_ms(), err,
 	    sizeof(err));
-	if (r == 0) {
+	if (r == 0)
 		p->dirty = 1;
-		pthread_cond_signal(&p->cond);	/* mail the ACK now */
-	}
 	pthread_mutex_unlock(&p->lock);
+	if (r == 0)
+		poller_wake(p);		/* mail the ACK now */
 	if (r == -1)
 		fprintf(out, "%s\n", err);
 	if (r == 0)
@@ -732,11 +836,11 @@ poller_shelve(struct poller *p, const char *rule, uint64_t ms,
 	pthread_mutex_lock(&p->lock);
 	r = alarm_engine_shelve(p->eng, rule, ms, reason, util_mono_ms(),
 	    time(NULL), err, sizeof(err));
-	if (r == 0) {
+	if (r == 0)
 		p->dirty = 1;
-		pthread_cond_signal(&p->cond);
-	}
 	pthread_mutex_unlock(&p->lock);
+	if (r == 0)
+		poller_wake(p);
 	if (r == -1)
 		fprintf(out, "%s\n", err);
 	if (r == 0 && rule != NULL)
@@ -770,7 +874,8 @@ poller_snapshot(struct poller *p, struct snapshot *s, size_t max)
 
 	pthread_mutex_lock(&p->lock);
 	d->name = p->dev->name;
-	d->host = p->dev->host;
+	config_transport(p->dev, d->transport, sizeof(d->transport));
+	d->host = p->dev->host != NULL ? p->dev->host : p->dev->serial.port;
 	d->port = p->dev->port;
 	d->link_up = p->link_up;
 	d->last_good = p->last_good;
@@ -795,9 +900,11 @@ poller_snapshot(struct poller *p, struct snapshot *s, size_t max)
 	s->ndev++;
 }
 
-int
-poller_read_once(const struct config *cfg, size_t device,
-    struct readplan *plan, char *why, size_t whylen)
+/* poller_read_once(), counting the results into tally. */
+static int
+poller_read_link(const struct config *cfg, size_t device,
+    struct readplan *plan, struct snapshot_poll *tally, char *why,
+    size_t whylen)
 {
 	struct poller p;
 	int rc = 0;
@@ -805,13 +912,24 @@ poller_read_once(const struct config *cfg, size_t device,
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
 	p.dev = &cfg->devices[device];
+	p.link = bus_new(p.dev, 1);
 	readplan_build(cfg, device, plan);
-	if (poller_connect(&p, why, whylen) == -1)
+	if (bus_open(p.link, why, whylen) == -1)
 		rc = -1;
 	else if (poller_read(&p, plan, why, whylen) != 0)
 		rc = 1;
-	poller_disconnect(&p);
+	bus_free(p.link);
+	*tally = p.tally;
 	return rc;
+}
+
+int
+poller_read_once(const struct config *cfg, size_t device,
+    struct readplan *plan, char *why, size_t whylen)
+{
+	struct snapshot_poll tally;
+
+	return poller_read_link(cfg, device, plan, &tally, why, whylen);
 }
 
 /* `modbus2mail poll`: one read of a device, every rule's value. */
@@ -820,19 +938,22 @@ poller_poll_device(const struct config *cfg, size_t device, FILE *out)
 {
 	const struct config_device *d = &cfg->devices[device];
 	struct readplan plan;
-	char v[32], raw[32], why[ALARM_REASON_MAX];
+	struct snapshot_poll tally;
+	char v[32], raw[32], why[ALARM_REASON_MAX], transport[128];
 	double value, rawv;
 	size_t i;
 	int cond, rc;
 
-	fprintf(out, "%s %s:%u unit %u: ", d->name, d->host, d->port,
-	    d->unit_id);
-	rc = poller_read_once(cfg, device, &plan, why, sizeof(why));
+	config_transport(d, transport, sizeof(transport));
+	fprintf(out, "%s %s: ", d->name, transport);
+	rc = poller_read_link(cfg, device, &plan, &tally, why, sizeof(why));
 	if (rc != 0)
-		fprintf(out, "%s (%s)\n", rc == -1 ? "unreachable" :
+		fprintf(out, "%s (%s); ", rc == -1 ? "unreachable" :
 		    "read failed", why);
 	else
-		fprintf(out, "%zu requests\n", plan.nreq);
+		fprintf(out, "%zu requests; ", plan.nreq);
+	snapshot_print_bad(out, &tally);
+	fputc('\n', out);
 	for (i = 0; rc == 0 && i < plan.nreq; i++)
 		if (!plan.req[i].ok)
 			fprintf(out, "  request %s %u+%u failed: %s\n",

@@ -203,6 +203,14 @@ snapshot_alarm_line(const struct snapshot_alarm *a, FILE *out)
 }
 
 void
+snapshot_print_bad(FILE *out, const struct snapshot_poll *t)
+{
+	fprintf(out, "crc_errors=%llu short_frames=%llu wrong_unit=%llu",
+	    (unsigned long long)t->req_crc, (unsigned long long)t->req_short,
+	    (unsigned long long)t->req_wrong_unit);
+}
+
+void
 snapshot_status(const struct snapshot *s, FILE *devices, FILE *alarms)
 {
 	const struct snapshot_device *d;
@@ -215,9 +223,9 @@ snapshot_status(const struct snapshot *s, FILE *devices, FILE *alarms)
 		if (d->last_good != 0)
 			util_fmt_time(last, sizeof(last), d->last_good);
 		fprintf(devices, "  %s link=%s last_good_poll=%s "
-		    "requests_per_cycle=%zu address=%s:%u", d->name,
-		    d->link_up ? "up" : "down", last, d->nreq, d->host,
-		    d->port);
+		    "requests_per_cycle=%zu transport=\"%s\" ", d->name,
+		    d->link_up ? "up" : "down", last, d->nreq, d->transport);
+		snapshot_print_bad(devices, &d->poll);
 		snapshot_device_shelf(s, d, devices);
 		if (!d->link_up && d->why[0] != '\0')
 			fprintf(devices, " error=\"%s\"", d->why);

@@ -668,18 +668,23 @@ webpage_metrics_devices(FILE *out, const struct snapshot *s)
 static void
 webpage_metrics_requests(FILE *out, const struct snapshot *s)
 {
-	static const char *results[] = { "ok", "exception", "failed" };
-	uint64_t v[3];
+	static const char *results[] = { "ok", "exception", "failed",
+		"crc_error", "short_frame", "wrong_unit" };
+	uint64_t v[6];
 	size_t i, r;
 
 	webpage_metric_head(out, "modbus_requests_total", "counter",
 	    "Modbus requests by result (failed: timeout, bad frame, no "
-	    "connection).");
+	    "connection; crc_error, short_frame: RTU; wrong_unit: a reply "
+	    "from another unit).");
 	for (i = 0; i < s->ndev; i++) {
 		v[0] = s->dev[i].poll.req_ok;
 		v[1] = s->dev[i].poll.req_exception;
 		v[2] = s->dev[i].poll.req_failed;
-		for (r = 0; r < 3; r++) {
+		v[3] = s->dev[i].poll.req_crc;
+		v[4] = s->dev[i].poll.req_short;
+		v[5] = s->dev[i].poll.req_wrong_unit;
+		for (r = 0; r < 6; r++) {
 			fputs("modbus2mail_modbus_requests_total{device=\"", out);
 			webpage_label(out, s->dev[i].name);
 			fprintf(out, "\",result=\"%s\"} %llu\n", results[r],

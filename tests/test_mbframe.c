@@ -175,6 +175,95 @@ test_write_echo(void **state)
 	assert_string_equal(why, "write echo differs");
 }
 
+/* A late reply (earlier transaction id, sound frame) is skipped, not fatal. */
+static void
+test_stale_reply(void **state)
+{
+	uint8_t b[64];
+	char why[128];
+	size_t n = good3(b);
+
+	(void)state;
+	b[1] = 0x33;			/* 0x1233: the request before */
+	assert_int_equal(check(&rq3, b, n, why), MBFRAME_STALE);
+	assert_string_equal(why, "transaction id 0x1233, expected 0x1234");
+	b[0] = 0x11;			/* 0x1133: 257 back, not ours */
+	assert_int_equal(check(&rq3, b, n, why), MBFRAME_BAD_FRAME);
+	n = good3(b);
+	b[1] = 0x33;
+	b[5] = 9;			/* old, and broken */
+	assert_int_equal(check(&rq3, b, n, why), MBFRAME_BAD_FRAME);
+}
+
+/* RTU reply to rq3 (unit 1, fc 3, 2 registers) with its CRC. */
+static size_t
+rtu3(uint8_t *b)
+{
+	static const uint8_t r[] = { 1, 3, 4, 0x00, 0x01, 0x00, 0xFF };
+	uint16_t crc = mbframe_crc16(r, sizeof(r));
+
+	memcpy(b, r, sizeof(r));
+	b[sizeof(r)] = (uint8_t)crc;
+	b[sizeof(r) + 1] = (uint8_t)(crc >> 8);
+	return sizeof(r) + 2;
+}
+
+static void
+test_rtu(void **state)
+{
+	/* the spec's example (Modbus over serial line, 6.2.2): 02 07 -> 41 12 */
+	static const uint8_t ex[] = { 0x02, 0x07 };
+	/* read holding 0x006B x3 from unit 0x11: CRC 0x8776 (76 87 on wire) */
+	static const uint8_t rq[] = { 0x11, 0x03, 0x00, 0x6B, 0x00, 0x03 };
+	uint8_t b[64], exc[5] = { 1, 0x83, 2, 0, 0 };
+	uint16_t regs[2], crc;
+	char why[128];
+	size_t n;
+
+	(void)state;
+	assert_int_equal(mbframe_crc16(ex, 2), 0x1241);
+	assert_int_equal(mbframe_crc16(rq, 6), 0x8776);
+
+	n = rtu3(b);
+	assert_int_equal(mbframe_rtu_want(&rq3, b, 0), 9);
+	assert_int_equal(mbframe_rtu_want(&rq3, b, n), 9);
+	assert_int_equal(mbframe_check_rtu(&rq3, b, n, why, sizeof(why)),
+	    MBFRAME_OK);
+	mbframe_rtu_to_tcp(&rq3, b, n, b);
+	assert_int_equal(check(&rq3, b, n + 4, why), MBFRAME_OK);
+	mbframe_regs(b, 2, regs);
+	assert_int_equal(regs[1], 0xFF);
+
+	n = rtu3(b);
+	assert_int_equal(mbframe_check_rtu(&rq3, b, n - 1, why, sizeof(why)),
+	    MBFRAME_SHORT);
+	assert_string_equal(why, "short frame: 8 of 9 bytes");
+	b[4] ^= 0x10;			/* one bit flipped on the line */
+	assert_int_equal(mbframe_check_rtu(&rq3, b, n, why, sizeof(why)),
+	    MBFRAME_BAD_CRC);
+	assert_string_equal(why, "CRC error");
+	b[2] ^= 0x01;			/* a byte count hit: still the CRC */
+	assert_int_equal(mbframe_check_rtu(&rq3, b, n, why, sizeof(why)),
+	    MBFRAME_BAD_CRC);
+
+	n = rtu3(b);
+	b[0] = 7;
+	crc = mbframe_crc16(b, n - 2);
+	b[n - 2] = (uint8_t)crc;
+	b[n - 1] = (uint8_t)(crc >> 8);
+	assert_int_equal(mbframe_check_rtu(&rq3, b, n, why, sizeof(why)),
+	    MBFRAME_BAD_UNIT);
+	assert_string_equal(why, "reply from unit 7, expected 1");
+
+	crc = mbframe_crc16(exc, 3);
+	exc[3] = (uint8_t)crc;
+	exc[4] = (uint8_t)(crc >> 8);
+	assert_int_equal(mbframe_rtu_want(&rq3, exc, 2), 5);
+	assert_int_equal(mbframe_check_rtu(&rq3, exc, 5, why, sizeof(why)),
+	    MBFRAME_EXCEPTION);
+	assert_string_equal(why, "exception 0x02 (illegal data address)");
+}
+
 int
 main(void)
 {
@@ -185,6 +274,8 @@ main(void)
 		cmocka_unit_test(test_unit_id),
 		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_write_echo),
+		cmocka_unit_test(test_stale_reply),
+		cmocka_unit_test(test_rtu),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

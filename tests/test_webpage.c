@@ -122,8 +122,15 @@ test_metrics_text(void **state)
 
 	(void)state;
 	s->dev[0].name = "d\"1\\";
+	s->dev[0].poll.req_crc = 7;
+	s->dev[0].poll.req_short = 8;
+	s->dev[0].poll.req_wrong_unit = 9;
 	webpage_metrics(f, s);
 	fclose(f);
+	assert_non_null(strstr(buf, "modbus2mail_modbus_requests_total{device="
+	    "\"d\\\"1\\\\\",result=\"crc_error\"} 7\n"));
+	assert_non_null(strstr(buf, "result=\"short_frame\"} 8\n"));
+	assert_non_null(strstr(buf, "result=\"wrong_unit\"} 9\n"));
 	assert_non_null(strstr(buf, "# TYPE modbus2mail_alarm_active gauge\n"));
 	assert_non_null(strstr(buf, "modbus2mail_alarm_active{device=\"d\\\"1"
 	    "\\\\\",rule=\"p<1>\",severity=\"warning\"} 1\n"));
@@ -243,6 +250,11 @@ test_status_lines(void **state)
 	s->dev[0].host = "10.0.0.5";
 	s->dev[0].port = 502;
 	s->dev[0].nreq = 3;
+	strlcpy(s->dev[0].transport, "tcp 10.0.0.5:502 unit 1 shared",
+	    sizeof(s->dev[0].transport));
+	s->dev[0].poll.req_crc = 4;
+	s->dev[0].poll.req_short = 5;
+	s->dev[0].poll.req_wrong_unit = 6;
 	strlcpy(s->dev[0].why, "connect 10.0.0.5:502: timeout",
 	    sizeof(s->dev[0].why));
 	strlcpy(s->dev[0].mail_ok_why, "exception 2",
@@ -267,7 +279,8 @@ test_status_lines(void **state)
 	fclose(df);
 	fclose(af);
 	assert_string_equal(dev, "  d1 link=down last_good_poll=never "
-	    "requests_per_cycle=3 address=10.0.0.5:502 shelved_until="
+	    "requests_per_cycle=3 transport=\"tcp 10.0.0.5:502 unit 1 shared\" "
+	    "crc_errors=4 short_frames=5 wrong_unit=6 shelved_until="
 	    "1970-01-01T01:00:00+00:00 error=\"connect 10.0.0.5:502: timeout\" "
 	    "mail_ok_coil_error=\"exception 2\"\n");
 	assert_string_equal(al, "  d1.link state=NORMAL since=- "
@@ -281,8 +294,7 @@ test_status_lines(void **state)
 	df = open_memstream(&dev, &dlen);
 	snapshot_status(s, df, df);
 	fclose(df);
-	assert_null(strstr(dev, "d1 link=down last_good_poll=never "
-	    "requests_per_cycle=3 address=10.0.0.5:502 shelved_until"));
+	assert_non_null(strstr(dev, "wrong_unit=6 error="));
 	free(dev);
 	free(al);
 	snapshot_free(s);

@@ -1,7 +1,8 @@
 /*
- * poller.h - one thread per device: libmodbus TCP client, read plan,
- * reconnect with capped backoff, alarm engine, alarm mail into the spool,
- * mail_ok_coil feedback. Alarm state is persisted under
+ * poller.h - one thread per bus (a serial port, a shared TCP host:port, or
+ * a device with its own connection) serving its devices in turn: read
+ * plan, reopen with capped backoff, alarm engine, alarm mail into the
+ * spool, mail_ok_coil feedback. Alarm state is persisted under
  * <spool_dir>/alarms/DEVICE.state so a restart neither re-sends nor forgets.
  */
 #ifndef MODBUS2MAIL_POLLER_H
@@ -18,15 +19,20 @@ struct spool;
 struct poller;
 struct snapshot;
 
-/* Starts the thread for cfg->devices[device]; cfg must outlive it. */
+/*
+ * Starts the poller of cfg->devices[device]; cfg must outlive it. Devices
+ * are started in order, started[] holding those before it: a device on
+ * the bus of an earlier one joins its thread, the first starts it.
+ */
 struct poller *poller_start(const struct config *, size_t device,
-	    struct spool *, struct relay *);
-/* Asks the thread to stop (it finishes its current request at most);
- * lets a caller stop many devices in parallel before poller_stop(). */
+	    struct spool *, struct relay *, struct poller *const *started);
+/* Asks its bus thread to stop (it finishes its current request at most);
+ * lets a caller stop many buses in parallel before poller_stop(). */
 void	poller_cancel(struct poller *);
-/* Stops and joins the thread; the alarm state is saved first. */
+/* Stops and joins its bus thread (the others on the bus are no longer
+ * served either; stop them all); the alarm state is saved. */
 void	poller_stop(struct poller *);
-/* Monotonic ms of the thread's last loop iteration (watchdog). */
+/* Monotonic ms of its bus thread's last loop iteration (watchdog). */
 uint64_t poller_last_alive_ms(const struct poller *);
 /* Longest time one loop iteration may legitimately take. */
 uint64_t poller_max_cycle_ms(const struct poller *);

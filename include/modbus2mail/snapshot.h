@@ -34,6 +34,9 @@ struct snapshot_poll {
 	uint64_t req_ok;		/* Modbus requests answered */
 	uint64_t req_exception;		/* answered with an exception */
 	uint64_t req_failed;		/* timeout, bad frame, connection */
+	uint64_t req_crc;		/* RTU: CRC error */
+	uint64_t req_short;		/* RTU: the reply stopped short */
+	uint64_t req_wrong_unit;	/* a reply from another unit */
 	uint64_t cycles;
 	uint64_t bucket[SNAPSHOT_NBUCKETS + 1];	/* last one: +Inf */
 	double seconds_sum;
@@ -41,8 +44,9 @@ struct snapshot_poll {
 };
 
 struct snapshot_device {
-	const char *name, *host;
+	const char *name, *host;	/* host: or the serial port */
 	unsigned port;
+	char transport[SNAPSHOT_WHY_MAX];	/* config_transport() */
 	int link_up;
 	time_t link_since;		/* wall: link went up or down, 0 never */
 	time_t last_good;		/* wall, 0 never */
@@ -122,6 +126,9 @@ void	snapshot_add_alarm(struct snapshot *s, const struct alarm_status *st);
  * "what failed"").
  */
 void	snapshot_status(const struct snapshot *, FILE *devices, FILE *alarms);
+/* "crc_errors=N short_frames=N wrong_unit=N": the replies a bus could
+ * not use, for status and poll. */
+void	snapshot_print_bad(FILE *, const struct snapshot_poll *);
 /* Adds one cycle of secs to a device's histogram. */
 void	snapshot_poll_observe(struct snapshot_poll *, double secs);
 /* Active alarm slots (ACTIVE or CLEARING). */
