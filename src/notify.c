@@ -173,9 +173,14 @@ notify_device_condition(char *buf, size_t len, const struct config_device *d,
     enum alarm_kind kind, const struct alarm_event *ev, time_t now)
 {
 	const char *what = strrchr(ev->name, '.');
-	char since[NOTIFY_FIELD], where[64], v[32];
+	char since[NOTIFY_FIELD], where[64], v[32], at[64];
 	int over = kind == ALARM_CLEARED;
 
+	if (d->serial.port != NULL)
+		snprintf(at, sizeof(at), "%s unit %u", d->serial.port,
+		    d->unit_id);
+	else
+		snprintf(at, sizeof(at), "%s:%u", d->host, d->port);
 	notify_when(since, sizeof(since), ev->since, now);
 	what = what != NULL ? what + 1 : "";
 	value_format(v, sizeof(v), ev->value);
@@ -190,16 +195,15 @@ notify_device_condition(char *buf, size_t len, const struct config_device *d,
 			    "%s stuck at %s since %s", d->name, where,
 			    ev->has_value ? v : "?", since);
 	} else if (over)
-		snprintf(buf, len, "PLC %s (%s:%u) %s again, after failing "
-		    "since %s", d->name, d->host, d->port, strcmp(what,
-		    "read") == 0 ? "reads work" : "answers", since);
+		snprintf(buf, len, "PLC %s (%s) %s again, after failing "
+		    "since %s", d->name, at, strcmp(what, "read") == 0 ?
+		    "reads work" : "answers", since);
 	else if (strcmp(what, "read") == 0)
-		snprintf(buf, len, "PLC %s (%s:%u) answers, but reads keep "
-		    "failing since %s: %s", d->name, d->host, d->port, since,
-		    ev->reason);
+		snprintf(buf, len, "PLC %s (%s) answers, but reads keep "
+		    "failing since %s: %s", d->name, at, since, ev->reason);
 	else
-		snprintf(buf, len, "PLC %s (%s:%u) not answering since %s%s%s",
-		    d->name, d->host, d->port, since, ev->reason[0] != '\0' ?
+		snprintf(buf, len, "PLC %s (%s) not answering since %s%s%s",
+		    d->name, at, since, ev->reason[0] != '\0' ?
 		    " \xe2\x80\x94 last error: " : "", ev->reason);
 }
 

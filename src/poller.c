@@ -875,8 +875,6 @@ poller_snapshot(struct poller *p, struct snapshot *s, size_t max)
 	pthread_mutex_lock(&p->lock);
 	d->name = p->dev->name;
 	config_transport(p->dev, d->transport, sizeof(d->transport));
-	d->host = p->dev->host != NULL ? p->dev->host : p->dev->serial.port;
-	d->port = p->dev->port;
 	d->link_up = p->link_up;
 	d->last_good = p->last_good;
 	d->link_since = p->link_since;

@@ -193,8 +193,8 @@ webpage_devices(FILE *out, const struct snapshot *s,
 		fputs("<tr><td>", out);
 		webpage_escape(out, d->name);
 		fputs(" <small>", out);
-		webpage_escape(out, d->host);
-		fprintf(out, ":%u</small>%s</td><td>", d->port, d->shelved ?
+		webpage_escape(out, d->transport);
+		fprintf(out, "</small>%s</td><td>", d->shelved ?
 		    " <span class=\"warn\">shelved</span>" : "");
 		fputs(d->link_up ? "<span class=\"ok\">up</span> since " :
 		    "<span class=\"bad\">down</span> since ", out);
@@ -447,6 +447,7 @@ webpage_config(FILE *out, const struct snapshot *s,
     const struct webpage_ctx *ctx)
 {
 	const struct config *cfg = s->cfg;
+	char transport[128];
 	size_t i;
 
 	webpage_head(out, "Configuration", 0, ctx);
@@ -472,12 +473,13 @@ webpage_config(FILE *out, const struct snapshot *s,
 	fputs("</table>\n", out);
 	fprintf(out, "<h2>Devices (%zu)</h2><table>\n", cfg->ndevices);
 	for (i = 0; i < cfg->ndevices; i++) {
+		config_transport(&cfg->devices[i], transport,
+		    sizeof(transport));
 		fputs("<tr><td>", out);
 		webpage_escape(out, cfg->devices[i].name);
 		fputs("</td><td>", out);
-		webpage_escape(out, cfg->devices[i].host);
-		fprintf(out, ":%u unit %u</td></tr>\n", cfg->devices[i].port,
-		    cfg->devices[i].unit_id);
+		webpage_escape(out, transport);
+		fputs("</td></tr>\n", out);
 	}
 	fputs("</table>\n", out);
 	webpage_config_rules(out, cfg);

@@ -31,6 +31,7 @@ static const char yaml[] =
     "devices:\n"
     "  - {name: maxi1, host: 127.0.0.1}\n"
     "  - {name: maxi2, host: 127.0.0.2}\n"
+    "  - {name: vfd3, serial: {port: /dev/ttyUSB0}, unit_id: 3}\n"
     "rules:\n"
     "  - name: tank\n"
     "    device: maxi1\n"
@@ -264,6 +265,15 @@ test_group_and_pseudo_rule(void **state)
 	assert_non_null(strstr(m.data, "\r\n\r\nCLEARED at 07:01 +00:00 after "
 	    "1 min 10 s\r\n\r\nPLC maxi2 (127.0.0.2:502) reads work again, "
 	    "after failing since 07:00:00 +00:00\r\n"));
+	notify_mail_clear(&m);
+	/* a serial device: its port and unit */
+	ev[0].name = "vfd3.link";
+	ev[0].reason[0] = '\0';
+	n.device = 2;
+	n.kind = ALARM_ACTIVE;
+	assert_int_equal(notify_build(cfg, &n, T0 + 10, 4, &m), 0);
+	assert_non_null(strstr(m.data, "\r\nPLC vfd3 (/dev/ttyUSB0 unit 3) "
+	    "not answering since 07:00:00 +00:00\r\n"));
 	notify_mail_clear(&m);
 	config_free(cfg);
 }

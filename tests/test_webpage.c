@@ -39,7 +39,8 @@ make_snapshot(const struct config *cfg)
 	s->threads_alive = 1;
 	s->ndev = 1;
 	s->dev[0].name = "d1";
-	s->dev[0].host = "127.0.0.1\"";
+	strlcpy(s->dev[0].transport, "tcp 127.0.0.1\":502 unit 1 shared",
+	    sizeof(s->dev[0].transport));
 	s->dev[0].link_up = 1;
 	s->dev[0].nalarm = 2;
 	snapshot_poll_observe(&s->dev[0].poll, 0.003);
@@ -89,7 +90,7 @@ test_overview_escaped_and_forms(void **state)
 	assert_non_null(strstr(html, "7.5 &lt;script&gt;alert(&#39;x&#39;)"
 	    "&lt;/script&gt;"));
 	assert_non_null(strstr(html, "p&lt;1&gt;"));
-	assert_non_null(strstr(html, "127.0.0.1&quot;"));
+	assert_non_null(strstr(html, "tcp 127.0.0.1&quot;:502 unit 1 shared"));
 	assert_non_null(strstr(html, "Log out op&lt;x&gt;"));
 	assert_non_null(strstr(html, "name=\"csrf\" value=\"0123456789abcdef"
 	    "0123456789abcdef\""));
@@ -247,8 +248,6 @@ test_status_lines(void **state)
 	setenv("TZ", "UTC", 1);
 	tzset();
 	s->dev[0].name = "d1";
-	s->dev[0].host = "10.0.0.5";
-	s->dev[0].port = 502;
 	s->dev[0].nreq = 3;
 	strlcpy(s->dev[0].transport, "tcp 10.0.0.5:502 unit 1 shared",
 	    sizeof(s->dev[0].transport));

@@ -44,8 +44,7 @@ struct snapshot_poll {
 };
 
 struct snapshot_device {
-	const char *name, *host;	/* host: or the serial port */
-	unsigned port;
+	const char *name;
 	char transport[SNAPSHOT_WHY_MAX];	/* config_transport() */
 	int link_up;
 	time_t link_since;		/* wall: link went up or down, 0 never */

@@ -57,7 +57,8 @@ bench_snapshot(const struct config *cfg)
 	s->threads_alive = 1;
 	for (i = 0; i < NDEV; i++) {
 		s->dev[i].name = cfg->devices[i].name;
-		s->dev[i].host = cfg->devices[i].host;
+		config_transport(&cfg->devices[i], s->dev[i].transport,
+		    sizeof(s->dev[i].transport));
 		s->dev[i].link_up = 1;
 		snapshot_poll_observe(&s->dev[i].poll, 0.002);
 	}
