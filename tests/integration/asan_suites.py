@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""The listener, relay, acknowledge-by-reply (imap), firmware-shim and
-hostile-PLC integration tests and the listener stress test, run from an
-ASan+UBSan build directory: run_sanitized.sh
+"""The listener, relay, acknowledge-by-reply (imap), firmware-shim,
+hostile-PLC and bus (rtu) integration tests and the listener stress test,
+run from an ASan+UBSan build directory: run_sanitized.sh
 builds it and passes its modbus2mail (meson test 'asan'). Sanitizer reports
 go to files: any report fails the run, also one from a daemon whose test
 did not notice it died.
@@ -18,7 +18,7 @@ import tempfile
 
 HELPERS = ["src/modbus2mail", "tests/spool_inject", "tests/firmware/m2mfw_shim",
            "tests/firmware/m2mfw_libmodbus_check"]
-SELECT = re.compile(r"^.* / ((?:listener|relay|stress|hostile|imap)_\S+|"
+SELECT = re.compile(r"^.* / ((?:listener|relay|stress|hostile|imap|rtu)_\S+|"
                     r"firmware_(?:mbpoll|libmodbus|stream|e2e)(?:_rtu)?)$", re.M)
 
 

@@ -4,8 +4,8 @@ port (a pty end in the tests), or the same units behind one Modbus/TCP
 host:port, as a TCP<->RTU gateway shows them. Each unit id has its own
 coils and registers; a unit can be made silent (a dead device: requests to
 it get no reply) and alive again; every request is logged per unit with
-its time, so a test measures each unit's poll rate; in TCP mode accepted
-connections are counted.
+its time, so a test measures each unit's poll rate; a unit can answer
+late; in TCP mode accepted connections are counted.
 
 CLI:  rtu_sim.py --units 1,2 --serial PATH [--baud 19200]
       rtu_sim.py --units 1,2,3 --tcp [--host 127.0.0.1]
@@ -16,6 +16,8 @@ Control requests (one JSON object per line, one JSON reply per line):
   {"cmd": "get", "unit": N, "table": ..., "addr": N, "count": N}
       ("unit" defaults to the first of --units)
   {"cmd": "silent", "unit": N, "on": true|false}
+  {"cmd": "delay", "unit": N, "seconds": S}   a slow unit: its replies
+                       leave S seconds late (serial line only)
   {"cmd": "log"}    -> {"requests": {"UNIT": [[t, answered], ...]}} and
                        clears it (t = time.monotonic() when it came)
   {"cmd": "conns"}  -> {"accepted": N, "open": N} TCP connections
@@ -33,7 +35,8 @@ from pymodbus.datastore import (ModbusSequentialDataBlock, ModbusServerContext,
 from pymodbus.exceptions import NoSuchSlaveException
 from pymodbus.framer.rtu_framer import ModbusRtuFramer
 from pymodbus.server.async_io import (ModbusConnectedRequestHandler,
-                                      ModbusSerialServer, ModbusTcpServer)
+                                      ModbusSerialServer, ModbusSingleRequestHandler,
+                                      ModbusTcpServer)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from plc_sim import TABLES, PlcSim, run_control  # noqa: E402
@@ -51,6 +54,7 @@ class Units(ModbusServerContext):
                                  for u in ids}, single=False)
         self.first = ids[0]
         self.silent = set()
+        self.delay = {}
         self.requests = {u: [] for u in ids}
 
     def __getitem__(self, unit):
@@ -75,11 +79,23 @@ class Units(ModbusServerContext):
         if cmd == "silent":
             (self.silent.add if req["on"] else self.silent.discard)(unit)
             return {"ok": True}
+        if cmd == "delay":
+            self.delay[unit] = req["seconds"]
+            return {"ok": True}
         if cmd == "log":
             reqs = self.requests
             self.requests = {u: [] for u in reqs}
             return {"ok": True, "requests": reqs}
         return None
+
+
+class SlowUnitHandler(ModbusSingleRequestHandler):
+    def _send_(self, data):
+        delay = self.server.context.delay.get(data[0], 0)
+        if delay:
+            asyncio.get_running_loop().call_later(delay, super()._send_, data)
+        else:
+            super()._send_(data)
 
 
 class CountingHandler(ModbusConnectedRequestHandler):
@@ -93,6 +109,7 @@ async def serve(args, units):
     if args.serial:
         server = ModbusSerialServer(units, framer=ModbusRtuFramer, port=args.serial,
                                     baudrate=args.baud, parity="N",
+                                    handler=SlowUnitHandler,
                                     ignore_missing_slaves=True)
         await server.start()
         if server.transport is None:
@@ -140,6 +157,9 @@ class RtuSim(PlcSim):
 
     def silent(self, unit, on=True):
         self.request(cmd="silent", unit=unit, on=on)
+
+    def delay(self, unit, seconds):
+        self.request(cmd="delay", unit=unit, seconds=seconds)
 
     def log(self):
         """{unit: [[t, answered], ...]} since the last call."""
