@@ -49,7 +49,7 @@ static enum bus_result bus_rtu(struct bus *, struct mbframe_req *,
 		    uint64_t, uint8_t *, char *, size_t);
 static size_t	bus_rtu_read(struct bus *, const struct mbframe_req *,
 		    uint64_t, uint8_t *, int *);
-static void	bus_rtu_drain(struct bus *, uint64_t);
+static void	bus_rtu_settle(struct bus *, uint64_t);
 static enum bus_result bus_tcp(struct bus *, struct mbframe_req *,
 		    uint64_t, uint8_t *, char *, size_t);
 
@@ -282,7 +282,7 @@ bus_tcp(struct bus *b, struct mbframe_req *rq, uint64_t timeout_ms,
 	return bus_result_of(m);
 }
 
-/* RTU: silence, flush what came late, send, read, check. */
+/* RTU: silence (what came late discarded), send, read, check. */
 static enum bus_result
 bus_rtu(struct bus *b, struct mbframe_req *rq, uint64_t timeout_ms,
     uint8_t *rsp, char *why, size_t whylen)
@@ -293,8 +293,7 @@ bus_rtu(struct bus *b, struct mbframe_req *rq, uint64_t timeout_ms,
 	int err = 0;
 
 	mbframe_build(rq, req);
-	bus_wait_quiet(b);
-	tcflush(modbus_get_socket(b->mb), TCIFLUSH);
+	bus_rtu_settle(b, timeout_ms);
 	/* unit id and PDU; libmodbus adds the CRC and switches RTS */
 	if (modbus_send_raw_request(b->mb, req + MBFRAME_MBAP_LEN - 1,
 	    MBFRAME_REQ_LEN - MBFRAME_MBAP_LEN + 1) == -1) {
@@ -310,11 +309,10 @@ bus_rtu(struct bus *b, struct mbframe_req *rq, uint64_t timeout_ms,
 		b->quiet_at_us = bus_now_us() + b->silence_us;
 		return BUS_TIMEOUT;
 	}
+	/* the rest of a bad frame is discarded before the next request */
 	m = mbframe_check_rtu(rq, rsp, len, why, whylen);
 	if (m == MBFRAME_OK || m == MBFRAME_EXCEPTION)
 		mbframe_rtu_to_tcp(rq, rsp, len, rsp);
-	else
-		bus_rtu_drain(b, timeout_ms);
 	b->quiet_at_us = bus_now_us() + b->silence_us;
 	return bus_result_of(m);
 }
@@ -331,6 +329,27 @@ bus_wait_quiet(struct bus *b)
 	ts.tv_nsec = (long)((b->quiet_at_us - now) % 1000000) * 1000;
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
+}
+
+/*
+ * Before a request: discards what came late (a unit answering after its
+ * timeout) and keeps the silence after it, for timeout_ms at most.
+ */
+static void
+bus_rtu_settle(struct bus *b, uint64_t timeout_ms)
+{
+	struct pollfd pfd = { modbus_get_socket(b->mb), POLLIN, 0 };
+	uint64_t deadline = util_mono_ms() + timeout_ms;
+	uint8_t junk[64];
+
+	for (;;) {
+		bus_wait_quiet(b);
+		if (poll(&pfd, 1, 0) != 1 || read(pfd.fd, junk,
+		    sizeof(junk)) <= 0 || util_mono_ms() >= deadline)
+			break;
+		b->quiet_at_us = bus_now_us() + b->silence_us;
+	}
+	tcflush(pfd.fd, TCIFLUSH);
 }
 
 /*
@@ -367,19 +386,4 @@ bus_rtu_read(struct bus *b, const struct mbframe_req *rq,
 			len += (size_t)n;
 	}
 	return len;
-}
-
-/* After a bad reply: discard bytes until the line is quiet (bounded). */
-static void
-bus_rtu_drain(struct bus *b, uint64_t timeout_ms)
-{
-	struct pollfd pfd = { modbus_get_socket(b->mb), POLLIN, 0 };
-	uint64_t deadline = util_mono_ms() + timeout_ms;
-	uint8_t junk[64];
-	int gap = (int)(b->silence_us / 1000) + 1;
-
-	while (util_mono_ms() < deadline && poll(&pfd, 1, gap) == 1 &&
-	    read(pfd.fd, junk, sizeof(junk)) > 0)
-		;
-	tcflush(pfd.fd, TCIFLUSH);
 }

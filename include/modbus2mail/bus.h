@@ -6,8 +6,9 @@
  * that CRC errors, short frames and replies from another unit are
  * counted apart and never taken for data.
  *
- * RTU keeps the inter-frame silence, flushes what arrived late before
- * each request and drains the line after a failed one, so a late reply
+ * RTU: before each request, whatever arrived since the last reply (the
+ * rest of a bad frame, a unit answering after its timeout) is discarded
+ * and the line kept silent for 3.5 characters after it, so a late reply
  * is never taken for the next unit's. TCP skips a late reply by its
  * transaction id. Not thread-safe: one bus thread owns the link.
  */

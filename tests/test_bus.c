@@ -1,0 +1,312 @@
+/*
+ * Tests for bus.c against peers in this process: a pty pair (the bus
+ * opens the slave as its serial port, a thread answers on the master as
+ * scripted) and a loopback TCP listener. RTU: a good reply, a CRC error,
+ * a short frame and another unit's reply are told apart and the line
+ * stays usable; a late reply is flushed, never taken for the next
+ * request; the inter-frame silence is kept. TCP: a late reply is skipped
+ * by its transaction id on a shared connection, which a timeout does not
+ * close; a bus of one closes on a timeout.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pty.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "modbus2mail/bus.h"
+#include "modbus2mail/config.h"
+#include "modbus2mail/mbframe.h"
+
+enum act {
+	ACT_GOOD,		/* regs = unit * 100 + i */
+	ACT_CRC,		/* one bit flipped */
+	ACT_SHORT,		/* the last two bytes never come */
+	ACT_OTHER_UNIT,		/* a sound reply from unit 7 */
+	ACT_LATE,		/* silent, the reply after 150 ms */
+};
+
+struct peer {
+	int fd;			/* pty master or TCP connection */
+	const enum act *script;
+	size_t n;
+	uint64_t wrote_us;	/* when the last reply was written */
+	uint64_t min_gap_us;	/* shortest reply-to-next-request gap */
+	int late_done;		/* the late reply is on the line */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Reads exactly n bytes within 2 s; 0 ok. */
+static int
+read_n(int fd, uint8_t *b, size_t n)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	ssize_t r;
+	size_t got = 0;
+
+	while (got < n) {
+		if (poll(&pfd, 1, 2000) != 1)
+			return -1;
+		if ((r = read(fd, b + got, n - got)) <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+static size_t
+rtu_reply(uint8_t unit, uint16_t n, uint8_t *out)
+{
+	uint16_t i, crc;
+
+	out[0] = unit;
+	out[1] = 3;
+	out[2] = (uint8_t)(2 * n);
+	for (i = 0; i < n; i++) {
+		out[3 + 2 * i] = (uint8_t)((unit * 100 + i) >> 8);
+		out[4 + 2 * i] = (uint8_t)(unit * 100 + i);
+	}
+	crc = mbframe_crc16(out, 3 + 2u * n);
+	out[3 + 2 * n] = (uint8_t)crc;
+	out[4 + 2 * n] = (uint8_t)(crc >> 8);
+	return 5 + 2u * n;
+}
+
+static void *
+rtu_peer(void *arg)
+{
+	struct peer *p = arg;
+	uint8_t rq[8], rsp[64];
+	size_t i, len;
+	uint64_t t;
+
+	for (i = 0; i < p->n; i++) {
+		if (read_n(p->fd, rq, sizeof(rq)) == -1)
+			break;
+		t = now_us();
+		if (p->wrote_us != 0 && t - p->wrote_us < p->min_gap_us)
+			p->min_gap_us = t - p->wrote_us;
+		assert_int_equal(mbframe_crc16(rq, 6), rq[6] | rq[7] << 8);
+		len = rtu_reply(rq[0], (uint16_t)(rq[4] << 8 | rq[5]), rsp);
+		switch (p->script[i]) {
+		case ACT_GOOD:
+			break;
+		case ACT_CRC:
+			rsp[4] ^= 0x08;
+			break;
+		case ACT_SHORT:
+			len -= 2;
+			break;
+		case ACT_OTHER_UNIT:
+			len = rtu_reply(7, (uint16_t)(rq[4] << 8 | rq[5]), rsp);
+			break;
+		case ACT_LATE:
+			usleep(150000);
+			break;
+		}
+		assert_int_equal(write(p->fd, rsp, len), (ssize_t)len);
+		p->wrote_us = now_us();
+		pthread_mutex_lock(&p->lock);
+		p->late_done |= p->script[i] == ACT_LATE;
+		pthread_cond_signal(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+	}
+	return NULL;
+}
+
+static enum bus_result
+read2(struct bus *b, uint8_t unit, uint16_t *regs, char *why)
+{
+	uint8_t rsp[BUS_RSP_MAX];
+	struct mbframe_req rq = { 0, unit, 3, 0, 2 };
+	enum bus_result r;
+
+	r = bus_transact(b, &rq, 100, rsp, why, 128);
+	if (r == BUS_OK)
+		mbframe_regs(rsp, 2, regs);
+	return r;
+}
+
+static void
+test_rtu(void **state)
+{
+	static const enum act script[] = { ACT_GOOD, ACT_CRC, ACT_GOOD,
+		ACT_SHORT, ACT_OTHER_UNIT, ACT_GOOD, ACT_LATE, ACT_GOOD };
+	struct config_device d;
+	struct peer p;
+	struct bus *b;
+	pthread_t th;
+	char why[128], name[64];
+	uint16_t regs[2];
+	int slave;
+
+	(void)state;
+	memset(&d, 0, sizeof(d));
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(openpty(&p.fd, &slave, name, NULL, NULL), 0);
+	d.name = "vfd";
+	d.serial.port = name;
+	d.serial.baud = 19200;
+	d.serial.parity = 'N';
+	d.serial.data_bits = 8;
+	d.serial.stop_bits = 1;
+	d.timeout_ms = 100;
+	p.script = script;
+	p.n = sizeof(script) / sizeof(script[0]);
+	p.min_gap_us = UINT64_MAX;
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cond, NULL);
+	b = bus_new(&d, 2);
+	assert_int_equal(bus_open(b, why, sizeof(why)), 0);
+	assert_int_equal(pthread_create(&th, NULL, rtu_peer, &p), 0);
+
+	assert_int_equal(read2(b, 3, regs, why), BUS_OK);
+	assert_int_equal(regs[0], 300);
+	assert_int_equal(regs[1], 301);
+	assert_int_equal(read2(b, 3, regs, why), BUS_CRC);
+	assert_string_equal(why, "CRC error");
+	assert_int_equal(read2(b, 4, regs, why), BUS_OK);
+	assert_int_equal(regs[1], 401);
+	assert_int_equal(read2(b, 3, regs, why), BUS_SHORT);
+	assert_string_equal(why, "short frame: 7 of 9 bytes");
+	assert_int_equal(read2(b, 3, regs, why), BUS_WRONG_UNIT);
+	assert_string_equal(why, "reply from unit 7, expected 3");
+	assert_int_equal(read2(b, 4, regs, why), BUS_OK);
+	/* unit 3 answers after its timeout: not unit 4's reply */
+	assert_int_equal(read2(b, 3, regs, why), BUS_TIMEOUT);
+	assert_string_equal(why, "no complete reply within 100ms");
+	pthread_mutex_lock(&p.lock);
+	while (!p.late_done)
+		pthread_cond_wait(&p.cond, &p.lock);
+	pthread_mutex_unlock(&p.lock);
+	assert_int_equal(read2(b, 4, regs, why), BUS_OK);
+	assert_int_equal(regs[0], 400);
+	assert_true(bus_is_open(b));
+	pthread_join(th, NULL);
+	/* 3.5 characters of 10 bits at 19200 baud */
+	assert_true(p.min_gap_us >= 1823);
+	bus_free(b);
+	close(slave);
+	close(p.fd);
+}
+
+/* TCP: a listener on 127.0.0.1 whose peer answers request 1 only after
+ * request 2 came, then request 2. */
+static void *
+tcp_peer(void *arg)
+{
+	struct peer *p = arg;
+	uint8_t rq1[12], rq2[12], rsp[13] = { 0, 0, 0, 0, 0, 7, 0, 3, 4, 0,
+	    1, 0, 2 };
+	int c;
+
+	if ((c = accept(p->fd, NULL, NULL)) == -1)
+		return NULL;
+	if (read_n(c, rq1, 12) == 0 && read_n(c, rq2, 12) == 0) {
+		memcpy(rsp, rq1, 2);
+		rsp[6] = rq1[6];
+		assert_int_equal(write(c, rsp, sizeof(rsp)), 13);
+		memcpy(rsp, rq2, 2);
+		rsp[6] = rq2[6];
+		rsp[12] = 9;
+		assert_int_equal(write(c, rsp, sizeof(rsp)), 13);
+	}
+	/* a third request is never answered */
+	read_n(c, rq1, 12);
+	read_n(c, rq1, 1);
+	close(c);
+	return NULL;
+}
+
+static void
+tcp_run(size_t ndev)
+{
+	struct sockaddr_in sa;
+	socklen_t salen = sizeof(sa);
+	struct config_device d;
+	struct peer p;
+	struct bus *b;
+	pthread_t th;
+	char why[128], host[] = "127.0.0.1";
+	uint16_t regs[2];
+
+	memset(&d, 0, sizeof(d));
+	memset(&p, 0, sizeof(p));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	p.fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(p.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(p.fd, 1), 0);
+	assert_int_equal(getsockname(p.fd, (struct sockaddr *)&sa, &salen), 0);
+	d.name = "gw";
+	d.host = host;
+	d.port = ntohs(sa.sin_port);
+	d.timeout_ms = 100;
+	b = bus_new(&d, ndev);
+	assert_int_equal(pthread_create(&th, NULL, tcp_peer, &p), 0);
+	assert_int_equal(bus_open(b, why, sizeof(why)), 0);
+	assert_int_equal(read2(b, 12, regs, why), BUS_TIMEOUT);
+	if (ndev == 1) {
+		/* alone on it: the connection is not trusted any more */
+		assert_false(bus_is_open(b));
+		assert_int_equal(read2(b, 13, regs, why), BUS_IO);
+	} else {
+		/* shared: the late reply to unit 12 is skipped */
+		assert_true(bus_is_open(b));
+		assert_int_equal(read2(b, 13, regs, why), BUS_OK);
+		assert_int_equal(regs[1], 9);
+	}
+	bus_free(b);
+	pthread_join(th, NULL);
+	close(p.fd);
+}
+
+static void
+test_tcp_shared_skips_late_reply(void **state)
+{
+	(void)state;
+	tcp_run(2);
+}
+
+static void
+test_tcp_alone_closes_on_timeout(void **state)
+{
+	(void)state;
+	tcp_run(1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rtu),
+		cmocka_unit_test(test_tcp_shared_skips_late_reply),
+		cmocka_unit_test(test_tcp_alone_closes_on_timeout),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
