@@ -14,13 +14,14 @@ import subprocess
 import sys
 import time
 import unittest
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "peers"))
 sys.path.insert(0, HERE)
 import test_alarms  # noqa: E402
 import test_hostile  # noqa: E402
-from harness import tmpdir, wait_until  # noqa: E402
+from harness import free_port, tmpdir, wait_until  # noqa: E402
 from pty_pair import PtyPair  # noqa: E402
 from rtu_proxy import RtuProxy  # noqa: E402
 from rtu_sim import RtuSim  # noqa: E402
@@ -29,9 +30,10 @@ from test_hostile import SLACK, figure  # noqa: E402
 AFTER = 2.0            # link_alarm.after
 TIMEOUT = 0.3          # every device's `timeout`
 KEEP = 0.8             # share of its poll rate a live unit keeps beside a dead one
-FRAME_ERRORS = ("crc_errors", "short_frames", "wrong_unit")
 
 CONFIG = test_hostile.HEAD + """\
+http:
+  listen: ["127.0.0.1:{http_port}"]
 devices:
 {devices}
 defaults:
@@ -66,6 +68,10 @@ class BusTest(test_hostile.HostileTest):
     rule on its coil 0."""
     units = (1, 2)
 
+    def setUp(self):
+        self.http_port = free_port()
+        super().setUp()
+
     def make_plc(self):
         self.line = PtyPair(self.work)
         self.addCleanup(self.line.stop)
@@ -80,7 +86,8 @@ class BusTest(test_hostile.HostileTest):
                           for u in self.units)
         with open(self.cfg, "w") as f:
             f.write(CONFIG.format(spool=os.path.join(self.work, "spool"),
-                                  smtp_port=self.smtp_port, devices=devices,
+                                  smtp_port=self.smtp_port, http_port=self.http_port,
+                                  devices=devices,
                                   rules="".join(RULE.format(unit=u) for u in self.units)))
 
     def stop_daemon(self):
@@ -123,23 +130,21 @@ class BusTest(test_hostile.HostileTest):
         wait_until(more, timeout=timeout, what=what)
         return log
 
-
-class OneLine(BusTest):
     def beside(self, trouble, coils):
         """Unit 1's poll rate before and after trouble() (unit 2 dead or
         slow; unit2.link on time): (rate before, rate after, unit 1's failed
-        reads after, unit 2's requests after). coils: each unit's coil 0,
-        their alarms seen first."""
+        reads after, unit 2's requests after). coils: unit: its coil 0 (1:
+        its alarm seen first)."""
         for u, v in coils.items():
             self.plc.set("co", 0, v, unit=u)
         self.start()
         for u in self.units:
-            if coils[u]:
+            if coils.get(u):
                 self.state_mail("u%d_fault" % u, "ACTIVE")
         self.plc.log()
         before = self.record({}, lambda log: len(log.get(1, [])) >= 20,
                              what="20 polls of unit 1")
-        errors = self.frame_errors(1)
+        errors = self.failed_reads(1)
         t0 = time.monotonic()
         trouble()
         self.plc.log()
@@ -149,7 +154,7 @@ class OneLine(BusTest):
         took = time.monotonic() - t0
         self.record(after, lambda log: len(log.get(1, [])) >= 40,
                     what="40 polls of unit 1 beside unit 2")
-        errors = self.frame_errors(1) - errors
+        errors = self.failed_reads(1) - errors
         rate0, rate1 = per_second(before[1]), per_second(after[1])
         figure("unit2.link mail after unit 2's trouble began", took)
         print("figure: unit 1 polls %.1f/s before, %.1f/s beside unit 2 (%.0f%%), "
@@ -161,9 +166,19 @@ class OneLine(BusTest):
         self.assertGreaterEqual(rate1, KEEP * rate0)
         return rate0, rate1, errors, len(after[2])
 
-    def frame_errors(self, unit):
-        return sum(self.count(unit, c) for c in FRAME_ERRORS)
+    def failed_reads(self, unit):
+        """Requests to unit that did not answer with data (/metrics: every
+        result but ok, timeouts too)."""
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.http_port,
+                                    timeout=5) as r:
+            text = r.read().decode()
+        results = dict(re.findall(r'^modbus2mail_modbus_requests_total\{device="unit%d",'
+                                  r'result="([a-z_]+)"\} (\d+)$' % unit, text, re.M))
+        self.assertIn("ok", results, text)
+        return sum(int(n) for r, n in results.items() if r != "ok")
 
+
+class OneLine(BusTest):
     def test_two_units_alarms_then_dead_unit_backed_off(self):
         failed = self.beside(lambda: self.plc.silent(2), {1: 1, 2: 1})[2]
         self.assertEqual(failed, 0)
@@ -283,6 +298,20 @@ class SharedTcp(BusTest):
         self.assertEqual(self.plc.conns(), {"ok": True, "accepted": 3, "open": 2})
         self.assertIn(' transport="tcp 127.0.0.1:%d unit 3 separate" ' % self.plc.port,
                       self.device_line(3))
+
+    def test_dead_unit_behind_the_gateway_keeps_the_connection(self):
+        failed = self.beside(lambda: self.plc.silent(2), {1: 1, 2: 1})[2]
+        self.assertEqual(failed, 0)
+        self.assertEqual(self.plc.conns(), {"ok": True, "accepted": 1, "open": 1})
+
+    def test_late_reply_behind_the_gateway_skipped(self):
+        """Unit 2's replies come after its timeout on the shared connection:
+        skipped by transaction id, so no read of unit 1 fails, none of them
+        becomes unit 1's value, and the connection stays."""
+        failed = self.beside(lambda: self.plc.delay(2, TIMEOUT + 0.1), {1: 0, 2: 1})[2]
+        self.assertEqual(failed, 0)
+        self.assert_no_mail("u1_fault")
+        self.assertEqual(self.plc.conns(), {"ok": True, "accepted": 1, "open": 1})
 
 
 BAD_SERIAL = """\

@@ -152,7 +152,8 @@ class PlcSim:
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("READY"):
-            self.stop()
+            stop_child(self.proc)
+            self.proc.stdout.close()
             raise RuntimeError("plc_sim did not start: %r" % line)
         fields = dict(kv.split("=") for kv in line.split()[1:])
         self.host = host
@@ -185,7 +186,10 @@ class PlcSim:
         self.request(cmd="up")
 
     def stop(self):
+        self.ctlf.close()
+        self.ctl.close()
         stop_child(self.proc)
+        self.proc.stdout.close()
 
     def __enter__(self):
         return self

@@ -17,7 +17,7 @@ Control requests (one JSON object per line, one JSON reply per line):
       ("unit" defaults to the first of --units)
   {"cmd": "silent", "unit": N, "on": true|false}
   {"cmd": "delay", "unit": N, "seconds": S}   a slow unit: its replies
-                       leave S seconds late (serial line only)
+                       leave S seconds late
   {"cmd": "log"}    -> {"requests": {"UNIT": [[t, answered], ...]}} and
                        clears it (t = time.monotonic() when it came)
   {"cmd": "conns"}  -> {"accepted": N, "open": N} TCP connections
@@ -89,16 +89,23 @@ class Units(ModbusServerContext):
         return None
 
 
-class SlowUnitHandler(ModbusSingleRequestHandler):
+class SlowUnits:
+    """Sends a slow unit's reply late; UNIT_AT: where a frame has its unit id."""
     def _send_(self, data):
-        delay = self.server.context.delay.get(data[0], 0)
+        delay = self.server.context.delay.get(data[self.UNIT_AT], 0)
         if delay:
             asyncio.get_running_loop().call_later(delay, super()._send_, data)
         else:
             super()._send_(data)
 
 
-class CountingHandler(ModbusConnectedRequestHandler):
+class SerialHandler(SlowUnits, ModbusSingleRequestHandler):
+    UNIT_AT = 0
+
+
+class TcpHandler(SlowUnits, ModbusConnectedRequestHandler):
+    UNIT_AT = 6         # after the MBAP header's transaction, protocol, length
+
     def connection_made(self, transport):
         self.server.accepted += 1
         super().connection_made(transport)
@@ -109,13 +116,13 @@ async def serve(args, units):
     if args.serial:
         server = ModbusSerialServer(units, framer=ModbusRtuFramer, port=args.serial,
                                     baudrate=args.baud, parity="N",
-                                    handler=SlowUnitHandler,
+                                    handler=SerialHandler,
                                     ignore_missing_slaves=True)
         await server.start()
         if server.transport is None:
             raise SystemExit("rtu_sim: cannot open %s" % args.serial)
         return server, 0
-    server = ModbusTcpServer(units, address=(args.host, 0), handler=CountingHandler,
+    server = ModbusTcpServer(units, address=(args.host, 0), handler=TcpHandler,
                              allow_reuse_address=True, ignore_missing_slaves=True)
     server.accepted = 0
     asyncio.create_task(server.serve_forever())
