@@ -24,13 +24,11 @@
  * duplicate a mail but never lose one.
  */
 #include <errno.h>
-#include <modbus.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
