@@ -290,6 +290,7 @@ test_status_lines(void **state)
 	    "reason=\"maintenance\"\n");
 	/* one slot not shelved: the device is not */
 	s->alarm[0].shelved = 0;
+	free(dev);
 	df = open_memstream(&dev, &dlen);
 	snapshot_status(s, df, df);
 	fclose(df);
