@@ -625,6 +625,30 @@ test_response_capacity(void **state)
 	    M2MFW_ENOSPC);
 }
 
+/* The PDU handler both framings share: its own bounds. */
+static void
+test_pdu_bounds(void **state)
+{
+	struct fixture	*f = *state;
+	uint8_t		 pdu[M2MFW_PDU_MAX + 1];
+	const uint8_t	 want[] = { 0x03, 0x02, 0x00, 0x00 };
+
+	memset(pdu, 0, sizeof(pdu));
+	pdu[0] = 0x03;
+	pdu[4] = 1;
+	assert_int_equal(m2mfw_pdu(&f->fw, pdu, 0, f->resp, 5), M2MFW_EPROTO);
+	assert_int_equal(m2mfw_pdu(&f->fw, pdu, sizeof(pdu), f->resp,
+	    sizeof(f->resp)), M2MFW_EPROTO);
+	assert_int_equal(m2mfw_pdu(&f->fw, pdu, 5, f->resp, 4), M2MFW_ENOSPC);
+	assert_int_equal(f->fw.requests, 0);
+	assert_int_equal(m2mfw_pdu(&f->fw, pdu, 5, f->resp, 5), 4);
+	assert_memory_equal(f->resp, want, sizeof(want));
+	/* 253 bytes is a PDU (answered: wrong length for FC 3 -> 03). */
+	assert_int_equal(m2mfw_pdu(&f->fw, pdu, M2MFW_PDU_MAX, f->resp, 5), 2);
+	assert_int_equal(f->resp[1], M2MFW_EX_VALUE);
+	assert_int_equal(f->fw.requests, 2);
+}
+
 static void
 test_heartbeat(void **state)
 {
@@ -799,6 +823,7 @@ main(void)
 		T(test_pipelined_frames),
 		T(test_unit_id_filter),
 		T(test_response_capacity),
+		T(test_pdu_bounds),
 		T(test_heartbeat),
 		T(test_init_rejects),
 		T(test_accessors_range),
