@@ -47,6 +47,17 @@ def corrupt(frame, mode):
     return body + struct.pack(">H", computeCRC(body))
 
 
+def pty_end(link):
+    """A raw pty whose slave is at link: (master, slave). The caller keeps
+    the slave open too, so the master never reads EIO while no one else
+    has it open."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    tty.setraw(master)
+    os.symlink(os.ttyname(slave), link)
+    return master, slave
+
+
 class Proxy:
     def __init__(self, directory):
         self.loop = asyncio.get_running_loop()
@@ -60,13 +71,8 @@ class Proxy:
         self.loop.add_reader(self.device_m, self.collect_reply)
 
     def open_end(self, link):
-        """A pty whose slave is at link; the proxy keeps the slave open too,
-        so the master never reads EIO while no one else has it open."""
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        tty.setraw(master)
+        master, slave = pty_end(link)
         self.slaves.append(slave)
-        os.symlink(os.ttyname(slave), link)
         return master
 
     def forward_request(self):
