@@ -280,29 +280,101 @@ test_timing(void **state)
 	struct m2mfw_rtu	 r;
 	uint32_t		 t;
 
-	/* t3.5 = 3.5 x 11 bits, rounded up; fixed 1750 us above 19200. */
+	/*
+	 * t3.5 = 3.5 x 11 bits, rounded up; the frame gap 26 bit times;
+	 * fixed 1750 and 1250 us above 19200 baud.
+	 */
 	assert_int_equal(m2mfw_rtu_init(&r, &f->fw, 9600), 0);
 	assert_int_equal(r.t35, 4011);
+	assert_int_equal(r.tgap, 2708);
 	assert_int_equal(m2mfw_rtu_init(&r, &f->fw, 1200), 0);
 	assert_int_equal(r.t35, 32084);
 	assert_int_equal(f->rtu.t35, 2006);
+	assert_int_equal(f->rtu.tgap, 1354);
 	assert_int_equal(m2mfw_rtu_init(&r, &f->fw, 38400), 0);
 	assert_int_equal(r.t35, 1750);
+	assert_int_equal(r.tgap, 1250);
 	assert_int_equal(m2mfw_rtu_init(&r, &f->fw, 115200), 0);
 	assert_int_equal(r.t35, 1750);
 
-	/* Gaps just under t3.5 keep one frame, whatever the clock's origin. */
-	t = 0xFFFFFFFFu - 3 * 2005;
-	assert_int_equal(feed(f, req, sizeof(req), t, 2005), 7);
-	/* A gap of t3.5 splits it: both halves fail their CRC. */
+	/*
+	 * Gaps of 1.5 characters (860 us) plus read jitter, up to just under
+	 * the frame gap, keep one frame, whatever the clock's origin.
+	 */
+	t = 0xFFFFFFFFu - 3 * 1353;
+	assert_int_equal(feed(f, req, sizeof(req), t, 1353), 7);
+	/* A gap of 26 bit times splits it: both halves fail their CRC. */
 	m2mfw_rtu_rx(&f->rtu, req[0], 0);
 	m2mfw_rtu_rx(&f->rtu, req[1], 573);
-	assert_int_equal(feed(f, req + 2, sizeof(req) - 2, 573 + 2006, 573), 0);
+	assert_int_equal(feed(f, req + 2, sizeof(req) - 2, 573 + 1354, 573), 0);
 	assert_int_equal(f->rtu.dropped, 2);
 	assert_int_equal(f->fw.requests, 1);
 	/* Nothing received: polling never answers. */
 	assert_int_equal(m2mfw_rtu_poll(&f->rtu, 123456789, f->resp,
 	    sizeof(f->resp)), 0);
+}
+
+/*
+ * A bus shared with another unit, 8N1 at 19200 baud (521 us a character):
+ * the master keeps 3.5 characters (1823 us) between unit 2's reply and its
+ * request to us. Was merged into one bad frame while frames were cut at
+ * 3.5 characters of 11 bits (2006 us).
+ */
+static void
+test_tight_master_8n1(void **state)
+{
+	struct fixture	*f = *state;
+	uint8_t		 other[] = { 0x02, 0x03, 0x02, 0x12, 0x34, 0, 0 };
+	const uint8_t	 req[] = { 0x01, 0x03, 0x00, 0x00, 0x00, 0x01,
+	    0x84, 0x0A };
+	const uint8_t	 bcast[] = { 0x00, 0x06, 0x00, 0x08, 0x00, 0x07,
+	    0x48, 0x1B };
+	uint32_t	 t = 1000;
+	size_t		 i;
+
+	seal(other, sizeof(other));
+	for (i = 0; i < sizeof(other); i++, t += 521)
+		m2mfw_rtu_rx(&f->rtu, other[i], t);
+	t += 1823 - 521;
+	assert_int_equal(feed(f, req, sizeof(req), t, 521), 7);
+	assert_int_equal(f->rtu.dropped, 0);
+	/* The same when read jitter eats 400 us of the gap. */
+	t += 7 * 521 + 2006;
+	for (i = 0; i < sizeof(other); i++, t += 521)
+		m2mfw_rtu_rx(&f->rtu, other[i], t);
+	t += 1823 - 400 - 521;
+	assert_int_equal(feed(f, req, sizeof(req), t, 521), 7);
+	/* A broadcast write, then at once a request: both served. */
+	t += 7 * 521 + 2006;
+	for (i = 0; i < sizeof(bcast); i++, t += 521)
+		m2mfw_rtu_rx(&f->rtu, bcast[i], t);
+	t += 1823 - 521;
+	assert_int_equal(feed(f, req, sizeof(req), t, 521), 7);
+	assert_int_equal(f->t.holding[8], 7);
+	assert_int_equal(f->nwrites, 1);
+	assert_int_equal(f->rtu.dropped, 0);
+	assert_int_equal(f->fw.requests, 3 + 1);
+}
+
+/* A request the master did not wait for is never executed. */
+static void
+test_late_request_not_run(void **state)
+{
+	struct fixture	*f = *state;
+	const uint8_t	 wr[] = { 0x01, 0x05, 0x00, 0x1F, 0xFF, 0x00, 0xBD, 0xFC };
+	const uint8_t	 req[] = { 0x01, 0x03, 0x00, 0x00, 0x00, 0x01,
+	    0x84, 0x0A };
+	uint32_t	 t = 0;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(wr); i++, t += 573)
+		m2mfw_rtu_rx(&f->rtu, wr[i], t);
+	/* The next frame starts after the gap but before the reply's turn. */
+	t += 1354 - 573;
+	assert_int_equal(feed(f, req, sizeof(req), t, 573), 7);
+	assert_int_equal(m2mfw_get_bit(&f->fw, M2MFW_COILS, 31), 0);
+	assert_int_equal(f->nwrites, 0);
+	assert_int_equal(f->rtu.dropped, 1);
 }
 
 static void
@@ -381,6 +453,8 @@ main(void)
 		T(test_short_and_garbled),
 		T(test_overlong_frame),
 		T(test_timing),
+		T(test_tight_master_8n1),
+		T(test_late_request_not_run),
 		T(test_init_and_capacity),
 		T(test_random_frames),
 #undef T

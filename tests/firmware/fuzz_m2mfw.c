@@ -2,7 +2,7 @@
  * fuzz_m2mfw.c - libFuzzer target for the firmware core: the input is a
  * byte stream as a client would send it, framed and answered the way the
  * Arduino wrapper does, once as Modbus/TCP and once as Modbus RTU (bytes on
- * a serial line, the first input byte choosing where silences fall), plus
+ * a serial line, the first input byte choosing the silences), plus
  * the whole input as one RTU frame given a valid CRC. Checks: no
  * out-of-bounds access (ASan), every reply fits the buffer, TCP replies are
  * well-formed MBAP echoing the request's header, RTU replies carry unit 1
@@ -93,7 +93,11 @@ check_rtu_reply(const uint8_t *resp, int r)
 		abort();
 }
 
-/* data[0]'s bits, in turn, say whether a t3.5 silence follows a byte. */
+/*
+ * data[0]'s bit pairs, in turn, give the silence after a byte: a character
+ * (0, 1), a frame gap that cuts the frame before its reply is due (2), or
+ * t3.5 (3).
+ */
 static void
 fuzz_rtu_stream(struct m2mfw *fw, const uint8_t *data, size_t size)
 {
@@ -106,7 +110,16 @@ fuzz_rtu_stream(struct m2mfw *fw, const uint8_t *data, size_t size)
 		abort();
 	for (i = 1; i < size; i++) {
 		m2mfw_rtu_rx(&rtu, data[i], now);
-		now += (data[0] >> (i & 7)) & 1 ? rtu.t35 : 573;
+		switch ((data[0] >> (2 * (i & 3))) & 3) {
+		case 2:
+			now += rtu.tgap;
+			break;
+		case 3:
+			now += rtu.t35;
+			break;
+		default:
+			now += 573;
+		}
 		check_rtu_reply(resp, m2mfw_rtu_poll(&rtu, now, resp,
 		    sizeof(resp)));
 	}

@@ -12,7 +12,7 @@
  *   -H  advance the heartbeat register every second, as the sketch does
  *   -s  also answer Modbus RTU on this tty (raw mode; unit id 1..247),
  *       framed as the Arduino glue frames it: bytes timed as they are
- *       read, a frame ends after 3.5 characters of silence at BAUD
+ *       read, the silences (m2mfw_rtu.h) those of BAUD
  *   -b  the line's baud rate, for that silence (default 19200)
  * Binds 127.0.0.1 only. Prints "modbus=PORT control=PORT" once ready, and
  * "write TABLE ADDR VALUE" for every coil/register the client writes.

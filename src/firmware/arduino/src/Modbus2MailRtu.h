@@ -9,10 +9,12 @@
  *   setup():  plc.begin(1); rs485.begin(plc.core(), 19200, SERIAL_8E1);
  *   loop():   plc.setAlarm(0, digitalRead(pin)); plc.poll(); rs485.poll();
  *
- * Frames end after 3.5 characters of silence (2.0 ms at 19200 baud, 4.0 ms
- * at 9600, 1.75 ms above 19200), timed with micros() as poll() reads the
- * bytes: loop() must come round faster than that, or a frame read in two
- * parts counts as two, fails its CRC and gets no reply (the master asks
+ * Bytes are timed with micros() as poll() reads them: a silence of 26 bit
+ * times starts a new frame, 3.5 characters of 11 bits let the reply go
+ * (1.35 and 2.0 ms at 19200 baud). loop() must come round within about 9
+ * bit times (0.47 ms at 19200 baud) for a master that keeps only the
+ * minimum gap on a shared 8N1 bus, within 1.35 ms otherwise; slower, a
+ * request is cut in two, fails its CRC and gets no reply (the master asks
  * again; a wrong answer never results). The unit id (1..247) is the map's;
  * broadcast writes (unit 0) are applied without a reply. While a reply
  * goes out poll() blocks (0.57 ms a byte at 19200 baud), then drops what
