@@ -6,11 +6,16 @@ bit set through the shim's control port becomes an alarm mail at the local
 aiosmtpd provider (tests/peers/smtp_provider.py: STARTTLS with a test CA made
 by openssl, AUTH), clearing it a CLEARED mail, an analogue value over its
 threshold another alarm; the daemon writes mail_ok (coil 31) to the PLC.
+With --rtu the same over Modbus RTU: the daemon's serial device on one end
+of a socat pty pair, the shim (-s) on the other, as a Controllino on RS-485.
 
-usage: test_firmware_e2e.py MODBUS2MAIL_EXE M2MFW_SHIM
+usage: test_firmware_e2e.py MODBUS2MAIL_EXE M2MFW_SHIM [--rtu]
 """
+import contextlib
 import os
+import shutil
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "peers"))
@@ -33,8 +38,7 @@ recipients:
   ops: [ops@example.com]
 devices:
   - name: maxi1
-    host: 127.0.0.1
-    port: {modbus_port}
+{link}
     unit_id: 1
     poll_interval: 100ms
     timeout: 500ms
@@ -65,8 +69,28 @@ def rule_mails(provider, rule):
             if rule in (m.get("X-Modbus2mail-Rule") or "").split(", ")]
 
 
+@contextlib.contextmanager
+def plc(shim_exe, rtu):
+    """The shim, and the device's link lines for the config."""
+    if not rtu:
+        with Shim(shim_exe, "-H") as s:
+            yield s, "    host: 127.0.0.1\n    port: %d" % s.modbus_port
+        return
+    from pty_pair import PtyPair
+    with tempfile.TemporaryDirectory() as tmp, \
+            PtyPair(tmp, names=("ttyGateway", "ttyPLC")) as line, \
+            Shim(shim_exe, "-H", "-s", line.device_end, "-b", "19200") as s:
+        # a pty has no parity: the sketch's 8E1 becomes 8N1 here
+        yield s, ("    serial: {port: %s, baud: 19200, parity: none, "
+                  "data_bits: 8, stop_bits: 1}" % line.daemon_end)
+
+
 def main():
     exe, shim_exe = sys.argv[1], sys.argv[2]
+    rtu = "--rtu" in sys.argv[3:]
+    if rtu and shutil.which("socat") is None:
+        print("socat not installed (apt-get install socat)")
+        return 77
     work = tmpdir("m2m-fw-")
     smtp_port = free_port()
     pki = make_pki(os.path.join(work, "pki"))
@@ -78,12 +102,11 @@ def main():
                        user="alarms@example.com", password="s3cret").start()
     daemon = None
     try:
-        with Shim(shim_exe, "-H") as shim:
+        with plc(shim_exe, rtu) as (shim, link):
             cfg = os.path.join(work, "m2m.yaml")
             with open(cfg, "w") as f:
                 f.write(CONFIG.format(spool=os.path.join(work, "spool"), smtp_port=smtp_port,
-                                      modbus_port=shim.modbus_port, ca=pki.ca,
-                                      password_file=password_file))
+                                      link=link, ca=pki.ca, password_file=password_file))
             r = Daemon(exe, cfg).cli("check", check=False)
             assert r.returncode == 0, "config check: %s%s" % (r.stdout, r.stderr)
             daemon = Daemon(exe, cfg).start()
@@ -129,6 +152,8 @@ def main():
             stats = shim.ctl("stats")
             assert int(stats.split()[0].split("=")[1]) > 10, stats
             assert " exceptions=0 " in stats, "daemon caused exceptions: " + stats
+            # RTU: every frame of the gateway's arrived whole and checked out
+            assert stats.endswith(" dropped=0"), "frames dropped: " + stats
     finally:
         if daemon is not None:
             rc = daemon.stop()
