@@ -40,11 +40,16 @@ enum slot_state {
 	STATE_CLEARING,		/* condition false, off_delay running */
 };
 
+/*
+ * One per rule and pseudo-rule: 10,000 rules are 10,000 slots, so texts
+ * are allocated when set (NULL = ""), most slots never need one.
+ */
 struct slot {
 	enum slot_type type;
 	long rule;				/* config index or -1 */
 	const struct config_rule *r;		/* NULL for pseudo-rules */
-	char name[128];
+	const char *name;			/* the rule's; owned for
+						 * pseudo-rules */
 	enum config_severity severity;
 	const struct config_strlist *to;
 	enum slot_state state;
@@ -59,17 +64,17 @@ struct slot {
 	uint64_t next_reminder;
 	uint64_t shelved_until;			/* monotonic, 0 = not */
 	time_t shelved_until_wall;
-	char reason[ALARM_REASON_MAX];		/* of the shelf */
-	char why[ALARM_REASON_MAX];		/* link/read: what failed */
+	char *reason;				/* of the shelf */
+	char *why;				/* link/read: what failed */
 	uint64_t *raises;			/* chatter: recent raise times */
 	size_t nraises;
 	int ack_prev;				/* -1 unknown */
 	int has_value;
 	double value, raw;
 	unsigned long group;			/* ACTIVE mail of the episode */
-	char msgid[ALARM_MSGID_MAX];		/* ... and its Message-ID */
-	char subject[ALARM_SUBJECT_MAX];	/* ... and its Subject */
-	char by[ALARM_REASON_MAX];		/* who acknowledged, how */
+	char *msgid;				/* ... and its Message-ID */
+	char *subject;				/* ... and its Subject */
+	char *by;				/* who acknowledged, how */
 };
 
 /* An event waiting for the end of the cycle. */
@@ -115,6 +120,8 @@ struct alarm_engine {
 };
 
 static const char *slot_strstate(enum slot_state);
+static const char *slot_text(const char *);
+static void	slot_set(char **, const char *, size_t);
 static void	slot_enter_state(struct slot *, enum slot_state);
 static int	slot_shelved(const struct slot *, uint64_t);
 static int	slot_on(const struct slot *);
@@ -170,6 +177,30 @@ alarm_kind_name(enum alarm_kind k)
 		"ACKNOWLEDGED", "ESCALATION", "SHELVED" };
 
 	return (unsigned)k < ALARM_NKINDS ? names[k] : "?";
+}
+
+static const char *
+slot_text(const char *t)
+{
+	return t != NULL ? t : "";
+}
+
+/* A copy of the first max - 1 bytes of t in *f (as the fixed buffers of
+ * the mails and the state file hold); "" frees it. */
+static void
+slot_set(char **f, const char *t, size_t max)
+{
+	size_t n = t != NULL ? strnlen(t, max - 1) : 0;
+
+	if (n > 0 && *f != NULL && strncmp(*f, t, n) == 0 && (*f)[n] == '\0')
+		return;		/* the link error comes every cycle */
+	free(*f);
+	*f = NULL;
+	if (n == 0)
+		return;
+	*f = xmalloc(n + 1);
+	memcpy(*f, t, n);
+	(*f)[n] = '\0';
 }
 
 static void
@@ -231,7 +262,7 @@ alarm_engine_new(const struct config *cfg, size_t device)
 		s->type = SLOT_RULE;
 		s->rule = (long)i;
 		s->r = r;
-		strlcpy(s->name, r->name, sizeof(s->name));
+		s->name = r->name;
 		s->severity = r->severity;
 		s->to = &r->to;
 		if (r->chatter && r->chatter_raises > 0)
@@ -242,17 +273,17 @@ alarm_engine_new(const struct config *cfg, size_t device)
 		e->link_slot = (long)e->nslots;
 		s = &e->slots[e->nslots++];
 		s->type = SLOT_LINK;
-		snprintf(s->name, sizeof(s->name), "%s.link", d->name);
+		s->name = xasprintf("%s.link", d->name);
 		e->read_slot = (long)e->nslots;
 		s = &e->slots[e->nslots++];
 		s->type = SLOT_READ;
-		snprintf(s->name, sizeof(s->name), "%s.read", d->name);
+		s->name = xasprintf("%s.read", d->name);
 	}
 	if (d->heartbeat) {
 		e->hb_slot = (long)e->nslots;
 		s = &e->slots[e->nslots++];
 		s->type = SLOT_HEARTBEAT;
-		snprintf(s->name, sizeof(s->name), "%s.heartbeat", d->name);
+		s->name = xasprintf("%s.heartbeat", d->name);
 	}
 	for (i = 0; i < e->nslots; i++) {
 		s = &e->slots[i];
@@ -270,14 +301,24 @@ void
 alarm_engine_free(struct alarm_engine *e)
 {
 	struct alarm_notification *n;
+	struct slot *s;
 	size_t i;
 
 	if (e == NULL)
 		return;
 	while ((n = alarm_engine_take(e)) != NULL)
 		alarm_notification_free(n);
-	for (i = 0; i < e->nslots; i++)
-		free(e->slots[i].raises);
+	for (i = 0; i < e->nslots; i++) {
+		s = &e->slots[i];
+		if (s->type != SLOT_RULE)
+			free((char *)s->name);
+		free(s->raises);
+		free(s->reason);
+		free(s->why);
+		free(s->msgid);
+		free(s->subject);
+		free(s->by);
+	}
 	free(e->slots);
 	free(e->req_fail);
 	free(e->pend);
@@ -316,6 +357,7 @@ raise_alarm(struct alarm_engine *e, size_t idx, uint64_t now, time_t wall)
 {
 	struct slot *s = &e->slots[idx];
 	const struct config_rule *r = s->r;
+	char reason[ALARM_REASON_MAX];
 	size_t i, recent = 0;
 
 	slot_enter_state(s, STATE_ACTIVE);
@@ -329,7 +371,9 @@ raise_alarm(struct alarm_engine *e, size_t idx, uint64_t now, time_t wall)
 	s->escalate_at = r != NULL ? now + r->escalate_after_ms : 0;
 	s->acked = s->escalated = s->notified = s->held = 0;
 	s->group = 0;
-	s->msgid[0] = s->subject[0] = s->by[0] = '\0';
+	slot_set(&s->msgid, NULL, 1);
+	slot_set(&s->subject, NULL, 1);
+	slot_set(&s->by, NULL, 1);
 	if (r != NULL && r->chatter && s->raises != NULL &&
 	    !slot_shelved(s, now)) {
 		memmove(s->raises + 1, s->raises,
@@ -344,9 +388,10 @@ raise_alarm(struct alarm_engine *e, size_t idx, uint64_t now, time_t wall)
 			s->shelved_until = now + r->chatter_shelve_ms;
 			s->shelved_until_wall = wall +
 			    (time_t)(r->chatter_shelve_ms / 1000);
-			snprintf(s->reason, sizeof(s->reason), "chatter: %zu "
-			    "raises within %llus", recent,
+			snprintf(reason, sizeof(reason), "chatter: %zu raises "
+			    "within %llus", recent,
 			    (unsigned long long)(r->chatter_within_ms / 1000));
+			slot_set(&s->reason, reason, sizeof(reason));
 			s->nraises = 0;
 			emit(e, idx, ALARM_SHELVED, r->chatter_shelve_ms);
 			return;
@@ -423,7 +468,7 @@ timers(struct alarm_engine *e, size_t idx, uint64_t now)
 		log_info("alarm: rule=%s shelf over", s->name);
 		s->shelved_until = 0;
 		s->shelved_until_wall = 0;
-		s->reason[0] = '\0';
+		slot_set(&s->reason, NULL, 1);
 	}
 	if (!slot_on(s) || slot_shelved(s, now) || s->held)
 		return;
@@ -511,7 +556,7 @@ eval_link(struct alarm_engine *e, int link_up, uint64_t now, time_t wall)
 		return;
 	s = &e->slots[e->link_slot];
 	if (!link_up && e->link_why[0] != '\0')
-		strlcpy(s->why, e->link_why, sizeof(s->why));
+		slot_set(&s->why, e->link_why, ALARM_REASON_MAX);
 	/* raised after `after` of failures; once raised, down = still on */
 	cond = !link_up && (slot_on(s) ||
 	    now - e->link_fail_since >= e->dev->link_alarm_after_ms);
@@ -604,7 +649,7 @@ eval_read(struct alarm_engine *e, const struct readplan *p, int link_up,
 		    rq->addr, rq->count, rq->why);
 	}
 	if (cond)
-		strlcpy(s->why, buf, sizeof(s->why));
+		slot_set(&s->why, buf, ALARM_REASON_MAX);
 	step(e, (size_t)e->read_slot, cond || (slot_on(s) && any), now, wall);
 }
 
@@ -692,9 +737,9 @@ fill_event(const struct alarm_engine *e, const struct slot *s,
 	ev->raw = s->raw;
 	ev->since = s->since;
 	ev->shelve_ms = shelve_ms;
-	strlcpy(ev->reason, shelve_ms != 0 ? s->reason : s->why,
+	strlcpy(ev->reason, slot_text(shelve_ms != 0 ? s->reason : s->why),
 	    sizeof(ev->reason));
-	strlcpy(ev->by, s->by, sizeof(ev->by));
+	strlcpy(ev->by, slot_text(s->by), sizeof(ev->by));
 }
 
 /* One notification of kind from the n events of p. */
@@ -750,7 +795,7 @@ flush_active(struct alarm_engine *e, uint64_t now)
 		/* also when it cleared in the window: ACTIVE, then CLEARED */
 		s->notified = slot_on(s);
 		s->group = group;
-		s->msgid[0] = '\0';
+		slot_set(&s->msgid, NULL, 1);
 		if (s->r != NULL)
 			s->next_reminder = now + s->r->repeat_ms;
 		act[n++] = e->pend[i];
@@ -835,8 +880,9 @@ alarm_engine_take(struct alarm_engine *e)
 		s = &e->slots[q->slot[i]];
 		if (q->group[i] == 0 || s->group != q->group[i])
 			continue;
-		strlcpy(n->ev[i].thread, s->msgid, sizeof(n->ev[i].thread));
-		strlcpy(n->ev[i].subject, s->subject,
+		strlcpy(n->ev[i].thread, slot_text(s->msgid),
+		    sizeof(n->ev[i].thread));
+		strlcpy(n->ev[i].subject, slot_text(s->subject),
 		    sizeof(n->ev[i].subject));
 	}
 	free(q->slot);
@@ -859,9 +905,8 @@ alarm_engine_set_message_id(struct alarm_engine *e,
 		s = &e->slots[i];
 		if (s->group != n->group)
 			continue;
-		strlcpy(s->msgid, msgid, sizeof(s->msgid));
-		strlcpy(s->subject, subject != NULL ? subject : "",
-		    sizeof(s->subject));
+		slot_set(&s->msgid, msgid, ALARM_MSGID_MAX);
+		slot_set(&s->subject, subject, ALARM_SUBJECT_MAX);
 	}
 }
 
@@ -927,7 +972,8 @@ alarm_engine_ack(struct alarm_engine *e, const char *rule, const char *by,
 	if (s->acked)
 		return 0;
 	s->acked = 1;
-	strlcpy(s->by, by != NULL ? by : "via modbus2mail ack", sizeof(s->by));
+	slot_set(&s->by, by != NULL ? by : "via modbus2mail ack",
+	    ALARM_REASON_MAX);
 	if ((s->notified || s->held) && !slot_shelved(s, now))
 		emit(e, (size_t)idx, ALARM_ACKNOWLEDGED, 0);
 	return 0;
@@ -955,8 +1001,8 @@ alarm_engine_shelve(struct alarm_engine *e, const char *rule, uint64_t ms,
 		s->shelved_until = ms != 0 ? now + ms : 0;
 		s->shelved_until_wall = ms != 0 ?
 		    wall + (time_t)((ms + 999) / 1000) : 0;
-		strlcpy(s->reason, ms != 0 && reason != NULL ? reason : "",
-		    sizeof(s->reason));
+		slot_set(&s->reason, ms != 0 ? reason : NULL,
+		    ALARM_REASON_MAX);
 	}
 	return 0;
 }
@@ -983,11 +1029,11 @@ alarm_engine_get(const struct alarm_engine *e, size_t i, uint64_t now,
 	st->acknowledged = st->active && s->acked;
 	st->shelved = slot_shelved(s, now);
 	st->shelved_until = st->shelved ? s->shelved_until_wall : 0;
-	st->reason = st->shelved ? s->reason : "";
+	st->reason = st->shelved ? slot_text(s->reason) : "";
 	st->has_value = s->has_value;
 	st->value = s->value;
 	st->unavailable = s->unavail;
-	st->why = st->active ? s->why : "";
+	st->why = st->active ? slot_text(s->why) : "";
 }
 
 /* addr (bare) is one of l's addresses, without case. */
@@ -1013,7 +1059,7 @@ alarm_engine_episode(const struct alarm_engine *e, const char *msgid,
 
 	for (i = 0; i < e->nslots; i++) {
 		s = &e->slots[i];
-		if (!slot_on(s) || s->msgid[0] == '\0' ||
+		if (!slot_on(s) || s->msgid == NULL ||
 		    strcmp(s->msgid, msgid) != 0)
 			continue;
 		if (n < max) {
@@ -1069,9 +1115,9 @@ alarm_engine_save(const struct alarm_engine *e, uint64_t now, time_t wall)
 		    s->name, slot_on(s), s->acked, s->escalated, s->notified,
 		    (long long)s->since,
 		    shelved ? (long long)s->shelved_until_wall : 0LL,
-		    s->msgid[0] != '\0' ? s->msgid : "-");
-		save_escaped(f, s->subject);
-		fprintf(f, " reason=%s\n", s->reason);
+		    s->msgid != NULL ? s->msgid : "-");
+		save_escaped(f, slot_text(s->subject));
+		fprintf(f, " reason=%s\n", slot_text(s->reason));
 	}
 	if (fclose(f) != 0) {
 		free(buf);
@@ -1151,7 +1197,7 @@ load_line(struct alarm_engine *e, const char *line, uint64_t now,
 		"notified", "since", "shelved_until" };
 	unsigned long num[6];
 	uint64_t elapsed;
-	char name[128], tok[ALARM_MSGID_MAX];
+	char name[128], tok[ALARM_MSGID_MAX], buf[ALARM_SUBJECT_MAX];
 	const char *v, *sp;
 	struct slot *s;
 	size_t i, len;
@@ -1188,28 +1234,32 @@ load_line(struct alarm_engine *e, const char *line, uint64_t now,
 		if (s->r != NULL)
 			s->next_reminder = now + s->r->repeat_ms;
 		if ((v = save_field(line, "msgid", &len)) != NULL &&
-		    len < sizeof(s->msgid) && !(len == 1 && v[0] == '-')) {
-			snprintf(s->msgid, sizeof(s->msgid), "%.*s", (int)len,
-			    v);
+		    len < ALARM_MSGID_MAX && !(len == 1 && v[0] == '-')) {
+			snprintf(buf, sizeof(buf), "%.*s", (int)len, v);
+			slot_set(&s->msgid, buf, ALARM_MSGID_MAX);
 			/* slots of one burst share its thread again */
 			s->group = 0;
 			for (j = 0; j < (long)e->nslots; j++)
 				if (j != idx && e->slots[j].group != 0 &&
-				    strcmp(e->slots[j].msgid, s->msgid) == 0)
+				    strcmp(slot_text(e->slots[j].msgid),
+				    buf) == 0)
 					s->group = e->slots[j].group;
 			if (s->group == 0)
 				s->group = e->next_group++;
 		}
-		if ((v = save_field(line, "subject", &len)) != NULL)
-			load_escaped(s->subject, sizeof(s->subject), v, len);
+		if ((v = save_field(line, "subject", &len)) != NULL) {
+			load_escaped(buf, sizeof(buf), v, len);
+			slot_set(&s->subject, buf, ALARM_SUBJECT_MAX);
+		}
 	}
 	if ((time_t)num[5] > wall) {
 		s->shelved_until = now + (uint64_t)((time_t)num[5] - wall) *
 		    1000;
 		s->shelved_until_wall = (time_t)num[5];
-		if ((v = save_field(line, "reason", &len)) != NULL)
-			snprintf(s->reason, sizeof(s->reason), "%.*s",
-			    (int)len, v);
+		if ((v = save_field(line, "reason", &len)) != NULL) {
+			snprintf(buf, sizeof(buf), "%.*s", (int)len, v);
+			slot_set(&s->reason, buf, ALARM_REASON_MAX);
+		}
 	}
 }
 

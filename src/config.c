@@ -58,6 +58,15 @@ struct ctx {
 };
 
 /*
+ * What most of 10,000 rules leave out is shared, not copied per rule (2
+ * MB less at that size): the default templates and unit here, the
+ * recipients as the configuration's default_to. config_free() knows them.
+ */
+static char cfg_shared_subject[] = CONFIG_DEFAULT_SUBJECT;
+static char cfg_shared_body[] = CONFIG_DEFAULT_BODY;
+static char cfg_shared_empty[] = "";
+
+/*
  * Key tables. Each section is one table: the key, how its value is parsed,
  * where it is stored (offsetof in the section's struct) and its default.
  * The unknown-key suggestion reads the same table. A key with a parser
@@ -1885,11 +1894,11 @@ cfg_rule(struct ctx *c, yaml_node_t *n, struct config_rule *r)
 		r->name = xstrdup("");
 	}
 	if (r->unit == NULL)
-		r->unit = xstrdup("");
+		r->unit = cfg_shared_empty;
 	if (r->subject == NULL)
-		r->subject = xstrdup(CONFIG_DEFAULT_SUBJECT);
+		r->subject = cfg_shared_subject;
 	if (r->body == NULL)
-		r->body = xstrdup(CONFIG_DEFAULT_BODY);
+		r->body = cfg_shared_body;
 	if (!ok)
 		return;
 	if ((dev = cfg_seen(cfg_rule_keys, seen, "device")) == NULL)
@@ -1904,7 +1913,7 @@ cfg_rule(struct ctx *c, yaml_node_t *n, struct config_rule *r)
 	if ((to = cfg_seen(cfg_rule_keys, seen, "to")) != NULL)
 		cfg_addrlist(c, to, &r->to);
 	else if (c->def_to_set)
-		strlist_copy(&r->to, &c->def_to);
+		r->to = c->def_to;	/* becomes cfg->default_to */
 	else
 		cfg_error(c, n, "rule %s: no recipients ('to' here or in "
 		    "defaults)", r->name);
@@ -2168,10 +2177,14 @@ config_free(struct config *cfg)
 		struct config_rule *r = &cfg->rules[i];
 
 		free(r->name);
-		strlist_free(&r->to);
-		free(r->subject);
-		free(r->body);
-		free(r->unit);
+		if (r->to.v != cfg->default_to.v)
+			strlist_free(&r->to);
+		if (r->subject != cfg_shared_subject)
+			free(r->subject);
+		if (r->body != cfg_shared_body)
+			free(r->body);
+		if (r->unit != cfg_shared_empty)
+			free(r->unit);
 		strlist_free(&r->escalate_to);
 	}
 	free(cfg->rules);

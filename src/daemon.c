@@ -9,6 +9,7 @@
  * the web page) through the snapshot this thread takes each tick.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pwd.h>
 #include <pthread.h>
@@ -41,6 +42,7 @@
 #include "modbus2mail/util.h"
 
 #define DAEMON_TICK_MS		1000
+#define DAEMON_MMAP_THRESHOLD	(256 * 1024)
 
 struct daemon {
 	const char *path;
@@ -63,6 +65,7 @@ struct daemon {
 	char status[256];		/* last STATUS= sent */
 };
 
+static void	daemon_malloc_tune(void);
 static void	daemon_notify(const char *);
 static struct config *daemon_load(const char *);
 static int	daemon_start_workers(struct daemon *, struct config *);
@@ -91,6 +94,21 @@ static void	daemon_history_shelf(struct daemon *, const struct ctl_req *,
 static size_t	daemon_episode(void *, const char *, const char *,
 		    struct alarm_episode *, size_t);
 static void	daemon_imap_queued(void *);
+
+/*
+ * Buffers of a few hundred KiB and more come and go: the YAML parser's
+ * stack, a snapshot of 10,000 alarms each tick, a page or /metrics being
+ * rendered. glibc raises its mmap threshold after the first such free and
+ * then keeps them in the heap, resident for good; a fixed threshold gives
+ * them back to the kernel when freed (a few page faults per tick).
+ */
+static void
+daemon_malloc_tune(void)
+{
+#ifdef __GLIBC__
+	mallopt(M_MMAP_THRESHOLD, DAEMON_MMAP_THRESHOLD);
+#endif
+}
 
 static void
 daemon_notify(const char *msg)
@@ -198,6 +216,9 @@ daemon_start_workers(struct daemon *d, struct config *cfg)
 		log_warnx("daemon: %s", err);
 		goto fail;
 	}
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
 	return 0;
 fail:
 	daemon_stop_workers(d);
@@ -690,6 +711,7 @@ daemon_run(const char *path, int verbose)
 	int sfd, tick, running = 1;
 
 	log_init(verbose);
+	daemon_malloc_tune();
 	memset(&d, 0, sizeof(d));
 	d.path = path;
 	snapshot_board_init(&d.board);

@@ -118,7 +118,8 @@ readplan_span_add(struct readplan_span *v, size_t *n, uint16_t addr,
 	(*n)++;
 }
 
-/* Spans of one table a device needs; out has room for nrules * 2 + 1. */
+/* Spans of one table a device needs; out has room for two per rule of
+ * the device, plus one. */
 static size_t
 readplan_spans(const struct config *cfg, size_t device,
     enum config_source table, struct readplan_span *out)
@@ -150,16 +151,24 @@ readplan_build(const struct config *cfg, size_t device, struct readplan *p)
 		SOURCE_DISCRETE_INPUT, SOURCE_HOLDING_REGISTER,
 		SOURCE_INPUT_REGISTER };
 	struct readplan_span *spans;
-	size_t t, n, i, cap = 2 * cfg->nrules + 1;
+	struct readplan_req *out;
+	size_t t, n, i, cap = 1;
 
 	memset(p, 0, sizeof(*p));
+	for (i = 0; i < cfg->nrules; i++)
+		cap += 2 * (cfg->rules[i].device == device);
 	spans = xcalloc(cap, sizeof(*spans));
-	p->req = xcalloc(4 * cap, sizeof(*p->req));
+	out = xcalloc(cap, sizeof(*out));
+	/* sized to the plan: a poller keeps it as long as it runs */
 	for (t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
 		n = readplan_spans(cfg, device, tables[t], spans);
-		p->nreq += readplan_coalesce(tables[t], spans, n,
-		    p->req + p->nreq);
+		n = readplan_coalesce(tables[t], spans, n, out);
+		p->req = xreallocarray(p->req, p->nreq + n + 1,
+		    sizeof(*p->req));
+		memcpy(p->req + p->nreq, out, n * sizeof(*out));
+		p->nreq += n;
 	}
+	free(out);
 	free(spans);
 	for (i = 0; i < p->nreq; i++) {
 		struct readplan_req *rq = &p->req[i];

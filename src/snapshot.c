@@ -2,17 +2,40 @@
  * snapshot.c - the status snapshot and its board: one pointer swapped
  * under a mutex, reference-counted so a slow reader never holds the lock.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
+#include "modbus2mail/log.h"
 #include "modbus2mail/snapshot.h"
 #include "modbus2mail/util.h"
 
 const double snapshot_buckets[SNAPSHOT_NBUCKETS] = {
 	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 };
+
+/*
+ * The alarm array is 1.5 MB at 10,000 rules and there is a new one each
+ * second while readers may still hold older ones: mapped on its own, a
+ * freed one goes back to the kernel instead of leaving a resident hole
+ * in the heap for the next to fill.
+ */
+static void *
+snapshot_map(size_t n, size_t size, size_t *len)
+{
+	void *p;
+
+	if (n > SIZE_MAX / size)
+		fatalx("snapshot: %zu entries", n);
+	*len = n * size;
+	if ((p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
+		fatal("snapshot: mmap %zu bytes", *len);
+	return p;		/* zero-filled */
+}
 
 struct snapshot *
 snapshot_new(size_t ndev, size_t nalarm)
@@ -21,7 +44,7 @@ snapshot_new(size_t ndev, size_t nalarm)
 
 	s->refs = 1;
 	s->dev = xcalloc(ndev + 1, sizeof(*s->dev));
-	s->alarm = xcalloc(nalarm + 1, sizeof(*s->alarm));
+	s->alarm = snapshot_map(nalarm + 1, sizeof(*s->alarm), &s->alarm_len);
 	return s;
 }
 
@@ -54,7 +77,7 @@ snapshot_free(struct snapshot *s)
 		snapshot_text_free(s->alarm[i].why);
 	}
 	free(s->dev);
-	free(s->alarm);
+	munmap(s->alarm, s->alarm_len);
 	free(s);
 }
 

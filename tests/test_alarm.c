@@ -1270,6 +1270,25 @@ test_load_garbage(void **state)
 	fx_close(&f);
 }
 
+/* 10,000 rules are 10,000 slots: a slot holds no text buffers until one
+ * is set (1.5 KB per rule before, most of it never used). */
+static void
+test_slots_small(void **state)
+{
+	struct config *cfg = test_config_many(10000);
+	struct alarm_engine *e;
+	size_t used;
+
+	(void)state;
+	used = test_heap_in_use();
+	e = alarm_engine_new(cfg, 1);
+	used = test_heap_in_use() - used;
+	assert_int_equal(alarm_engine_count(e), 10002);
+	assert_true(used / alarm_engine_count(e) <= 256);
+	alarm_engine_free(e);
+	config_free(cfg);
+}
+
 int
 main(void)
 {
@@ -1301,6 +1320,7 @@ main(void)
 		cmocka_unit_test(test_restart_while_link_down),
 		cmocka_unit_test(test_recipients_deduplicated),
 		cmocka_unit_test(test_load_garbage),
+		cmocka_unit_test(test_slots_small),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,9 @@
 #ifndef M2M_TEST_COMMON_H
 #define M2M_TEST_COMMON_H
 
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "modbus2mail/config.h"
@@ -28,6 +31,37 @@ test_config_load(const char *yaml)
 	cfg = config_load_buffer("test.yaml", yaml, strlen(yaml), stderr);
 	assert_non_null(cfg);
 	return cfg;
+}
+
+/* HDR, one rule on d1, then device d2 with n coil rules (the benchmark's
+ * size: 10,000 rules over 20 devices). */
+static inline struct config *
+test_config_many(size_t n)
+{
+	struct config *cfg;
+	char *yaml = NULL;
+	size_t len = 0, i;
+	FILE *f = open_memstream(&yaml, &len);
+
+	assert_non_null(f);
+	fputs(HDR "  - name: d2\n    host: 127.0.0.1\nrules:\n"
+	    "  - {name: one, device: d1, coil: 7}\n", f);
+	for (i = 0; i < n; i++)
+		fprintf(f, "  - {name: r%zu, device: d2, coil: %zu}\n", i,
+		    i % 65536);
+	assert_int_equal(fclose(f), 0);
+	cfg = test_config_load(yaml);
+	free(yaml);
+	return cfg;
+}
+
+/* Bytes allocated by the process (glibc: heap and mmapped chunks). */
+static inline size_t
+test_heap_in_use(void)
+{
+	struct mallinfo2 m = mallinfo2();
+
+	return m.uordblks + m.hblkhd;
 }
 
 /* The request of a read plan that holds addr of table t. */

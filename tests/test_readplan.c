@@ -322,6 +322,28 @@ test_forty_bits_one_request(void **state)
 	config_free(cfg);
 }
 
+/* A poller keeps its plan as long as it runs: sized to the plan, not to
+ * every rule of the configuration (was 9 MB per device at 10,000 rules). */
+static void
+test_plan_sized_to_device(void **state)
+{
+	struct config *cfg = test_config_many(10000);
+	struct readplan p;
+	size_t used, dev;
+
+	(void)state;
+	for (dev = 0; dev < 2; dev++) {
+		used = test_heap_in_use();
+		readplan_build(cfg, dev, &p);
+		used = test_heap_in_use() - used;
+		assert_int_equal(p.nreq, dev == 0 ? 1 : 5);
+		/* requests plus their bit buffers */
+		assert_true(used <= p.nreq * (sizeof(*p.req) + 2000 + 64));
+		readplan_free(&p);
+	}
+	config_free(cfg);
+}
+
 int
 main(void)
 {
@@ -332,6 +354,7 @@ main(void)
 		cmocka_unit_test(test_random_minimal),
 		cmocka_unit_test(test_build_and_lookup),
 		cmocka_unit_test(test_forty_bits_one_request),
+		cmocka_unit_test(test_plan_sized_to_device),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

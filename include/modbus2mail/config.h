@@ -199,9 +199,10 @@ struct config_rule {
 	int ack;                     /* an ack bit is configured */
 	enum config_source ack_source; /* coil or discrete input */
 	uint16_t ack_address;
-	struct config_strlist to;    /* resolved addresses */
-	char *subject;               /* template, never NULL */
-	char *body;                  /* template, never NULL */
+	struct config_strlist to;    /* resolved addresses (default_to's
+				      * own list when the rule has none) */
+	char *subject;               /* template, never NULL; read only */
+	char *body;                  /* template, never NULL; read only */
 	int notify_clear;
 	uint64_t repeat_ms;          /* 0 = no reminders */
 

@@ -80,7 +80,8 @@ struct snapshot {
 	time_t config_loaded;
 	struct snapshot_device *dev;	/* owned */
 	size_t ndev;
-	struct snapshot_alarm *alarm;	/* owned */
+	struct snapshot_alarm *alarm;	/* owned, mapped */
+	size_t alarm_len;		/* bytes mapped */
 	size_t nalarm;
 	struct spool_stats queue;
 	int path_broken;
