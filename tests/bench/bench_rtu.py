@@ -33,6 +33,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import tty
 
@@ -40,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "peers"))
 sys.path.insert(0, HERE)
 from bench_alarm import proc_cpu_rss  # noqa: E402
-from harness import Daemon, free_port, stop_child, tmpdir, wait_until  # noqa: E402
+from harness import Daemon, free_port, stop_child, wait_until  # noqa: E402
 from paced_line import PacedLine  # noqa: E402
 from rtu_sim import RtuSim  # noqa: E402
 
@@ -69,9 +70,9 @@ def config(work, port, baud):
 class Run:
     """One master polling the eight units over a fresh line for `seconds`."""
 
-    def __init__(self, seconds, baud, paced):
+    def __init__(self, seconds, baud, paced, top):
         self.seconds, self.baud, self.paced = seconds, baud, paced
-        self.work = tmpdir("m2m-bench-rtu-")
+        self.work = tempfile.mkdtemp(dir=top)
 
     def __call__(self, master):
         with PacedLine(self.work, baud=self.baud if self.paced else None) as line:
@@ -149,10 +150,10 @@ def stop_group(proc):
             pass
 
 
-def calibrate(baud):
+def calibrate(baud, top):
     """Seconds a 100-byte frame takes through the paced line (from the write
     on one end to the last byte read on the other)."""
-    with PacedLine(tmpdir("m2m-bench-rtu-"), baud=baud) as line:
+    with PacedLine(tempfile.mkdtemp(dir=top), baud=baud) as line:
         a = os.open(line.daemon_end, os.O_RDWR | os.O_NOCTTY)
         b = os.open(line.device_end, os.O_RDWR | os.O_NOCTTY)
         try:
@@ -204,7 +205,12 @@ def main():
                     help="also run daemon and mbpoll -1 over an unpaced line")
     a = ap.parse_args()
     exe = os.path.abspath(a.exe)
-    work = tmpdir("m2m-bench-rtu-")
+    with tempfile.TemporaryDirectory(prefix="m2m-bench-rtu-") as top:
+        report(exe, a, top)
+
+
+def report(exe, a, top):
+    work = tempfile.mkdtemp(dir=top)
     runs = [("modbus2mail bus thread", daemon_master(exe, work, a.baud), True),
             ("mbpoll -a 1:8 -l 10", mbpoll_loop_master(a.baud), True),
             ("mbpoll -1 -a 1:8, looped", mbpoll_once_master(a.baud), True)]
@@ -216,10 +222,10 @@ def main():
     print("8 units, one line at %d baud, %d bits a character, %.0f s a run; "
           "requests FC 1 (one coil)" % (a.baud, BITS, a.seconds))
     print("paced line: a 100-byte frame takes %.1f ms (wire time %.1f ms)" %
-          (1000 * calibrate(a.baud), 1000 * 100 * BITS / a.baud))
+          (1000 * calibrate(a.baud, top), 1000 * 100 * BITS / a.baud))
     rows = [head]
     for name, master, paced in runs:
-        rows.append(row(name, Run(a.seconds, a.baud, paced)(master), a.baud, paced))
+        rows.append(row(name, Run(a.seconds, a.baud, paced, top)(master), a.baud, paced))
         print("  done: %s" % name, file=sys.stderr)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     for r in rows:
