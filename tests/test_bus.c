@@ -36,7 +36,7 @@ enum act {
 	ACT_CRC,		/* one bit flipped */
 	ACT_SHORT,		/* the last two bytes never come */
 	ACT_OTHER_UNIT,		/* a sound reply from unit 7 */
-	ACT_LATE,		/* silent, the reply after 150 ms */
+	ACT_LATE,		/* silent, the reply after 3 timeouts */
 };
 
 struct peer {
@@ -124,7 +124,7 @@ rtu_peer(void *arg)
 			len = rtu_reply(7, (uint16_t)(rq[4] << 8 | rq[5]), rsp);
 			break;
 		case ACT_LATE:
-			usleep(150000);
+			usleep(300000);
 			break;
 		}
 		assert_int_equal(write(p->fd, rsp, len), (ssize_t)len);
