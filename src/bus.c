@@ -257,13 +257,16 @@ bus_tcp(struct bus *b, struct mbframe_req *rq, uint64_t timeout_ms,
 		return BUS_IO;
 	}
 	do {
-		if ((now = util_mono_ms()) >= deadline)
-			left = 0;
-		else
+		/* skipping late replies never extends the deadline */
+		errno = ETIMEDOUT;
+		n = -1;
+		if ((now = util_mono_ms()) < deadline) {
 			left = deadline - now;
-		modbus_set_response_timeout(b->mb, (uint32_t)(left / 1000),
-		    (uint32_t)(left % 1000) * 1000);
-		if ((n = modbus_receive_confirmation(b->mb, rsp)) == -1) {
+			modbus_set_response_timeout(b->mb, (uint32_t)(left /
+			    1000), (uint32_t)(left % 1000) * 1000);
+			n = modbus_receive_confirmation(b->mb, rsp);
+		}
+		if (n == -1) {
 			if (errno != ETIMEDOUT) {
 				snprintf(why, whylen, "receive: %s",
 				    modbus_strerror(errno));

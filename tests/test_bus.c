@@ -241,40 +241,87 @@ tcp_peer(void *arg)
 	return NULL;
 }
 
-static void
-tcp_run(size_t ndev)
+/* A peer that answers with earlier transaction ids only, one every
+ * millisecond, for 3 s at most. */
+static void *
+tcp_stale_peer(void *arg)
 {
+	struct peer *p = arg;
+	uint8_t rq[12], rsp[13] = { 0, 0, 0, 0, 0, 7, 12, 3, 4, 0, 1, 0, 2 };
+	uint16_t tid;
+	int c, i;
+
+	if ((c = accept(p->fd, NULL, NULL)) == -1)
+		return NULL;
+	if (read_n(c, rq, 12) == 0)
+		for (i = 0; i < 3000; i++) {
+			tid = (uint16_t)((rq[0] << 8 | rq[1]) - 1 - i % 8);
+			rsp[0] = (uint8_t)(tid >> 8);
+			rsp[1] = (uint8_t)tid;
+			if (send(c, rsp, sizeof(rsp), MSG_NOSIGNAL) != sizeof(rsp))
+				break;
+			usleep(1000);
+		}
+	close(c);
+	return NULL;
+}
+
+/* A bus (open) to a loopback listener whose connection fn serves. */
+static struct bus *
+tcp_bus(struct config_device *d, struct peer *p, size_t ndev,
+    void *(*fn)(void *), pthread_t *th)
+{
+	static char host[] = "127.0.0.1";
 	struct sockaddr_in sa;
 	socklen_t salen = sizeof(sa);
+	struct bus *b;
+	char why[128];
+
+	memset(d, 0, sizeof(*d));
+	memset(p, 0, sizeof(*p));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	p->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(p->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(p->fd, 1), 0);
+	assert_int_equal(getsockname(p->fd, (struct sockaddr *)&sa, &salen),
+	    0);
+	d->name = "gw";
+	d->host = host;
+	d->port = ntohs(sa.sin_port);
+	d->timeout_ms = 100;
+	b = bus_new(d, ndev);
+	assert_int_equal(pthread_create(th, NULL, fn, p), 0);
+	assert_int_equal(bus_open(b, why, sizeof(why)), 0);
+	return b;
+}
+
+/*
+ * Unit 12 times out on a bus to the peer fn, within its 100 ms (late
+ * replies skipped do not extend it); then unit 13 is read when tcp_peer
+ * has its reply waiting.
+ */
+static void
+tcp_run(size_t ndev, void *(*fn)(void *))
+{
 	struct config_device d;
 	struct peer p;
 	struct bus *b;
 	pthread_t th;
-	char why[128], host[] = "127.0.0.1";
+	char why[128];
 	uint16_t regs[2];
+	uint64_t t0;
 
-	memset(&d, 0, sizeof(d));
-	memset(&p, 0, sizeof(p));
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	p.fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(bind(p.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(p.fd, 1), 0);
-	assert_int_equal(getsockname(p.fd, (struct sockaddr *)&sa, &salen), 0);
-	d.name = "gw";
-	d.host = host;
-	d.port = ntohs(sa.sin_port);
-	d.timeout_ms = 100;
-	b = bus_new(&d, ndev);
-	assert_int_equal(pthread_create(&th, NULL, tcp_peer, &p), 0);
-	assert_int_equal(bus_open(b, why, sizeof(why)), 0);
+	b = tcp_bus(&d, &p, ndev, fn, &th);
+	t0 = now_us();
 	assert_int_equal(read2(b, 12, regs, why), BUS_TIMEOUT);
-	if (ndev == 1) {
+	assert_true(now_us() - t0 < 1000000);
+	if (fn == tcp_peer && ndev == 1) {
 		/* alone on it: the connection is not trusted any more */
 		assert_false(bus_is_open(b));
 		assert_int_equal(read2(b, 13, regs, why), BUS_IO);
-	} else {
+	} else if (fn == tcp_peer) {
 		/* shared: the late reply to unit 12 is skipped */
 		assert_true(bus_is_open(b));
 		assert_int_equal(read2(b, 13, regs, why), BUS_OK);
@@ -289,14 +336,22 @@ static void
 test_tcp_shared_skips_late_reply(void **state)
 {
 	(void)state;
-	tcp_run(2);
+	tcp_run(2, tcp_peer);
 }
 
 static void
 test_tcp_alone_closes_on_timeout(void **state)
 {
 	(void)state;
-	tcp_run(1);
+	tcp_run(1, tcp_peer);
+}
+
+/* Late replies without end do not hold the bus past the timeout. */
+static void
+test_tcp_stale_replies_end_at_timeout(void **state)
+{
+	(void)state;
+	tcp_run(2, tcp_stale_peer);
 }
 
 int
@@ -306,6 +361,7 @@ main(void)
 		cmocka_unit_test(test_rtu),
 		cmocka_unit_test(test_tcp_shared_skips_late_reply),
 		cmocka_unit_test(test_tcp_alone_closes_on_timeout),
+		cmocka_unit_test(test_tcp_stale_replies_end_at_timeout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
