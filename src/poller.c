@@ -120,6 +120,8 @@ static void	poller_bus_attach(struct poller_bus *, struct poller *);
 static void	poller_bus_sleep(struct poller_bus *, uint64_t);
 static void	poller_bus_join(struct poller_bus *);
 static void	poller_bus_release(struct poller_bus *);
+static uint64_t	poller_max_cycle(const struct poller *);
+static void	poller_tally(struct snapshot_poll *, enum bus_result);
 static void	poller_wake(struct poller *);
 static void	poller_serve(struct poller *, struct sched_unit *,
 		    enum sched_what);

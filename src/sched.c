@@ -4,6 +4,8 @@
  */
 #include "modbus2mail/sched.h"
 
+static uint64_t	sched_when(const struct sched_unit *, enum sched_what *);
+
 /* When u wants the bus next, and for what. */
 static uint64_t
 sched_when(const struct sched_unit *u, enum sched_what *what)
