@@ -168,16 +168,19 @@ class BusTest(test_hostile.HostileTest):
         self.assertGreaterEqual(rate1, KEEP * rate0)
         return rate0, rate1, errors, len(after[2])
 
-    def failed_reads(self, unit):
-        """Requests to unit that did not answer with data (/metrics: every
-        result but ok, timeouts too)."""
+    def results(self, unit):
+        """/metrics: {result: requests} of unit."""
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.http_port,
                                     timeout=5) as r:
             text = r.read().decode()
-        results = dict(re.findall(r'^modbus2mail_modbus_requests_total\{device="unit%d",'
-                                  r'result="([a-z_]+)"\} (\d+)$' % unit, text, re.M))
-        self.assertIn("ok", results, text)
-        return sum(int(n) for r, n in results.items() if r != "ok")
+        results = re.findall(r'^modbus2mail_modbus_requests_total\{device="unit%d",'
+                             r'result="([a-z_]+)"\} (\d+)$' % unit, text, re.M)
+        self.assertIn("ok", dict(results), text)
+        return {r: int(n) for r, n in results}
+
+    def failed_reads(self, unit):
+        """Requests to unit that did not answer with data (timeouts too)."""
+        return sum(n for r, n in self.results(unit).items() if r != "ok")
 
 
 class OneLine(BusTest):
@@ -236,6 +239,7 @@ class NoisyLine(BusTest):
         self.start()
         self.corrupted(20, kind="flip", byte=3, mask=1)
         self.wait_count(1, "crc_errors", 20)
+        self.assertGreaterEqual(self.results(1)["crc_error"], 20)
         self.assert_no_mail("u1_fault")
         self.assertEqual(self.mails("unit1.link"), [], "every second read was good")
         # the same corruption on every reply: the link alarm, still no value
@@ -254,6 +258,9 @@ class NoisyLine(BusTest):
         # another unit's id with a valid CRC, over a flipped coil
         self.corrupted(10, kind="unit", as_unit=7, byte=3, mask=1)
         self.wait_count(1, "wrong_unit", 10)
+        results = self.results(1)
+        self.assertGreaterEqual(results["short_frame"], 6)
+        self.assertGreaterEqual(results["wrong_unit"], 10)
         self.assert_no_mail("u1_fault")
 
     def test_poll_counts_crc_errors(self):
