@@ -43,8 +43,10 @@ struct peer {
 	int fd;			/* pty master or TCP connection */
 	const enum act *script;
 	size_t n;
-	uint64_t wrote_us;	/* when the last reply was written */
+	uint64_t wrote_us;	/* when writing the last reply began */
 	uint64_t min_gap_us;	/* shortest reply-to-next-request gap */
+	size_t stall_at;	/* the reply after which the peer stalls */
+	useconds_t stall_us;	/* as if preempted between write and stamp */
 	int late_done;		/* the late reply is on the line */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -127,8 +129,16 @@ rtu_peer(void *arg)
 			usleep(300000);
 			break;
 		}
-		assert_int_equal(write(p->fd, rsp, len), (ssize_t)len);
+		/*
+		 * Stamped before the write: the bus cannot see a reply
+		 * before it is written, so the gap measured is never
+		 * shorter than the one the bus kept, however late this
+		 * thread runs after write() (a stamp after it was).
+		 */
 		p->wrote_us = now_us();
+		assert_int_equal(write(p->fd, rsp, len), (ssize_t)len);
+		if (i == p->stall_at)
+			usleep(p->stall_us);
 		pthread_mutex_lock(&p->lock);
 		p->late_done |= p->script[i] == ACT_LATE;
 		pthread_cond_signal(&p->cond);
@@ -177,6 +187,8 @@ test_rtu(void **state)
 	p.script = script;
 	p.n = sizeof(script) / sizeof(script[0]);
 	p.min_gap_us = UINT64_MAX;
+	p.stall_at = 0;
+	p.stall_us = 5000;	/* longer than the silence */
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_cond_init(&p.cond, NULL);
 	b = bus_new(&d, 2);
