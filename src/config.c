@@ -54,6 +54,7 @@ struct ctx {
 	int def_per_state_subjects;
 	yaml_node_t *link_to;	/* the device's link_alarm.to, while read */
 	yaml_node_t *serial;	/* the device's serial:, while read */
+	yaml_node_t *unit_id;	/* the device's unit_id:, while read */
 	yaml_node_t *thr_node;	/* the rule's last threshold, while read */
 };
 
@@ -117,6 +118,8 @@ static int	cfg_address(struct ctx *, yaml_node_t *, enum config_source,
 		    uint16_t *);
 static void	cfg_link_recipients(struct ctx *);
 static void	cfg_serial_line(struct ctx *, const struct config_device *);
+static void	cfg_unit_twin(struct ctx *, yaml_node_t *,
+		    const struct config_device *);
 static void	strlist_add_unique(struct config_strlist *, const char *);
 static yaml_node_t *cfg_node(struct ctx *, int);
 static const char *cfg_scalar(struct ctx *, yaml_node_t *, const char *);
@@ -1455,6 +1458,7 @@ cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
 	cfg_key_defaults(cfg_heartbeat_keys, d);
 	c->link_to = NULL;
 	c->serial = NULL;
+	c->unit_id = NULL;
 	if (!cfg_section(c, n, cfg_device_keys, d, seen)) {
 		d->name = xstrdup("");
 		return 0;
@@ -1464,6 +1468,7 @@ cfg_device(struct ctx *c, yaml_node_t *n, struct config_device *d)
 		d->name = xstrdup("");
 	}
 	cfg_device_transport(c, n, d, seen);
+	c->unit_id = cfg_seen(cfg_device_keys, seen, "unit_id");
 	if (d->poll_interval_ms == 0)
 		cfg_error(c, n, "device %s: poll_interval must be above 0",
 		    d->name);
@@ -1517,6 +1522,7 @@ cfg_devices(struct ctx *c, yaml_node_t *n, void *base,
 		if (config_find_device(cfg, d->name) != -1)
 			cfg_error(c, dn, "duplicate device name '%s'", d->name);
 		cfg_serial_line(c, d);
+		cfg_unit_twin(c, dn, d);
 		cfg->ndevices++;
 	}
 }
@@ -1539,6 +1545,35 @@ cfg_serial_line(struct ctx *c, const struct config_device *d)
 			    "differ from device %s on %s (one port, one "
 			    "baud, parity, data_bits, stop_bits and rts)",
 			    d->name, c->cfg->devices[i].name, a->port);
+		return;
+	}
+}
+
+/*
+ * Two devices of one unit on one bus: both read the same unit, which may
+ * be meant (one machine split in two), but more often a unit id was
+ * copied, and two units with one id on a line garble each other's
+ * replies. A warning that names the other device.
+ */
+static void
+cfg_unit_twin(struct ctx *c, yaml_node_t *n, const struct config_device *d)
+{
+	const struct config_device *o;
+	char bus[300];
+	size_t i;
+
+	if (d->host == NULL && d->serial.port == NULL)
+		return;
+	for (i = 0; i < c->cfg->ndevices; i++) {
+		o = &c->cfg->devices[i];
+		if ((o->host == NULL && o->serial.port == NULL) ||
+		    o->unit_id != d->unit_id || !config_same_bus(o, d))
+			continue;
+		config_bus_name(d, bus, sizeof(bus));
+		cfg_warn(c, c->unit_id != NULL ? c->unit_id : n, "device %s: "
+		    "unit_id %u on %s is device %s's too (both read one "
+		    "unit; two units with one id garble each other's "
+		    "replies)", d->name, d->unit_id, bus, o->name);
 		return;
 	}
 }
@@ -2371,17 +2406,27 @@ config_same_bus(const struct config_device *a, const struct config_device *b)
 }
 
 void
+config_bus_name(const struct config_device *d, char *buf, size_t len)
+{
+	if (d->serial.port != NULL)
+		snprintf(buf, len, "%s", d->serial.port);
+	else
+		snprintf(buf, len, "%s%s%s:%u",
+		    strchr(d->host, ':') != NULL ? "[" : "", d->host,
+		    strchr(d->host, ':') != NULL ? "]" : "", d->port);
+}
+
+void
 config_transport(const struct config_device *d, char *buf, size_t len)
 {
 	const struct config_serial *s = &d->serial;
+	char bus[300];
 
+	config_bus_name(d, bus, sizeof(bus));
 	if (s->port != NULL)
-		snprintf(buf, len, "rtu %s %u %u%c%u unit %u", s->port,
-		    s->baud, s->data_bits, s->parity, s->stop_bits,
-		    d->unit_id);
+		snprintf(buf, len, "rtu %s %u %u%c%u unit %u", bus, s->baud,
+		    s->data_bits, s->parity, s->stop_bits, d->unit_id);
 	else
-		snprintf(buf, len, "tcp %s%s%s:%u unit %u %s",
-		    strchr(d->host, ':') != NULL ? "[" : "", d->host,
-		    strchr(d->host, ':') != NULL ? "]" : "", d->port,
-		    d->unit_id, d->separate ? "separate" : "shared");
+		snprintf(buf, len, "tcp %s unit %u %s", bus, d->unit_id,
+		    d->separate ? "separate" : "shared");
 }

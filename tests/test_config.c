@@ -284,6 +284,7 @@ static const struct broken broken[] = {
 	    "    link_alarm: false\n"
 	    "  - name: t\n"
 	    "    serial: {port: /dev/ttyS1, parity: none, stop_bits: 2}\n"
+	    "    unit_id: 2\n"
 	    "    link_alarm: false\n",
 	    "t.yaml:16:13: error: device s: line settings differ from device p on /dev/ttyS0 (one port, one baud, parity, data_bits, stop_bits and rts)\n"
 	    "t.yaml:20:13: error: device t: line settings differ from device q on /dev/ttyS1 (one port, one baud, parity, data_bits, stop_bits and rts)\n" },
@@ -512,7 +513,7 @@ static const struct broken broken[] = {
 	    "  - name: p\n"
 	    "    host: h\n"
 	    "  - name: q\n"
-	    "    host: h\n"
+	    "    host: h2\n"
 	    "rules:\n"
 	    "  - name: r\n"
 	    "    device: q\n"
@@ -692,6 +693,24 @@ test_errors_sorted(void **state)
 	free(errs);
 }
 
+/* Loads yaml, which must be valid with exactly these n warnings. */
+static struct config *
+load_warned(const char *yaml, const char *const *warnings, size_t n)
+{
+	struct config *cfg;
+	char *errs;
+	size_t i;
+
+	cfg = load(yaml, &errs);
+	assert_non_null(cfg);
+	assert_string_equal(errs, "");
+	free(errs);
+	assert_int_equal(cfg->warnings.n, n);
+	for (i = 0; i < n; i++)
+		assert_string_equal(cfg->warnings.v[i], warnings[i]);
+	return cfg;
+}
+
 /*
  * PLC-style 1-based references load with a warning naming the 0-based
  * address; the edges of each range and the other tables do not warn.
@@ -724,20 +743,47 @@ test_address_warnings(void **state)
 	    "t.yaml:13:59: warning: discrete_input 19999 looks like a 1-based 1xxxx reference; the 0-based address is probably 9998",
 	};
 	struct config *cfg;
-	char *errs;
-	size_t i;
 
 	(void)state;
-	cfg = load(yaml, &errs);
-	assert_non_null(cfg);
-	assert_string_equal(errs, "");
-	assert_int_equal(cfg->warnings.n, 5);
-	for (i = 0; i < 5; i++)
-		assert_string_equal(cfg->warnings.v[i], warnings[i]);
+	cfg = load_warned(yaml, warnings, 5);
 	/* the value is taken as written */
 	assert_int_equal(cfg->rules[0].address, 40011);
 	config_free(cfg);
-	free(errs);
+}
+
+/*
+ * A unit id twice on one bus warns at the second device's unit_id (at the
+ * device when it is the default), naming the first; another port, another
+ * host:port or connections: separate is another bus.
+ */
+static void
+test_same_unit_on_one_bus(void **state)
+{
+	static const char yaml[] =
+	    SMTP
+	    "defaults: {to: [ops@example.com]}\n"
+	    "devices:\n"
+	    "  - {name: vfd3, serial: {port: /dev/ttyUSB0}, unit_id: 3}\n"
+	    "  - {name: vfd3b, serial: {port: /dev/ttyUSB0}, unit_id: 3}\n"
+	    "  - {name: vfd3c, serial: {port: /dev/ttyUSB1}, unit_id: 3}\n"
+	    "  - {name: m1, serial: {port: /dev/ttyUSB1}}\n"
+	    "  - {name: m1b, serial: {port: /dev/ttyUSB1}}\n"
+	    "  - {name: tc1, host: 10.0.0.5, unit_id: 12}\n"
+	    "  - {name: tc2, host: 10.0.0.5, unit_id: 12}\n"
+	    "  - {name: tc3, host: 10.0.0.5, unit_id: 12, connections: separate}\n"
+	    "  - {name: tc4, host: 10.0.0.6, unit_id: 12}\n"
+	    "  - {name: tc5, host: 10.0.0.5, port: 503, unit_id: 12}\n"
+	    "  - {name: v6, host: '::1', unit_id: 5}\n"
+	    "  - {name: v6b, host: '::1', unit_id: 5}\n";
+	static const char *const warnings[] = {
+	    "t.yaml:7:58: warning: device vfd3b: unit_id 3 on /dev/ttyUSB0 is device vfd3's too (both read one unit; two units with one id garble each other's replies)",
+	    "t.yaml:10:5: warning: device m1b: unit_id 1 on /dev/ttyUSB1 is device m1's too (both read one unit; two units with one id garble each other's replies)",
+	    "t.yaml:12:42: warning: device tc2: unit_id 12 on 10.0.0.5:502 is device tc1's too (both read one unit; two units with one id garble each other's replies)",
+	    "t.yaml:17:39: warning: device v6b: unit_id 5 on [::1]:502 is device v6's too (both read one unit; two units with one id garble each other's replies)",
+	};
+
+	(void)state;
+	config_free(load_warned(yaml, warnings, 4));
 }
 
 /* With an error, warnings are printed among the errors, in file order. */
@@ -905,6 +951,10 @@ test_serial_and_buses(void **state)
 	assert_string_equal(buf, "tcp 10.0.0.5:502 unit 14 separate");
 	config_transport(&d[6], buf, sizeof(buf));
 	assert_string_equal(buf, "tcp [::1]:1502 unit 0 shared");
+	config_bus_name(&d[6], buf, sizeof(buf));
+	assert_string_equal(buf, "[::1]:1502");
+	/* units apart on each bus: no warning */
+	assert_int_equal(cfg->warnings.n, 0);
 	config_free(cfg);
 }
 
@@ -1243,6 +1293,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_errors_sorted),
 		cmocka_unit_test(test_address_warnings),
 		cmocka_unit_test(test_warnings_with_errors),
+		cmocka_unit_test(test_same_unit_on_one_bus),
 		cmocka_unit_test(test_link_recipients_from_rules),
 		cmocka_unit_test(test_minimal_defaults),
 		cmocka_unit_test(test_full_example),

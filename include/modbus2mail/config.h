@@ -292,6 +292,8 @@ long config_find_device(const struct config *, const char *name);
  */
 int config_same_bus(const struct config_device *a,
     const struct config_device *b);
+/* A bus by its port: "/dev/ttyUSB0", "10.0.0.5:502", "[fd00::5]:502". */
+void config_bus_name(const struct config_device *, char *buf, size_t len);
 /* "rtu /dev/ttyUSB0 19200 8E1 unit 3", "tcp 10.0.0.5:502 unit 12 shared". */
 void config_transport(const struct config_device *, char *buf, size_t len);
 
