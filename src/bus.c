@@ -7,13 +7,16 @@
  * are told apart instead of all being "timeout" or "bad data".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <modbus.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +35,7 @@ struct bus {
 	const struct config_device *dev; /* whose line or host:port */
 	size_t ndev;
 	modbus_t *mb;			/* NULL: closed */
+	int lock_fd;			/* RTU: holds the port's lock */
 	unsigned generation;
 	uint16_t tid;			/* TCP: last transaction id */
 	size_t timeouts;		/* TCP: in a row, any device */
@@ -42,6 +46,7 @@ struct bus {
 
 static uint64_t	bus_now_us(void);
 static void	bus_wait_quiet(struct bus *);
+static int	bus_lock_port(struct bus *, char *, size_t);
 static int	bus_open_rtu(struct bus *, char *, size_t);
 static int	bus_open_tcp(struct bus *, char *, size_t);
 static enum bus_result bus_result_of(enum mbframe_result);
@@ -61,6 +66,7 @@ bus_new(const struct config_device *dev, size_t ndev)
 
 	b->dev = dev;
 	b->ndev = ndev;
+	b->lock_fd = -1;
 	if (s->port != NULL)
 		b->silence_us = sched_silence_us(s->baud, 1 + s->data_bits +
 		    (s->parity != 'N') + s->stop_bits);
@@ -91,11 +97,15 @@ bus_generation(const struct bus *b)
 void
 bus_close(struct bus *b)
 {
-	if (b->mb == NULL)
-		return;
-	modbus_close(b->mb);
-	modbus_free(b->mb);
-	b->mb = NULL;
+	if (b->mb != NULL) {
+		modbus_close(b->mb);	/* puts the line settings back */
+		modbus_free(b->mb);
+		b->mb = NULL;
+	}
+	if (b->lock_fd != -1) {
+		close(b->lock_fd);
+		b->lock_fd = -1;
+	}
 }
 
 int
@@ -142,11 +152,49 @@ bus_open_tcp(struct bus *b, char *why, size_t whylen)
 	return 0;
 }
 
+/*
+ * One owner per line, taken before libmodbus sets the line up: `poll`
+ * meets a busy port, never changes or garbles the daemon's line. TIOCEXCL
+ * (below) refuses other opens but root's; this lock refuses a second
+ * modbus2mail whoever runs it. Anything but a tty is refused here, where
+ * a FIFO or a file would otherwise be read as a silent line.
+ */
+static int
+bus_lock_port(struct bus *b, char *why, size_t whylen)
+{
+	const char *port = b->dev->serial.port;
+	struct stat st = { 0 };
+
+	if ((b->lock_fd = open(port, O_RDWR | O_NOCTTY | O_NONBLOCK |
+	    O_CLOEXEC)) == -1) {
+		snprintf(why, whylen, "%s: %s", port, errno == EBUSY ? "in use "
+		    "(opened exclusively by another modbus2mail or program)" :
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(b->lock_fd, &st) == -1 || !S_ISCHR(st.st_mode) ||
+	    !isatty(b->lock_fd)) {
+		snprintf(why, whylen, "%s: not a serial port (%s)", port,
+		    S_ISREG(st.st_mode) ? "a regular file" :
+		    S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ?
+		    "a socket" : "a device that is no tty");
+		return -1;
+	}
+	if (flock(b->lock_fd, LOCK_EX | LOCK_NB) == -1) {
+		snprintf(why, whylen, "%s: %s", port, errno == EWOULDBLOCK ?
+		    "in use (another modbus2mail holds it)" : strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 bus_open_rtu(struct bus *b, char *why, size_t whylen)
 {
 	const struct config_serial *s = &b->dev->serial;
 
+	if (bus_lock_port(b, why, whylen) == -1)
+		return -1;
 	if ((b->mb = modbus_new_rtu(s->port, (int)s->baud, (char)s->parity,
 	    (int)s->data_bits, (int)s->stop_bits)) == NULL) {
 		snprintf(why, whylen, "modbus_new_rtu %s: %s", s->port,
@@ -158,7 +206,6 @@ bus_open_rtu(struct bus *b, char *why, size_t whylen)
 		    modbus_strerror(errno));
 		return -1;
 	}
-	/* one owner per line: `poll` meets a busy port, not a garbled one */
 	if (ioctl(modbus_get_socket(b->mb), TIOCEXCL) == -1) {
 		snprintf(why, whylen, "%s: TIOCEXCL: %s", s->port,
 		    strerror(errno));

@@ -6,7 +6,8 @@
  * stays usable; a late reply is flushed, never taken for the next
  * request; the inter-frame silence is kept. TCP: a late reply is skipped
  * by its transaction id on a shared connection, which a timeout does not
- * close; a bus of one closes on a timeout.
+ * close; a bus of one closes on a timeout. A held port is refused to a
+ * second bus (root too), a regular file or FIFO as the port at once.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -161,6 +164,19 @@ read2(struct bus *b, uint8_t unit, uint16_t *regs, char *why)
 }
 
 static void
+rtu_dev(struct config_device *d, char *port)
+{
+	memset(d, 0, sizeof(*d));
+	d->name = "vfd";
+	d->serial.port = port;
+	d->serial.baud = 19200;
+	d->serial.parity = 'N';
+	d->serial.data_bits = 8;
+	d->serial.stop_bits = 1;
+	d->timeout_ms = 100;
+}
+
+static void
 test_rtu(void **state)
 {
 	static const enum act script[] = { ACT_GOOD, ACT_CRC, ACT_GOOD,
@@ -174,16 +190,9 @@ test_rtu(void **state)
 	int slave;
 
 	(void)state;
-	memset(&d, 0, sizeof(d));
 	memset(&p, 0, sizeof(p));
 	assert_int_equal(openpty(&p.fd, &slave, name, NULL, NULL), 0);
-	d.name = "vfd";
-	d.serial.port = name;
-	d.serial.baud = 19200;
-	d.serial.parity = 'N';
-	d.serial.data_bits = 8;
-	d.serial.stop_bits = 1;
-	d.timeout_ms = 100;
+	rtu_dev(&d, name);
 	p.script = script;
 	p.n = sizeof(script) / sizeof(script[0]);
 	p.min_gap_us = UINT64_MAX;
@@ -223,6 +232,70 @@ test_rtu(void **state)
 	bus_free(b);
 	close(slave);
 	close(p.fd);
+}
+
+/* A second bus on a held port is refused (root too: TIOCEXCL is not
+ * enough), before it touches the line; free once the first closes. */
+static void
+test_rtu_one_owner(void **state)
+{
+	struct config_device d;
+	struct bus *a, *b;
+	char why[256], name[64], want[128];
+	int master, slave;
+
+	(void)state;
+	assert_int_equal(openpty(&master, &slave, name, NULL, NULL), 0);
+	rtu_dev(&d, name);
+	a = bus_new(&d, 1);
+	b = bus_new(&d, 1);
+	assert_int_equal(bus_open(a, why, sizeof(why)), 0);
+	assert_int_equal(bus_open(b, why, sizeof(why)), -1);
+	snprintf(want, sizeof(want), "%s: in use (another modbus2mail holds "
+	    "it)", name);
+	assert_string_equal(why, want);
+	assert_false(bus_is_open(b));
+	bus_close(a);
+	assert_int_equal(bus_open(b, why, sizeof(why)), 0);
+	bus_free(a);
+	bus_free(b);
+	close(slave);
+	close(master);
+}
+
+/* A regular file or a FIFO as the port: a clear error, at once. */
+static void
+test_rtu_not_a_tty(void **state)
+{
+	char dir[] = "/tmp/test_bus.XXXXXX", file[64], fifo[64], want[128];
+	struct config_device d;
+	struct bus *b;
+	char why[256];
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/file", dir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	assert_true((fd = open(file, O_CREAT | O_WRONLY, 0600)) >= 0);
+	close(fd);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	rtu_dev(&d, file);
+	b = bus_new(&d, 1);
+	assert_int_equal(bus_open(b, why, sizeof(why)), -1);
+	snprintf(want, sizeof(want), "%s: not a serial port (a regular file)",
+	    file);
+	assert_string_equal(why, want);
+	bus_free(b);
+	d.serial.port = fifo;
+	b = bus_new(&d, 1);
+	assert_int_equal(bus_open(b, why, sizeof(why)), -1);
+	snprintf(want, sizeof(want), "%s: not a serial port (a FIFO)", fifo);
+	assert_string_equal(why, want);
+	bus_free(b);
+	unlink(file);
+	unlink(fifo);
+	rmdir(dir);
 }
 
 /* TCP: a listener on 127.0.0.1 whose peer answers request 1 only after
@@ -371,6 +444,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rtu),
+		cmocka_unit_test(test_rtu_one_owner),
+		cmocka_unit_test(test_rtu_not_a_tty),
 		cmocka_unit_test(test_tcp_shared_skips_late_reply),
 		cmocka_unit_test(test_tcp_alone_closes_on_timeout),
 		cmocka_unit_test(test_tcp_stale_replies_end_at_timeout),

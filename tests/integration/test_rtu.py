@@ -217,6 +217,28 @@ class OneLine(BusTest):
         self.assertIn("  u1_fault coil 0 unavailable\n", r.stdout)
 
 
+    def test_poll_refused_while_the_daemon_holds_the_line(self):
+        """`poll` as root (TIOCEXCL does not stop root) meets the port's
+        lock before it touches the line: refused with a clear message, the
+        daemon's reads undisturbed; with the daemon gone it reads."""
+        self.start()
+        self.settle(5)
+        failed = self.failed_reads(1)
+        for _ in range(3):
+            r = self.daemon.cli("poll", "unit1", check=False)
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertTrue(r.stdout.startswith(
+                "unit1 rtu %s 19200 8N1 unit 1: unreachable (%s: in use (another "
+                "modbus2mail holds it)); " % ((self.line.daemon_end,) * 2)), r.stdout)
+            self.assertIn("  u1_fault coil 0 unavailable\n", r.stdout)
+        self.settle(5)
+        self.assertEqual(self.failed_reads(1), failed)
+        self.assertIn(" link=up ", self.device_line(1))
+        self.daemon.stop()
+        r = self.daemon.cli("poll", "unit1")
+        self.assertIn("  u1_fault coil 0 raw=0 value=0 normal\n", r.stdout)
+
+
 class NoisyLine(BusTest):
     """Replies to unit 1 corrupted on the way: the coil rule's bit flipped
     (normal 0 read as 1), cut short, or sent as another unit."""
