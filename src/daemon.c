@@ -81,6 +81,7 @@ static void	daemon_submit_sign_of_life(struct daemon *,
 static int	daemon_ctl_status(struct daemon *, FILE *);
 static void	daemon_status_mail(struct daemon *, FILE *);
 static int	daemon_ctl(const struct ctl_req *, FILE *, void *);
+static int	daemon_ctl_client(const struct ctl_req *, FILE *, void *);
 static int	daemon_ctl_flush(struct daemon *, FILE *);
 static void	daemon_fmt_until(char *, size_t, time_t, uint64_t);
 static void	daemon_ack_by(char *, size_t, const struct ctl_req *);
@@ -272,7 +273,7 @@ daemon_ctl_socket(struct daemon *d)
 		return;
 	ctl_close(d->ctl);
 	strlcpy(d->ctl_path, path, sizeof(d->ctl_path));
-	if ((d->ctl = ctl_open(d->ctl_path, daemon_ctl, d)) == NULL)
+	if ((d->ctl = ctl_open(d->ctl_path, daemon_ctl_client, d)) == NULL)
 		fatal("daemon: control socket %s", d->ctl_path);
 }
 
@@ -387,8 +388,8 @@ daemon_tick(struct daemon *d)
 	daemon_sign_of_life(d, t);
 }
 
-/* For every reader: one copy, taken once per tick and after each
- * control request. */
+/* For every reader: one copy, taken once per tick, for each status and
+ * after each ack or shelf (daemon_ctl_client). */
 static void
 daemon_snapshot(struct daemon *d)
 {
@@ -543,7 +544,10 @@ daemon_ctl_status(struct daemon *d, FILE *out)
 	if ((af = open_memstream(&alarms, &alen)) == NULL)
 		return -1;
 	fprintf(out, "devices:\n");
-	s = daemon_snapshot_take(d);
+	/* taken now: what changed since the tick (an alarm a mail just
+	 * told of, an ack by the PLC) shows */
+	daemon_snapshot(d);
+	s = snapshot_take(&d->board);
 	snapshot_status(s, out, af);
 	snapshot_release(&d->board, s);
 	fclose(af);
@@ -697,6 +701,24 @@ daemon_ctl(const struct ctl_req *req, FILE *out, void *arg)
 		return r;
 	}
 	fatalx("daemon: control verb %d", (int)req->verb);
+}
+
+/*
+ * A control socket client (the CLI, the web page). After an ack or a
+ * shelf the board is renewed before the answer goes: the page the web
+ * server shows next, or a status, already has it.
+ */
+static int
+daemon_ctl_client(const struct ctl_req *req, FILE *out, void *arg)
+{
+	struct daemon *d = arg;
+	int r;
+
+	r = daemon_ctl(req, out, arg);
+	if (req->verb == CTL_ACK || req->verb == CTL_SHELVE ||
+	    req->verb == CTL_UNSHELVE)
+		daemon_snapshot(d);
+	return r;
 }
 
 int

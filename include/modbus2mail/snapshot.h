@@ -2,7 +2,8 @@
  * snapshot.h - what the gateway knows right now, for its readers (web
  * page, /metrics, /healthz, `modbus2mail status`, the sign of life):
  * devices, alarm slots, mail path, queue counters. The daemon's main
- * thread builds one each tick and after each control request; readers
+ * thread builds one each tick, for each status request and after each
+ * ack or shelf from the control socket (before it answers); readers
  * take a reference under a short lock and never call into a poller thread
  * or read spool files. Names point into the configuration and the
  * pollers' alarm engines, which outlive every snapshot of them: when the
