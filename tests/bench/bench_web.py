@@ -7,14 +7,17 @@
    active, web server and history on): GET / and GET /metrics over one
    keep-alive connection, time to the last byte, and the daemon's RSS with
    and without the web server and history (goal <= 24 MiB), also for a
-   small configuration (1 device x 10 rules).
+   small configuration (1 device x 10 rules). The idle CPU at 20 x 500
+   without web server: the whole daemon and its main thread, which takes
+   the readers' snapshot each second.
 2. Alarm latency overhead (poll saw the bit -> mail accepted, as in
    bench_alarm.py) without the web server, and with it while a client
    fetches / and /metrics 10 times a second (goal: <= 5 ms p99 more).
 
-usage: bench_web.py path/to/modbus2mail [--requests 300] [--samples 40]
+usage: bench_web.py path/to/modbus2mail [--requests 300] [--samples 40] [--idle 30]
 """
 import argparse
+import contextlib
 import http.client
 import os
 import subprocess
@@ -41,9 +44,10 @@ def fetch(conn, path):
     return (time.perf_counter() - t0) * 1000, len(body)
 
 
-def rss_of(exe, ndev, nrules, web):
-    """RSS (KiB) of a daemon polling ndev x nrules at 1 s, 10 s after start,
-    with web server and history (a few pages fetched) or without either."""
+@contextlib.contextmanager
+def polling_daemon(exe, ndev, nrules, web):
+    """A daemon polling ndev x nrules at 1 s, with web server and history or
+    without either; yields it and its web port."""
     work = tmpdir("m2m-bench-rss-")
     smtp_port, http_port = free_port(), free_port()
     catcher = TimedCatcher(smtp_port).start()
@@ -60,6 +64,18 @@ def rss_of(exe, ndev, nrules, web):
                            [("d%d" % d, plc.port) for d in range(ndev)], rules,
                            poll="1s") + extra)
         daemon = Daemon(exe, cfg, args=()).start()
+        yield daemon, http_port
+    finally:
+        if daemon:
+            daemon.stop()
+        plc.stop()
+        catcher.stop()
+
+
+def rss_of(exe, ndev, nrules, web):
+    """RSS (KiB) of a polling_daemon 10 s after start (with the web server:
+    a few pages fetched)."""
+    with polling_daemon(exe, ndev, nrules, web) as (daemon, http_port):
         time.sleep(3)
         if web:
             conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
@@ -67,11 +83,25 @@ def rss_of(exe, ndev, nrules, web):
                 fetch(conn, path)
         time.sleep(7)
         return proc_cpu_rss(daemon.proc.pid)[1]
-    finally:
-        if daemon:
-            daemon.stop()
-        plc.stop()
-        catcher.stop()
+
+
+def thread_cpu(pid, tid):
+    """Seconds on a CPU (the scheduler's nanoseconds, finer than ticks)."""
+    with open("/proc/%d/task/%d/schedstat" % (pid, tid)) as f:
+        return int(f.read().split()[0]) / 1e9
+
+
+def idle_cpu(exe, seconds):
+    """CPU share of a core over seconds of a polling_daemon at 20 x 500
+    without web server, nothing changing: the whole daemon and its main
+    thread alone (it takes the readers' snapshot each 1 s tick)."""
+    with polling_daemon(exe, NDEV, NRULES, False) as (daemon, _):
+        pid = daemon.proc.pid
+        time.sleep(5)
+        all0, main0 = proc_cpu_rss(pid)[0], thread_cpu(pid, pid)
+        time.sleep(seconds)
+        all1, main1 = proc_cpu_rss(pid)[0], thread_cpu(pid, pid)
+    return (all1 - all0) / seconds, (main1 - main0) / seconds
 
 
 def render(exe, requests):
@@ -145,6 +175,7 @@ def main():
     ap.add_argument("exe")
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--samples", type=int, default=40)
+    ap.add_argument("--idle", type=int, default=30, help="seconds of idle CPU")
     a = ap.parse_args()
     exe = os.path.abspath(a.exe)
     tool = os.path.join(os.path.dirname(exe), "..", "tests", "bench_render")
@@ -161,6 +192,11 @@ def main():
         print("  %2d devices x %3d rules          %11d %9d"
               % (ndev, nrules, rss_of(exe, ndev, nrules, True),
                  rss_of(exe, ndev, nrules, False)))
+    whole, main_thread = idle_cpu(exe, a.idle)
+    print("idle CPU, %d devices x %d rules polled at 1 s, no web server, %d s"
+          % (NDEV, NRULES, a.idle))
+    print("  whole daemon %.2f%% of a core; main thread (snapshot each tick) "
+          "%.2f%%, %.2f ms a tick" % (100 * whole, 100 * main_thread, 1000 * main_thread))
     base_total, base = latency(exe, a.samples)
     port = free_port()
     polled = {}
