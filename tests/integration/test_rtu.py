@@ -10,8 +10,10 @@ usage: test_rtu.py MODBUS2MAIL_EXE [unittest names...]
 """
 import os
 import re
+import signal
 import subprocess
 import sys
+import termios
 import time
 import unittest
 import urllib.request
@@ -56,6 +58,17 @@ RULE = """\
     device: unit{unit}
     coil: 0
 """
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of process pid so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
 
 
 def per_second(times):
@@ -239,15 +252,20 @@ class OneLine(BusTest):
         self.assertIn("  u1_fault coil 0 raw=0 value=0 normal\n", r.stdout)
 
 
-class NoisyLine(BusTest):
-    """Replies to unit 1 corrupted on the way: the coil rule's bit flipped
-    (normal 0 read as 1), cut short, or sent as another unit."""
-    units = (1,)
+class ProxyLine(BusTest):
+    """The units behind the byte-corrupting proxy (rtu_proxy.py)."""
 
     def make_plc(self):
         self.line = RtuProxy(self.work)
         self.addCleanup(self.line.stop)
         return RtuSim(self.units, serial=self.line.device_end)
+
+
+class NoisyLine(ProxyLine):
+    """Replies to unit 1 corrupted on the way: the coil rule's bit flipped
+    (normal 0 read as 1), cut short, sent as another unit, too long or with
+    a wrong byte count."""
+    units = (1,)
 
     def corrupted(self, n, **mode):
         """Corrupts every second reply until n more are; the link stays up."""
@@ -285,12 +303,191 @@ class NoisyLine(BusTest):
         self.assertGreaterEqual(results["wrong_unit"], 10)
         self.assert_no_mail("u1_fault")
 
+    def test_long_frames_and_wrong_byte_counts_never_values(self):
+        """Replies of 256 bytes (its data all 1s, a valid CRC of its own)
+        and replies whose byte count does not match their data: failed
+        reads, never the coil's value; the rest of a long frame is drained
+        before the next request, so the line stays in step."""
+        self.start()
+        self.corrupted(10, kind="long")
+        self.wait_count(1, "crc_errors", 10)
+        failed = self.failed_reads(1)
+        self.corrupted(10, kind="count")
+        wait_until(lambda: self.failed_reads(1) >= failed + 10, timeout=10,
+                   what="10 more failed reads")
+        self.assert_no_mail("u1_fault")
+        self.assertEqual(self.mails("unit1.link"), [], "every second read was good")
+        # every reply a long one: the link alarm, no value, then recovery
+        t0 = time.monotonic()
+        self.line.mode(rate=1, fc=1, kind="long")
+        self.link_alarm_within(t0, AFTER + TIMEOUT + SLACK, device="unit1")
+        self.line.mode(rate=0)
+        self.state_mail("unit1.link", "CLEARED")
+        self.assertEqual(self.mails("u1_fault"), [])
+
     def test_poll_counts_crc_errors(self):
         self.line.mode(rate=1, fc=1, kind="flip", byte=3, mask=1)
         r = self.daemon.cli("poll", "unit1", check=False)
         self.assertEqual(r.returncode, 1, r.stdout)
         self.assertRegex(r.stdout, r"crc_errors=[1-9]")
         self.assertIn("  u1_fault coil 0 unavailable\n", r.stdout)
+
+
+class Jabber(ProxyLine):
+    """A unit on the line sends random bytes (at the line's byte rate)."""
+    units = (1, 2)
+    BPS = 1920          # 19200 baud, 10 bits a byte
+
+    def test_jabbering_unit_bounded_no_busy_loop(self):
+        """Without pause: nothing can be read, but every request is still
+        bounded by its timeout (both units keep being asked), no value comes
+        of the noise, the daemon does not spin, both links alarm and clear
+        once the line is quiet. In bursts: the units are served between."""
+        self.start()
+        pid = self.daemon.proc.pid
+        self.plc.log()
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        self.line.jabber(self.BPS)
+        for u in self.units:
+            self.link_alarm_within(t0, AFTER + 4 * TIMEOUT + SLACK, device="unit%d" % u)
+        log = self.record({}, lambda log: time.monotonic() - t0 >= 5, what="5 s of jabber")
+        cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+        self.line.jabber(0)
+        times = sorted(t for u in self.units for t in log.get(u, []))
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        print("figure: jabbering line: daemon CPU %.1f%% of a core, %d requests in "
+              "5 s (unit 1: %d, unit 2: %d), longest gap %.3fs, %d bytes of noise" %
+              (100 * cpu, len(times), len(log.get(1, [])), len(log.get(2, [])),
+               max(gaps), self.line.stats()["jabbered"]), file=sys.stderr)
+        self.assertLess(cpu, 0.10, "the daemon spins on a jabbering line")
+        self.assertGreaterEqual(min(len(log.get(u, [])) for u in self.units), 3)
+        # a request drains the noise for its timeout at most, then waits
+        # its timeout for the reply
+        self.assertLessEqual(max(gaps), 2 * TIMEOUT + SLACK)
+        for u in self.units:
+            self.state_mail("unit%d.link" % u, "CLEARED", timeout=AFTER + 10)
+        # bursts of 50 ms every 500 ms: each unit served between them
+        ok = [self.results(u)["ok"] for u in self.units]
+        self.line.jabber(self.BPS, on=0.05, off=0.45)
+        t1 = time.monotonic()
+        self.record({}, lambda log: time.monotonic() - t1 >= 4, what="4 s of bursts")
+        self.line.jabber(0)
+        for u in self.units:
+            self.assertGreaterEqual(self.results(u)["ok"] - ok[u - 1], 10)
+            self.assertEqual(len(self.mails("unit%d.link" % u)), 2, "no new link alarm")
+        self.assert_no_mail("u1_fault")
+        self.assertEqual(self.mails("u2_fault"), [])
+
+
+class Replug(BusTest):
+    """The USB adapter unplugged and plugged in again: the socat pty pair
+    killed (its units with it) and made again at the same path."""
+
+    def unplug_replug(self):
+        pid = self.daemon.proc.pid
+        fds = open_fds(pid)
+        k = len(self.mails("unit1.link")) // 2 + 1     # this unplugging's mails
+        t0 = time.monotonic()
+        self.line.stop()
+        self.plc.stop()
+        for u in self.units:
+            self.state_mail("unit%d.link" % u, "ACTIVE", n=k, timeout=AFTER + 10)
+        figure("link alarm after the adapter went", time.monotonic() - t0)
+        self.assertLessEqual(time.monotonic() - t0, AFTER + TIMEOUT + SLACK)
+        # the port's two descriptors (the lock's, libmodbus's) closed, and
+        # no more while it retries
+        wait_until(lambda: open_fds(pid) == fds - 2, timeout=10,
+                   what="%d descriptors, not %d" % (fds - 2, open_fds(pid)))
+        cpu0, t1 = cpu_seconds(pid), time.monotonic()
+        time.sleep(3)       # a few reopen attempts (a measuring window)
+        cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t1)
+        self.assertEqual(open_fds(pid), fds - 2)
+        self.assertLess(cpu, 0.05, "the daemon spins on a missing port")
+        for end in (self.line.daemon_end, self.line.device_end):
+            if os.path.lexists(end):
+                os.unlink(end)
+        self.line = PtyPair(self.work)
+        self.addCleanup(self.line.stop)
+        self.plc = RtuSim(self.units, serial=self.line.device_end)
+        self.addCleanup(self.plc.stop)
+        t2 = time.monotonic()
+        for u in self.units:
+            self.state_mail("unit%d.link" % u, "CLEARED", n=k, timeout=AFTER + 10)
+        figure("link cleared after the adapter came back", time.monotonic() - t2)
+        self.assertLessEqual(time.monotonic() - t2, AFTER + 2 * TIMEOUT + SLACK)
+        wait_until(lambda: open_fds(pid) == fds, timeout=10,
+                   what="%d descriptors, not %d" % (fds, open_fds(pid)))
+        print("figure: descriptors %d with the port, %d without (cpu %.1f%% while "
+              "it is missing)" % (fds, fds - 2, 100 * cpu), file=sys.stderr)
+
+    def test_adapter_unplugged_and_replugged(self):
+        self.start()
+        self.settle(5)
+        self.unplug_replug()
+        self.unplug_replug()
+        self.assertEqual(len(self.mails("unit1.link")), 4)
+
+
+class Reload(BusTest):
+    """SIGHUP moves a device to another line and changes a line's settings."""
+
+    def setUp(self):
+        self.port_of = {}
+        self.baud = 19200
+        super().setUp()
+        self.line_b = PtyPair(self.work, names=("ttyM2Mb", "ttyDEVb"))
+        self.addCleanup(self.line_b.stop)
+        self.plc_b = RtuSim((2,), serial=self.line_b.device_end)
+        self.addCleanup(self.plc_b.stop)
+        self.plc_b.set("co", 0, 1, unit=2)
+
+    def transport(self, unit):
+        return "serial: {port: %s, baud: %d, parity: none}" % (
+            self.port_of.get(unit, self.line.daemon_end), self.baud)
+
+    def reload(self):
+        n = len(self.daemon.logbytes_since_start().split("daemon: reloaded"))
+        self.write_config()
+        self.daemon.signal(signal.SIGHUP)
+        wait_until(lambda: len(self.daemon.logbytes_since_start().split(
+            "daemon: reloaded")) > n, timeout=10, what="reloaded")
+        wait_until(lambda: all(" link=up " in self.device_line(u) for u in self.units),
+                   timeout=20, what="every unit's link up")
+
+    def held(self, unit):
+        r = self.daemon.cli("poll", "unit%d" % unit, check=False)
+        return "in use (another modbus2mail holds it)" in r.stdout
+
+    def speed(self, port):
+        fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            return termios.tcgetattr(fd)[4]
+        finally:
+            os.close(fd)
+
+    def test_reload_moves_a_device_and_changes_line_settings(self):
+        self.start()
+        self.settle(5)
+        pid = self.daemon.proc.pid
+        fds = open_fds(pid)
+        self.assertEqual(self.speed(self.line.daemon_end), termios.B19200)
+        # unit 2 now on line B (its coil 0 is 1 there), line A at 9600
+        self.port_of[2] = self.line_b.daemon_end
+        self.baud = 9600
+        self.reload()
+        self.state_mail("u2_fault", "ACTIVE")
+        self.assertEqual(self.speed(self.line.daemon_end), termios.B9600)
+        self.assertEqual(self.speed(self.line_b.daemon_end), termios.B9600)
+        self.assertTrue(self.held(1) and self.held(2))
+        self.assertEqual(open_fds(pid), fds + 2)
+        # and back: line B let go, unit 2 read on line A again (coil 0 = 0)
+        del self.port_of[2]
+        self.baud = 19200
+        self.reload()
+        self.state_mail("u2_fault", "CLEARED")
+        self.assertEqual(self.speed(self.line.daemon_end), termios.B19200)
+        self.assertEqual(open_fds(pid), fds)
+        self.assertEqual(self.mails("unit1.link") + self.mails("unit2.link"), [])
 
 
 class SharedTcp(BusTest):

@@ -14,14 +14,25 @@ Control requests (one JSON object per line, one JSON reply per line):
                          with "mask"; the CRC is left as it was
               "truncate" drop the last "drop" bytes
               "unit"     answer as unit "as_unit", with a valid CRC
+              "long"     a maximum-length frame (256 bytes, byte count
+                         251, every data bit 1) with a valid CRC
+              "count"    the byte count 2 more than the data, the coil
+                         bits 1, with a valid CRC
       "fc": FC           only replies to this function code (null: all)
       "only_unit": N     only replies from this unit (null: all)
-  {"cmd": "stats"}  -> {"replies": N, "corrupted": N} since the start
+  {"cmd": "jabber", "bps": N, "on": S, "off": S}
+                    a unit that jabbers: random bytes towards the daemon at
+                    N bytes a second (0: stop), in bursts of S seconds with
+                    S seconds of silence between (off 0: without pause);
+                    a reply meanwhile comes mixed with noise
+  {"cmd": "stats"}  -> {"replies": N, "corrupted": N, "jabbered": N} since
+                    the start
   {"cmd": "quit"}
 """
 import argparse
 import asyncio
 import os
+import random
 import struct
 import sys
 import tty
@@ -43,7 +54,12 @@ def corrupt(frame, mode):
         return bytes(b)
     if mode["kind"] == "truncate":
         return frame[:max(0, len(frame) - mode["drop"])]
-    body = bytes([mode["as_unit"]]) + frame[1:-2]
+    if mode["kind"] == "unit":
+        body = bytes([mode["as_unit"]]) + frame[1:-2]
+    elif mode["kind"] == "long":
+        body = frame[:2] + bytes([251]) + b"\xff" * 251
+    else:
+        body = frame[:2] + bytes([frame[2] + 2]) + b"\xff" * frame[2]
     return body + struct.pack(">H", computeCRC(body))
 
 
@@ -62,7 +78,8 @@ class Proxy:
     def __init__(self, directory):
         self.loop = asyncio.get_running_loop()
         self.mode = dict(CLEAN)
-        self.replies = self.corrupted = self.matched = 0
+        self.replies = self.corrupted = self.matched = self.jabbered = 0
+        self.jabber, self.jabbering = None, False
         self.pending, self.flush = b"", None
         self.slaves = []
         self.daemon_m = self.open_end(os.path.join(directory, "ttyM2M"))
@@ -99,16 +116,43 @@ class Proxy:
         if self.due(frame):
             frame = corrupt(frame, self.mode)
             self.corrupted += 1
+        if frame and self.jabbering:
+            # a reply collides with the noise: its bytes and the noise's
+            # mixed, as on a line two units drive at once
+            frame = bytes(b for c in frame for b in (c, random.randrange(256)))
         if frame:
             os.write(self.daemon_m, frame)
 
+    async def jabber_loop(self, bps, on, off):
+        """Writes bps bytes a second, on seconds at a time: a chunk every
+        millisecond, so the line is never silent for 3.5 characters."""
+        chunk = max(1, round(bps * 0.001))
+        while True:
+            end = self.loop.time() + (on if off > 0 else 1e9)
+            self.jabbering = True
+            while self.loop.time() < end:
+                os.write(self.daemon_m, random.randbytes(chunk))
+                self.jabbered += chunk
+                await asyncio.sleep(0.001)
+            self.jabbering = False
+            await asyncio.sleep(off)
+
     async def control(self, req):
+        if req.get("cmd") == "jabber":
+            if self.jabber is not None:
+                self.jabber.cancel()
+            self.jabber, self.jabbering = None, False
+            if req["bps"] > 0:
+                self.jabber = asyncio.create_task(self.jabber_loop(
+                    req["bps"], req.get("on", 0), req.get("off", 0)))
+            return {"ok": True}
         if req.get("cmd") == "mode":
             self.mode.update((k, v) for k, v in req.items() if k in CLEAN)
             self.matched = 0
             return {"ok": True}
         if req.get("cmd") == "stats":
-            return {"ok": True, "replies": self.replies, "corrupted": self.corrupted}
+            return {"ok": True, "replies": self.replies, "corrupted": self.corrupted,
+                    "jabbered": self.jabbered}
         return None
 
 
@@ -133,6 +177,9 @@ class RtuProxy(PlcSim):
 
     def stats(self):
         return self.request(cmd="stats")
+
+    def jabber(self, bps, on=0, off=0):
+        self.request(cmd="jabber", bps=bps, on=on, off=off)
 
 
 if __name__ == "__main__":
