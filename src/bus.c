@@ -44,7 +44,6 @@ struct bus {
 	int rs485_warned;
 };
 
-static uint64_t	bus_now_us(void);
 static void	bus_wait_quiet(struct bus *);
 static int	bus_lock_port(struct bus *, char *, size_t);
 static int	bus_open_rtu(struct bus *, char *, size_t);
@@ -230,15 +229,6 @@ bus_open_rtu(struct bus *b, char *why, size_t whylen)
 	return 0;
 }
 
-static uint64_t
-bus_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static enum bus_result
 bus_result_of(enum mbframe_result r)
 {
@@ -356,21 +346,21 @@ bus_rtu(struct bus *b, struct mbframe_req *rq, uint64_t timeout_ms,
 		return BUS_IO;
 	}
 	if (len == 0) {
-		b->quiet_at_us = bus_now_us() + b->silence_us;
+		b->quiet_at_us = util_mono_us() + b->silence_us;
 		return BUS_TIMEOUT;
 	}
 	/* the rest of a bad frame is discarded before the next request */
 	m = mbframe_check_rtu(rq, rsp, len, why, whylen);
 	if (m == MBFRAME_OK || m == MBFRAME_EXCEPTION)
 		mbframe_rtu_to_tcp(rq, rsp, len, rsp);
-	b->quiet_at_us = bus_now_us() + b->silence_us;
+	b->quiet_at_us = util_mono_us() + b->silence_us;
 	return bus_result_of(m);
 }
 
 static void
 bus_wait_quiet(struct bus *b)
 {
-	uint64_t now = bus_now_us();
+	uint64_t now = util_mono_us();
 	struct timespec ts;
 
 	if (now >= b->quiet_at_us)
@@ -397,7 +387,7 @@ bus_rtu_settle(struct bus *b, uint64_t timeout_ms)
 		if (poll(&pfd, 1, 0) != 1 || read(pfd.fd, junk,
 		    sizeof(junk)) <= 0 || util_mono_ms() >= deadline)
 			break;
-		b->quiet_at_us = bus_now_us() + b->silence_us;
+		b->quiet_at_us = util_mono_us() + b->silence_us;
 	}
 	tcflush(pfd.fd, TCIFLUSH);
 }

@@ -507,12 +507,10 @@ static int
 poller_cycle(struct poller *p)
 {
 	char why[ALARM_REASON_MAX] = "";
-	struct timespec t0, t1;
-	uint64_t now;
+	uint64_t t0 = util_mono_us(), now;
 	time_t wall;
 	int rc = -1, up;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (bus_open(p->link, why, sizeof(why)) == 0)
 		rc = poller_read(p, &p->plan, why, sizeof(why));
 	else
@@ -520,9 +518,7 @@ poller_cycle(struct poller *p)
 	/* a read cut short by stop is no failed cycle */
 	if (poller_stopping(p))
 		return 1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	snapshot_poll_observe(&p->tally, (double)(t1.tv_sec - t0.tv_sec) +
-	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	snapshot_poll_observe(&p->tally, (double)(util_mono_us() - t0) / 1e6);
 	up = rc == 0;
 	now = util_mono_ms();
 	wall = time(NULL);

@@ -27,12 +27,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "modbus2mail/bus.h"
 #include "modbus2mail/config.h"
 #include "modbus2mail/mbframe.h"
+#include "modbus2mail/util.h"
 
 enum act {
 	ACT_GOOD,		/* regs = unit * 100 + i */
@@ -54,15 +54,6 @@ struct peer {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 };
-
-static uint64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 /* Reads exactly n bytes within 2 s; 0 ok. */
 static int
@@ -111,7 +102,7 @@ rtu_peer(void *arg)
 	for (i = 0; i < p->n; i++) {
 		if (read_n(p->fd, rq, sizeof(rq)) == -1)
 			break;
-		t = now_us();
+		t = util_mono_us();
 		if (p->wrote_us != 0 && t - p->wrote_us < p->min_gap_us)
 			p->min_gap_us = t - p->wrote_us;
 		assert_int_equal(mbframe_crc16(rq, 6), rq[6] | rq[7] << 8);
@@ -138,7 +129,7 @@ rtu_peer(void *arg)
 		 * shorter than the one the bus kept, however late this
 		 * thread runs after write() (a stamp after it was).
 		 */
-		p->wrote_us = now_us();
+		p->wrote_us = util_mono_us();
 		assert_int_equal(write(p->fd, rsp, len), (ssize_t)len);
 		if (i == p->stall_at)
 			usleep(p->stall_us);
@@ -399,9 +390,9 @@ tcp_run(size_t ndev, void *(*fn)(void *))
 	uint64_t t0;
 
 	b = tcp_bus(&d, &p, ndev, fn, &th);
-	t0 = now_us();
+	t0 = util_mono_us();
 	assert_int_equal(read2(b, 12, regs, why), BUS_TIMEOUT);
-	assert_true(now_us() - t0 < 1000000);
+	assert_true(util_mono_us() - t0 < 1000000);
 	if (fn == tcp_peer && ndev == 1) {
 		/* alone on it: the connection is not trusted any more */
 		assert_false(bus_is_open(b));

@@ -41,7 +41,12 @@ struct bus;
  * ndev devices; not open yet. */
 struct bus *bus_new(const struct config_device *dev, size_t ndev);
 void	bus_free(struct bus *);
-/* Opens the port or connects unless open: 0, or -1 with why. */
+/*
+ * Opens the port or connects unless open: 0, or -1 with why. A serial
+ * port is locked first, so a second modbus2mail (root's too) gets "PORT:
+ * in use (another modbus2mail holds it)" before touching the line, and
+ * anything but a tty is refused.
+ */
 int	bus_open(struct bus *, char *why, size_t whylen);
 void	bus_close(struct bus *);
 int	bus_is_open(const struct bus *);

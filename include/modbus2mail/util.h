@@ -35,9 +35,11 @@ void	util_strv_free(char **v, size_t n);
 void	util_cond_init(pthread_cond_t *);
 void	util_cond_deadline(struct timespec *, uint64_t ms);
 
-/* CLOCK_MONOTONIC and CLOCK_REALTIME in milliseconds. */
+/* CLOCK_MONOTONIC and CLOCK_REALTIME in milliseconds; CLOCK_MONOTONIC in
+ * microseconds (frame timing on a serial line). */
 uint64_t util_mono_ms(void);
 uint64_t util_wall_ms(void);
+uint64_t util_mono_us(void);
 
 /* Whole decimal string in [0, max]. 0 ok, -1 bad. */
 int	util_parse_ulong(const char *s, unsigned long max, unsigned long *out);
