@@ -252,6 +252,58 @@ class OneLine(BusTest):
         self.assertIn("  u1_fault coil 0 raw=0 value=0 normal\n", r.stdout)
 
 
+class PortNames(BusTest):
+    """What serial.port may name: a /dev/serial/by-id-style relative link
+    to the tty works (and is locked as the tty itself: another name of it
+    is refused); a regular file or a FIFO is a clear error, at once."""
+    units = (1,)
+
+    def setUp(self):
+        self.port = None
+        super().setUp()
+
+    def transport(self, unit):
+        return "serial: {port: %s, parity: none}" % (self.port or self.line.daemon_end)
+
+    def test_by_id_link_works_and_is_locked_as_the_tty(self):
+        by_id = os.path.join(self.work, "serial", "by-id")
+        os.makedirs(by_id)
+        self.port = os.path.join(by_id, "usb-FTDI_USB-RS485_Cable_FT5KR1PA-if00-port0")
+        os.symlink("../../ttyM2M", self.port)
+        self.write_config()
+        self.plc.set("co", 0, 1, unit=1)
+        self.start()
+        self.state_mail("u1_fault", "ACTIVE")
+        self.assertIn(" transport=\"rtu %s 19200 8N1 unit 1\" " % self.port,
+                      self.device_line(1))
+        # the same tty by its other name: the daemon holds it
+        self.port = self.line.daemon_end
+        self.write_config()
+        r = self.daemon.cli("poll", "unit1", check=False)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("%s: in use (another modbus2mail holds it)" % self.port, r.stdout)
+
+    def test_file_or_fifo_is_no_serial_port(self):
+        for kind in ("a regular file", "a FIFO"):
+            self.port = os.path.join(self.work, kind.split()[-1])
+            if kind == "a FIFO":
+                os.mkfifo(self.port)
+            else:
+                open(self.port, "w").close()
+            self.write_config()
+            why = "%s: not a serial port (%s)" % (self.port, kind)
+            t0 = time.monotonic()
+            r = self.daemon.cli("poll", "unit1", check=False, timeout=10)
+            self.assertLess(time.monotonic() - t0, 5)
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertIn("unreachable (%s)" % why, r.stdout)
+            self.daemon.start()
+            wait_until(lambda: why in self.device_line(1), timeout=10,
+                       what="%r in status" % why)
+            self.assertIn(" link=down ", self.device_line(1))
+            self.daemon.stop()
+
+
 class ProxyLine(BusTest):
     """The units behind the byte-corrupting proxy (rtu_proxy.py)."""
 
