@@ -43,6 +43,7 @@
 
 #define DAEMON_TICK_MS		1000
 #define DAEMON_MMAP_THRESHOLD	(256 * 1024)
+#define DAEMON_ANSWER_WEB_MS	5000	/* web actions in flight, at most */
 
 struct daemon {
 	const char *path;
@@ -70,6 +71,7 @@ static void	daemon_notify(const char *);
 static struct config *daemon_load(const char *);
 static int	daemon_start_workers(struct daemon *, struct config *);
 static void	daemon_stop_workers(struct daemon *);
+static void	daemon_answer_web(struct daemon *);
 static void	daemon_reload(struct daemon *);
 static void	daemon_ctl_socket(struct daemon *);
 static int	daemon_threads_alive(struct daemon *);
@@ -199,11 +201,6 @@ daemon_start_workers(struct daemon *d, struct config *cfg)
 	/* an unusable history file costs history (counted), never alarms */
 	if (history_start(cfg, err, sizeof(err)) == -1)
 		log_warnx("daemon: %s; history events are dropped", err);
-	if (cfg->http.enabled && (d->http = http_start(cfg, d->spool,
-	    &d->board, err, sizeof(err))) == NULL) {
-		log_warnx("daemon: %s", err);
-		goto fail;
-	}
 	d->pollers = xcalloc(cfg->ndevices, sizeof(*d->pollers));
 	for (i = 0; i < cfg->ndevices; i++) {
 		if ((d->pollers[i] = poller_start(cfg, i, d->spool,
@@ -212,6 +209,13 @@ daemon_start_workers(struct daemon *d, struct config *cfg)
 		d->npollers++;
 	}
 	d->cfg = cfg;
+	/* after the pollers and cfg: its actions reach them (through the
+	 * control socket, also while daemon_stop_workers() answers them) */
+	if (cfg->http.enabled && (d->http = http_start(cfg, d->spool,
+	    &d->board, err, sizeof(err))) == NULL) {
+		log_warnx("daemon: %s", err);
+		goto fail;
+	}
 	if (cfg->imap.enabled && (d->imap = imap_start(cfg, d->spool,
 	    &daemon_imap_ops, d, err, sizeof(err))) == NULL) {
 		log_warnx("daemon: %s", err);
@@ -237,6 +241,7 @@ daemon_stop_workers(struct daemon *d)
 	d->imap = NULL;
 	/* the web server first, then the snapshot: it points into pollers
 	 * and cfg */
+	daemon_answer_web(d);
 	http_stop(d->http);
 	d->http = NULL;
 	snapshot_publish(&d->board, NULL);
@@ -258,6 +263,28 @@ daemon_stop_workers(struct daemon *d)
 	d->npollers = 0;
 	d->relay = NULL;
 	d->spool = NULL;
+}
+
+/*
+ * A web action waits for this thread's answer on the control socket, and
+ * http_stop() waits for the action: answered here first (they take
+ * milliseconds), else a reload or stop would wait out the page's 10 s.
+ */
+static void
+daemon_answer_web(struct daemon *d)
+{
+	struct pollfd pfd[CTL_POLLFDS];
+	uint64_t start = util_mono_ms();
+	int tick;
+
+	while (d->ctl != NULL && http_actions_close(d->http) > 0 &&
+	    util_mono_ms() - start < DAEMON_ANSWER_WEB_MS) {
+		tick = 10;
+		ctl_pollfds(d->ctl, pfd, util_mono_ms(), &tick);
+		if (poll(pfd, CTL_POLLFDS, tick) == -1 && errno != EINTR)
+			fatal("daemon: poll");
+		ctl_events(d->ctl, pfd, util_mono_ms());
+	}
 }
 
 /* The control socket lives in spool_dir: (re)create it where that is now. */
@@ -796,8 +823,8 @@ daemon_run(const char *path, int verbose)
 
 	daemon_notify("STOPPING=1");
 	log_info("daemon: stopping");
+	daemon_stop_workers(&d);	/* answers web actions under way */
 	ctl_close(d.ctl);
-	daemon_stop_workers(&d);
 	snapshot_board_destroy(&d.board);
 	config_free(d.cfg);
 	close(sfd);

@@ -82,7 +82,9 @@ struct http {
 	struct users *users;		/* owned; NULL = no login */
 	char *cert, *key;		/* PEM text; owned */
 	struct snapshot_board *board;	/* the daemon's */
-	pthread_mutex_t lock;		/* sessions */
+	pthread_mutex_t lock;		/* sessions, actions */
+	int actions_closed;		/* http_actions_close() was called */
+	int acting;			/* actions waiting for the daemon */
 	struct http_session sessions[HTTP_SESSIONS];
 	struct http_login_fail fails[HTTP_LOGIN_SLOTS];	/* under lock */
 	struct http_listener *l;	/* owned */
@@ -114,6 +116,7 @@ static enum MHD_Result http_handle(void *, struct MHD_Connection *,
 static void	http_completed(void *, struct MHD_Connection *, void **,
 		    enum MHD_RequestTerminationCode);
 static void	http_logger(void *, const char *, va_list);
+static int	http_acting(struct http *, int);
 
 /* Sends what f holds (closed here) with status and content type. */
 static enum MHD_Result
@@ -692,6 +695,36 @@ http_first_line(char *dst, size_t len, const char *text)
 	dst[strcspn(dst, "\n")] = '\0';
 }
 
+/* One more (1) or one less (-1) action waiting for the daemon; -1 when
+ * actions are closed. */
+static int
+http_acting(struct http *h, int delta)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&h->lock);
+	if (delta > 0 && h->actions_closed)
+		r = -1;
+	else
+		h->acting += delta;
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
+int
+http_actions_close(struct http *h)
+{
+	int n;
+
+	if (h == NULL)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	h->actions_closed = 1;
+	n = h->acting;
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
 static enum MHD_Result
 http_action(struct http_call *k)
 {
@@ -710,6 +743,9 @@ http_action(struct http_call *k)
 		return http_error(k, 403, "bad or missing form token");
 	if (http_action_req(k, &req, err, sizeof(err)) == -1)
 		return http_error(k, 400, err);
+	if (http_acting(k->h, 1) == -1)
+		return http_error(k, 503, "the gateway is reloading its "
+		    "configuration; try again");
 	if ((o = open_memstream(&out, &olen)) != NULL &&
 	    (e = open_memstream(&eout, &elen)) != NULL) {
 		rc = ctl_request(k->h->cfg, &req, o, e);
@@ -717,6 +753,7 @@ http_action(struct http_call *k)
 	}
 	if (o != NULL)
 		fclose(o);
+	http_acting(k->h, -1);
 	http_first_line(notice, sizeof(notice), rc == 0 ? out : rc == -1 ?
 	    "the daemon does not answer on its control socket" : eout);
 	free(out);

@@ -22,6 +22,10 @@ struct spool;
  * with err. */
 struct http *http_start(const struct config *, struct spool *,
 	    struct snapshot_board *board, char *err, size_t errlen);
+/* Refuses actions from now on (503, try again) and says how many still
+ * wait for the daemon's answer on its control socket: the daemon answers
+ * them before http_stop(), which waits for them (0 for NULL). */
+int	http_actions_close(struct http *);
 /* Stops the threads (requests in flight finish), frees. */
 void	http_stop(struct http *);
 
