@@ -1375,15 +1375,20 @@ static void
 cfg_k_serial(struct ctx *c, yaml_node_t *v, void *base,
     const struct cfg_key *k)
 {
+	yaml_node_t *seen[NKEYS(cfg_serial_keys)] = { NULL };
 	struct config_device *d = base;
 
-	if (!cfg_section(c, v, cfg_serial_keys, d, NULL))
+	if (!cfg_section(c, v, cfg_serial_keys, d, seen))
 		return;
 	c->serial = v;
 	if (d->serial.port == NULL) {
 		cfg_error(c, v, "serial: missing 'port' (e.g. /dev/ttyUSB0)");
 		d->serial.port = xstrdup("");
-	}
+	} else if (d->serial.port[0] != '/')
+		/* relative to wherever the daemon runs: never what is meant */
+		cfg_error(c, cfg_seen(cfg_serial_keys, seen, "port"), "serial: "
+		    "port '%s' is not an absolute path (e.g. /dev/ttyUSB0)",
+		    d->serial.port);
 }
 
 static void

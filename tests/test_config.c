@@ -265,6 +265,13 @@ static const struct broken broken[] = {
 	    "t.yaml:11:14: error: device q: unit_id on a serial line must be 1 to 247 (0 is broadcast)\n"
 	    "t.yaml:12:18: error: bad connections 'both' (shared or separate)\n"
 	    "t.yaml:12:18: error: device q: connections is for Modbus/TCP devices (a serial port is always one bus)\n" },
+	{ "serial port not an absolute path",
+	    SMTP
+	    "devices:\n"
+	    "  - {name: p, serial: {port: ttyUSB0}, link_alarm: false}\n"
+	    "  - {name: q, serial: {port: ''}, unit_id: 2, link_alarm: false}\n",
+	    "t.yaml:5:30: error: serial: port 'ttyUSB0' is not an absolute path (e.g. /dev/ttyUSB0)\n"
+	    "t.yaml:6:30: error: serial: port '' is not an absolute path (e.g. /dev/ttyUSB0)\n" },
 	{ "one serial port, two line settings",
 	    SMTP
 	    "devices:\n"
