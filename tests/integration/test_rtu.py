@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "peers"))
 sys.path.insert(0, HERE)
 import test_alarms  # noqa: E402
 import test_hostile  # noqa: E402
-from harness import free_port, tmpdir, wait_until  # noqa: E402
+from harness import as_nobody, free_port, tmpdir, wait_until  # noqa: E402
 from pty_pair import PtyPair  # noqa: E402
 from rtu_proxy import RtuProxy  # noqa: E402
 from rtu_sim import RtuSim  # noqa: E402
@@ -232,8 +232,9 @@ class OneLine(BusTest):
 
     def test_poll_refused_while_the_daemon_holds_the_line(self):
         """`poll` as root (TIOCEXCL does not stop root) meets the port's
-        lock before it touches the line: refused with a clear message, the
-        daemon's reads undisturbed; with the daemon gone it reads."""
+        lock before it touches the line, another user TIOCEXCL: refused
+        with a clear message, the daemon's reads undisturbed; with the
+        daemon gone it reads."""
         self.start()
         self.settle(5)
         failed = self.failed_reads(1)
@@ -244,6 +245,15 @@ class OneLine(BusTest):
                 "unit1 rtu %s 19200 8N1 unit 1: unreachable (%s: in use (another "
                 "modbus2mail holds it)); " % ((self.line.daemon_end,) * 2)), r.stdout)
             self.assertIn("  u1_fault coil 0 unavailable\n", r.stdout)
+        # another user: TIOCEXCL already refuses the open
+        os.chmod(self.work, 0o755)
+        os.chmod(self.cfg, 0o644)
+        os.chmod(os.path.realpath(self.line.daemon_end), 0o666)
+        r = subprocess.run([as_nobody(test_alarms.EXE, self.work), "poll", "unit1",
+                            "-c", self.cfg], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(": unreachable (%s: in use (opened exclusively by another "
+                      "modbus2mail or program)); " % self.line.daemon_end, r.stdout)
         self.settle(5)
         self.assertEqual(self.failed_reads(1), failed)
         self.assertIn(" link=up ", self.device_line(1))
