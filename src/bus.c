@@ -53,7 +53,7 @@ static enum bus_result bus_rtu(struct bus *, struct mbframe_req *,
 		    uint64_t, uint8_t *, char *, size_t);
 static size_t	bus_rtu_read(struct bus *, const struct mbframe_req *,
 		    uint64_t, uint8_t *, int *);
-static void	bus_rtu_settle(struct bus *, uint64_t);
+static int	bus_rtu_settle(struct bus *, uint64_t);
 static enum bus_result bus_tcp(struct bus *, struct mbframe_req *,
 		    uint64_t, uint8_t *, char *, size_t);
 
@@ -333,7 +333,13 @@ bus_rtu(struct bus *b, struct mbframe_req *rq, uint64_t timeout_ms,
 	int err = 0;
 
 	mbframe_build(rq, req);
-	bus_rtu_settle(b, timeout_ms);
+	/* a request sent into noise would only be garbled with it */
+	if (bus_rtu_settle(b, timeout_ms) == -1) {
+		snprintf(why, whylen, "line never quiet for 3.5 characters "
+		    "within %llums (a unit sending noise, or another master)",
+		    (unsigned long long)timeout_ms);
+		return BUS_NOISE;
+	}
 	/* unit id and PDU; libmodbus adds the CRC and switches RTS */
 	if (modbus_send_raw_request(b->mb, req + MBFRAME_MBAP_LEN - 1,
 	    MBFRAME_REQ_LEN - MBFRAME_MBAP_LEN + 1) == -1) {
@@ -373,23 +379,30 @@ bus_wait_quiet(struct bus *b)
 
 /*
  * Before a request: discards what came late (a unit answering after its
- * timeout) and keeps the silence after it, for timeout_ms at most.
+ * timeout) and keeps the silence after it, for timeout_ms at most. 0 when
+ * the line is quiet, -1 when bytes kept coming until then.
  */
-static void
+static int
 bus_rtu_settle(struct bus *b, uint64_t timeout_ms)
 {
 	struct pollfd pfd = { modbus_get_socket(b->mb), POLLIN, 0 };
 	uint64_t deadline = util_mono_ms() + timeout_ms;
 	uint8_t junk[64];
+	int r = 0;
 
 	for (;;) {
 		bus_wait_quiet(b);
 		if (poll(&pfd, 1, 0) != 1 || read(pfd.fd, junk,
-		    sizeof(junk)) <= 0 || util_mono_ms() >= deadline)
+		    sizeof(junk)) <= 0)
 			break;
 		b->quiet_at_us = util_mono_us() + b->silence_us;
+		if (util_mono_ms() >= deadline) {
+			r = -1;
+			break;
+		}
 	}
 	tcflush(pfd.fd, TCIFLUSH);
+	return r;
 }
 
 /*

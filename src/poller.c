@@ -429,8 +429,10 @@ poller_read(struct poller *p, struct readplan *plan, char *why,
 			nok++;
 			continue;
 		}
-		/* a unit that times out stops its cycle: the bus is shared */
-		if (r == BUS_TIMEOUT || !bus_is_open(p->link)) {
+		/* a unit that times out stops its cycle: the bus is shared
+		 * (a line full of noise takes a timeout a request too) */
+		if (r == BUS_TIMEOUT || r == BUS_NOISE ||
+		    !bus_is_open(p->link)) {
 			strlcpy(why, rq->why, whylen);
 			return -1;
 		}

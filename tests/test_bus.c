@@ -7,7 +7,8 @@
  * request; the inter-frame silence is kept. TCP: a late reply is skipped
  * by its transaction id on a shared connection, which a timeout does not
  * close; a bus of one closes on a timeout. A held port is refused to a
- * second bus (root too), a regular file or FIFO as the port at once.
+ * second bus (root too), a regular file or FIFO as the port at once; a
+ * line that never goes quiet gets no request.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -254,6 +255,61 @@ test_rtu_one_owner(void **state)
 	close(master);
 }
 
+/* A byte every 500 us for 500 ms at least: never the 29 ms of silence
+ * of a 1200-baud line, however late this thread runs. */
+static void *
+rtu_jabber(void *arg)
+{
+	int fd = *(int *)arg, i;
+	uint8_t c = 0x55;
+
+	for (i = 0; i < 1000; i++) {
+		if (write(fd, &c, 1) != 1)
+			break;
+		usleep(500);
+	}
+	return NULL;
+}
+
+/* A line that never goes quiet: no request sent into it, the request
+ * over within its timeout (and some scheduling slack). */
+static void
+test_rtu_noise(void **state)
+{
+	struct config_device d;
+	struct pollfd pfd;
+	struct bus *b;
+	pthread_t th;
+	char why[256], name[64];
+	uint16_t regs[2];
+	uint64_t t0, took;
+	int master, slave;
+
+	(void)state;
+	assert_int_equal(openpty(&master, &slave, name, NULL, NULL), 0);
+	rtu_dev(&d, name);
+	d.serial.baud = 1200;
+	b = bus_new(&d, 1);
+	assert_int_equal(bus_open(b, why, sizeof(why)), 0);
+	assert_int_equal(pthread_create(&th, NULL, rtu_jabber, &master), 0);
+	usleep(20000);
+	t0 = util_mono_us();
+	assert_int_equal(read2(b, 3, regs, why), BUS_NOISE);
+	took = util_mono_us() - t0;
+	assert_string_equal(why, "line never quiet for 3.5 characters within "
+	    "100ms (a unit sending noise, or another master)");
+	/* ms clock: the deadline may come up to 1 ms early */
+	assert_true(took >= 99000 && took < 1000000);
+	pthread_join(th, NULL);
+	pfd.fd = master;
+	pfd.events = POLLIN;
+	assert_int_equal(poll(&pfd, 1, 0), 0);	/* nothing was sent */
+	assert_true(bus_is_open(b));
+	bus_free(b);
+	close(slave);
+	close(master);
+}
+
 /* A regular file or a FIFO as the port: a clear error, at once. */
 static void
 test_rtu_not_a_tty(void **state)
@@ -436,6 +492,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rtu),
 		cmocka_unit_test(test_rtu_one_owner),
+		cmocka_unit_test(test_rtu_noise),
 		cmocka_unit_test(test_rtu_not_a_tty),
 		cmocka_unit_test(test_tcp_shared_skips_late_reply),
 		cmocka_unit_test(test_tcp_alone_closes_on_timeout),

@@ -9,7 +9,8 @@
  * RTU: before each request, whatever arrived since the last reply (the
  * rest of a bad frame, a unit answering after its timeout) is discarded
  * and the line kept silent for 3.5 characters after it, so a late reply
- * is never taken for the next unit's. TCP skips a late reply by its
+ * is never taken for the next unit's; a line that does not go quiet
+ * within the request's timeout gets no request at all. TCP skips a late reply by its
  * transaction id. Not thread-safe: one bus thread owns the link.
  */
 #ifndef MODBUS2MAIL_BUS_H
@@ -29,6 +30,8 @@ enum bus_result {
 	BUS_SHORT,		/* RTU: the reply stopped short */
 	BUS_BAD_FRAME,		/* function, length, echo, ids */
 	BUS_TIMEOUT,		/* no reply at all */
+	BUS_NOISE,		/* RTU: the line never went quiet, nothing
+				 * sent (a unit jabbering, another master) */
 	BUS_IO,			/* send/receive failed: link closed */
 };
 
