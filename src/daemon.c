@@ -55,6 +55,7 @@ struct daemon {
 	struct snapshot_board board;	/* the latest snapshot, for readers */
 	time_t started, loaded;		/* wall: start, last (re)load */
 	int alive;			/* last daemon_threads_alive() */
+	int started_workers;		/* all of them, for d->cfg */
 	struct imap *imap;		/* owned, NULL without imap: */
 	struct poller **pollers;	/* owned, one per device */
 	size_t npollers;
@@ -201,6 +202,13 @@ daemon_start_workers(struct daemon *d, struct config *cfg)
 	/* an unusable history file costs history (counted), never alarms */
 	if (history_start(cfg, err, sizeof(err)) == -1)
 		log_warnx("daemon: %s; history events are dropped", err);
+	/* before the pollers: a new configuration that does not start must
+	 * not have polled, mailed or saved alarm state */
+	if (cfg->http.enabled && (d->http = http_start(cfg, d->spool,
+	    &d->board, err, sizeof(err))) == NULL) {
+		log_warnx("daemon: %s", err);
+		goto fail;
+	}
 	d->pollers = xcalloc(cfg->ndevices, sizeof(*d->pollers));
 	for (i = 0; i < cfg->ndevices; i++) {
 		if ((d->pollers[i] = poller_start(cfg, i, d->spool,
@@ -209,13 +217,6 @@ daemon_start_workers(struct daemon *d, struct config *cfg)
 		d->npollers++;
 	}
 	d->cfg = cfg;
-	/* after the pollers and cfg: its actions reach them (through the
-	 * control socket, also while daemon_stop_workers() answers them) */
-	if (cfg->http.enabled && (d->http = http_start(cfg, d->spool,
-	    &d->board, err, sizeof(err))) == NULL) {
-		log_warnx("daemon: %s", err);
-		goto fail;
-	}
 	if (cfg->imap.enabled && (d->imap = imap_start(cfg, d->spool,
 	    &daemon_imap_ops, d, err, sizeof(err))) == NULL) {
 		log_warnx("daemon: %s", err);
@@ -224,6 +225,7 @@ daemon_start_workers(struct daemon *d, struct config *cfg)
 #ifdef __GLIBC__
 	malloc_trim(0);
 #endif
+	d->started_workers = 1;
 	return 0;
 fail:
 	daemon_stop_workers(d);
@@ -242,6 +244,7 @@ daemon_stop_workers(struct daemon *d)
 	/* the web server first, then the snapshot: it points into pollers
 	 * and cfg */
 	daemon_answer_web(d);
+	d->started_workers = 0;
 	http_stop(d->http);
 	d->http = NULL;
 	snapshot_publish(&d->board, NULL);
@@ -277,8 +280,9 @@ daemon_answer_web(struct daemon *d)
 	uint64_t start = util_mono_ms();
 	int tick;
 
-	while (d->ctl != NULL && http_actions_close(d->http) > 0 &&
-	    util_mono_ms() - start < DAEMON_ANSWER_WEB_MS) {
+	/* not while a start fails: d->cfg and the pollers may not match */
+	while (http_actions_close(d->http) > 0 && d->started_workers &&
+	    d->ctl != NULL && util_mono_ms() - start < DAEMON_ANSWER_WEB_MS) {
 		tick = 10;
 		ctl_pollfds(d->ctl, pfd, util_mono_ms(), &tick);
 		if (poll(pfd, CTL_POLLFDS, tick) == -1 && errno != EINTR)

@@ -16,6 +16,7 @@ the overview, /config, /healthz and `status` and the PLC raises and clears
 an alarm that gets acknowledged. Meant for the ASan/UBSan build too
 (asan_suites.py): each reload frees the old configuration. The daemon
 must survive, stop cleanly (no leak report) and end on the last file.
+ReloadRollback: a file that does not start leaves the alarms as they were.
 
 usage: test_snapshot.py MODBUS2MAIL_EXE [unittest names...]
 """
@@ -301,7 +302,7 @@ class ReloadHammer(SnapshotTest):
             if on:
                 self.daemon.cli("ack", "pump1_fault", check=False)
 
-    def test_reload_under_readers(self):
+    def test_under_readers(self):
         taken = socket.socket()
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
@@ -355,6 +356,32 @@ class ReloadHammer(SnapshotTest):
         # a clean exit: no leak report (exit code 0 under LeakSanitizer)
         self.assertEqual(self.daemon.stop(), 0, self.daemon.logtext()[-6000:])
         self.assertIsNone(SANITIZER.search(self.daemon.logtext()))
+
+
+class ReloadRollback(SnapshotTest):
+    def test_file_that_does_not_start_leaves_alarms_alone(self):
+        """A new file whose web port is taken does not start: the running
+        one goes on with its alarms as they were (acknowledged), its
+        pollers never having run (they would have saved the state of the
+        rules it renames, dropping the acknowledged alarm)."""
+        self.plc.set("co", 0, [1])
+        wait_until(lambda: self.mails("ACTIVE") == 1, timeout=30, what="ACTIVE mail")
+        self.daemon.cli("ack", "pump1_fault")
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        self.addCleanup(taken.close)
+        self.write(1, self.config(1).replace("pump1_fault", "pump1_renamed").replace(
+            ":%d\"" % self.http_port, ":%d\"" % taken.getsockname()[1]))
+        self.daemon.signal(signal.SIGHUP)
+        wait_until(lambda: "going back to the previous one" in self.daemon.logtext(),
+                   timeout=30, what="the rollback")
+        self.plc.log()
+        wait_until(lambda: len(self.plc.log()) > 0, timeout=10, what="a poll after it")
+        wait_until(lambda: len(self.plc.log()) > 0, timeout=10, what="another poll")
+        self.assertIn("acknowledged=yes", self.status_line())
+        self.assertNotIn("pump1_renamed", self.daemon.logtext())
+        self.assertEqual(self.mails("ACTIVE"), 1)
 
 
 def fetch(url):
