@@ -387,7 +387,7 @@ bus_rtu_settle(struct bus *b, uint64_t timeout_ms)
 {
 	struct pollfd pfd = { modbus_get_socket(b->mb), POLLIN, 0 };
 	uint64_t deadline = util_mono_ms() + timeout_ms;
-	uint8_t junk[64];
+	uint8_t junk[4096];	/* a backlog of noise goes in a few reads */
 	int r = 0;
 
 	for (;;) {
@@ -401,7 +401,9 @@ bus_rtu_settle(struct bus *b, uint64_t timeout_ms)
 			break;
 		}
 	}
-	tcflush(pfd.fd, TCIFLUSH);
+	/* only before a request: on a noisy line the next attempt drains */
+	if (r == 0)
+		tcflush(pfd.fd, TCIFLUSH);
 	return r;
 }
 

@@ -83,6 +83,7 @@ class Proxy:
         self.pending, self.flush = b"", None
         self.slaves = []
         self.daemon_m = self.open_end(os.path.join(directory, "ttyM2M"))
+        os.set_blocking(self.daemon_m, False)      # noise fills its buffer
         self.device_m = self.open_end(os.path.join(directory, "ttyDEV"))
         self.loop.add_reader(self.daemon_m, self.forward_request)
         self.loop.add_reader(self.device_m, self.collect_reply)
@@ -121,18 +122,28 @@ class Proxy:
             # mixed, as on a line two units drive at once
             frame = bytes(b for c in frame for b in (c, random.randrange(256)))
         if frame:
-            os.write(self.daemon_m, frame)
+            self.to_daemon(frame)
+
+    def to_daemon(self, data):
+        """Writes what the daemon's input buffer takes (a reply may be lost
+        in noise that filled it, as on the line)."""
+        try:
+            return os.write(self.daemon_m, data)
+        except BlockingIOError:
+            return 0
 
     async def jabber_loop(self, bps, on, off):
         """Writes bps bytes a second, on seconds at a time: a chunk every
-        millisecond, so the line is never silent for 3.5 characters."""
+        millisecond, so the line is never silent for 3.5 characters.
+        Without pause (off 0) the daemon's input buffer is also kept full,
+        so a pause of this process (a loaded machine) is no quiet line."""
         chunk = max(1, round(bps * 0.001))
         while True:
             end = self.loop.time() + (on if off > 0 else 1e9)
             self.jabbering = True
             while self.loop.time() < end:
-                os.write(self.daemon_m, random.randbytes(chunk))
-                self.jabbered += chunk
+                self.jabbered += self.to_daemon(random.randbytes(
+                    4096 if off == 0 else chunk))
                 await asyncio.sleep(0.001)
             self.jabbering = False
             await asyncio.sleep(off)
