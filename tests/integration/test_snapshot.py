@@ -69,10 +69,10 @@ DEVICE = ("  - name: %s\n    host: 127.0.0.1\n    port: %d\n"
           "    poll_interval: %s\n    timeout: 300ms\n")
 
 
-def get(url):
-    """(status, body) of a GET; raises when there is no answer in 5 s."""
+def get(url, timeout=5):
+    """(status, body) of a GET; raises when there is no answer in time."""
     try:
-        with urllib.request.urlopen(url, timeout=5) as r:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
@@ -240,11 +240,7 @@ class Readers:
     def web(self, path):
         while not self.stop.is_set():
             try:
-                with urllib.request.urlopen(self.base + path, timeout=10) as r:
-                    r.read()
-                self.count(path)
-            except urllib.error.HTTPError as e:     # 503 from /healthz
-                e.read()
+                get(self.base + path, timeout=10)   # 503 from /healthz too
                 self.count(path)
             except (OSError, http.client.HTTPException):
                 time.sleep(0.01)        # the server restarts with the config
