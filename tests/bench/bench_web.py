@@ -45,16 +45,18 @@ def fetch(conn, path):
 
 
 @contextlib.contextmanager
-def polling_daemon(exe, ndev, nrules, web):
+def polling_daemon(exe, ndev, nrules, web, unit="", active=0):
     """A daemon polling ndev x nrules at 1 s, with web server and history or
-    without either; yields it and its web port."""
+    without either (rules with `unit` when given; the first `active` coils
+    set before it starts); yields it and its web port."""
     work = tmpdir("m2m-bench-rss-")
     smtp_port, http_port = free_port(), free_port()
     catcher = TimedCatcher(smtp_port).start()
     plc = PlcSim()
     daemon = None
     try:
-        rules = ["  - {name: d%d_r%d, device: d%d, coil: %d}" % (d, r, d, r)
+        rules = ["  - {name: d%d_r%d, device: d%d, coil: %d%s}"
+                 % (d, r, d, r, ", unit: " + unit if unit else "")
                  for d in range(ndev) for r in range(nrules)]
         extra = ("http: {listen: [\"127.0.0.1:%d\"]}\nhistory: {keep: 1d}\n" % http_port
                  if web else "history: false\n")
@@ -63,6 +65,8 @@ def polling_daemon(exe, ndev, nrules, web):
             f.write(config(os.path.join(work, "spool"), smtp_port,
                            [("d%d" % d, plc.port) for d in range(ndev)], rules,
                            poll="1s") + extra)
+        if active:
+            plc.set("co", 0, [1] * active)
         daemon = Daemon(exe, cfg, args=()).start()
         yield daemon, http_port
     finally:
@@ -105,26 +109,8 @@ def idle_cpu(exe, seconds):
 
 
 def render(exe, requests):
-    work = tmpdir("m2m-bench-web-")
-    smtp_port, http_port = free_port(), free_port()
-    catcher = TimedCatcher(smtp_port).start()
-    plc = PlcSim()
-    daemon = None
-    try:
-        rules = []
-        for d in range(NDEV):
-            for r in range(NRULES):
-                rules += ["  - {name: d%d_r%d, device: d%d, coil: %d, unit: bar}"
-                          % (d, r, d, r)]
-        cfg = os.path.join(work, "b.yaml")
-        with open(cfg, "w") as f:
-            f.write(config(os.path.join(work, "spool"), smtp_port,
-                           [("d%d" % d, plc.port) for d in range(NDEV)], rules,
-                           poll="1s")
-                    + "http: {listen: [\"127.0.0.1:%d\"]}\nhistory: {keep: 1d}\n"
-                    % http_port)
-        plc.set("co", 0, [1] * NACTIVE)
-        daemon = Daemon(exe, cfg, args=()).start()
+    with polling_daemon(exe, NDEV, NRULES, True, unit="bar",
+                        active=NACTIVE) as (daemon, http_port):
         conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
 
         def all_active():
@@ -142,11 +128,6 @@ def render(exe, requests):
             out[path] = (pct(times, 50), pct(times, 99), max(times), samples[-1][1])
         _, rss, hwm = proc_cpu_rss(daemon.proc.pid)
         return out, rss, hwm
-    finally:
-        if daemon:
-            daemon.stop()
-        plc.stop()
-        catcher.stop()
 
 
 def poll_page(port, hz=10):
