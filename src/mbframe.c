@@ -9,7 +9,6 @@
 
 #include "modbus2mail/mbframe.h"
 
-#define MBAP_LEN	MBFRAME_MBAP_LEN
 
 static uint16_t
 get16(const uint8_t *p)
@@ -109,7 +108,7 @@ mbframe_check(const struct mbframe_req *rq, const uint8_t *rsp, size_t len,
 	enum mbframe_result r;
 	int any_unit = rq->unit == 0 || rq->unit == 255;
 
-	if (len < MBAP_LEN + 2) {
+	if (len < MBFRAME_MBAP_LEN + 2) {
 		snprintf(why, whylen, "%zu-byte reply", len);
 		return MBFRAME_BAD_FRAME;
 	}
@@ -119,17 +118,18 @@ mbframe_check(const struct mbframe_req *rq, const uint8_t *rsp, size_t len,
 	}
 	if (get16(rsp + 4) != len - 6) {
 		snprintf(why, whylen, "MBAP length %u for a %zu-byte PDU",
-		    get16(rsp + 4), len - MBAP_LEN);
+		    get16(rsp + 4), len - MBFRAME_MBAP_LEN);
 		return MBFRAME_BAD_FRAME;
 	}
 	if (get16(rsp) != rq->tid) {
 		snprintf(why, whylen, "transaction id 0x%04X, expected 0x%04X",
 		    get16(rsp), rq->tid);
 		/* framed soundly: the stream is still in step */
-		return (uint16_t)(rq->tid - get16(rsp)) <= MBFRAME_STALE_WINDOW ?
-		    MBFRAME_STALE : MBFRAME_BAD_FRAME;
+		return (uint16_t)(rq->tid - get16(rsp)) <=
+		    MBFRAME_STALE_WINDOW ? MBFRAME_STALE : MBFRAME_BAD_FRAME;
 	}
-	r = check_pdu(rq, rsp + MBAP_LEN, len - MBAP_LEN, why, whylen);
+	r = check_pdu(rq, rsp + MBFRAME_MBAP_LEN, len - MBFRAME_MBAP_LEN, why,
+	    whylen);
 	/* the frame itself is sound: another unit's data is only unusable */
 	if (r != MBFRAME_BAD_FRAME && !any_unit && rsp[6] != rq->unit) {
 		snprintf(why, whylen, "reply from unit %u, expected %u",
@@ -199,7 +199,7 @@ mbframe_rtu_to_tcp(const struct mbframe_req *rq, const uint8_t *rsp,
 void
 mbframe_bits(const uint8_t *rsp, uint16_t n, uint8_t *out)
 {
-	const uint8_t *data = rsp + MBAP_LEN + 2;
+	const uint8_t *data = rsp + MBFRAME_MBAP_LEN + 2;
 	uint16_t i;
 
 	for (i = 0; i < n; i++)
@@ -209,7 +209,7 @@ mbframe_bits(const uint8_t *rsp, uint16_t n, uint8_t *out)
 void
 mbframe_regs(const uint8_t *rsp, uint16_t n, uint16_t *out)
 {
-	const uint8_t *data = rsp + MBAP_LEN + 2;
+	const uint8_t *data = rsp + MBFRAME_MBAP_LEN + 2;
 	uint16_t i;
 
 	for (i = 0; i < n; i++)

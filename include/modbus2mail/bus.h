@@ -10,8 +10,9 @@
  * rest of a bad frame, a unit answering after its timeout) is discarded
  * and the line kept silent for 3.5 characters after it, so a late reply
  * is never taken for the next unit's; a line that does not go quiet
- * within the request's timeout gets no request at all. TCP skips a late reply by its
- * transaction id. Not thread-safe: one bus thread owns the link.
+ * within the request's timeout gets no request at all. TCP skips a late
+ * reply by its transaction id. Not thread-safe: one bus thread owns the
+ * link.
  */
 #ifndef MODBUS2MAIL_BUS_H
 #define MODBUS2MAIL_BUS_H

@@ -1,9 +1,9 @@
 /*
- * mbframe.h - Modbus/TCP request frames and the check of every reply
- * against its request, over TCP or RTU (pure). libmodbus 3.1.6 does not check the unit id
- * of a TCP reply nor its MBAP length, and accepts a protocol id when one
- * of its two bytes is 0; the poller therefore builds its requests here,
- * lets libmodbus receive the reply, and uses no byte of it before
+ * mbframe.h - Modbus request frames and the check of every reply against
+ * its request, over TCP or RTU (pure). libmodbus 3.1.6 does not check the
+ * unit id of a TCP reply nor its MBAP length, and accepts a protocol id
+ * when one of its two bytes is 0; the bus therefore builds its requests
+ * here, lets libmodbus receive the reply, and uses no byte of it before
  * mbframe_check() said OK.
  *
  *	mbframe_build(&rq, buf);  send it
