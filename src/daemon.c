@@ -92,7 +92,6 @@ static int	daemon_ctl_alarm(struct daemon *, const struct ctl_req *,
 		    FILE *);
 static void	daemon_wake_relay(void *);
 static void	daemon_snapshot(struct daemon *);
-static struct snapshot *daemon_snapshot_take(struct daemon *);
 static void	daemon_history_shelf(struct daemon *, const struct ctl_req *,
 		    const char *);
 static size_t	daemon_episode(void *, const char *, const char *,
@@ -405,7 +404,7 @@ daemon_tick(struct daemon *d)
 		d->last_ping_ms = now;
 	}
 	daemon_snapshot(d);
-	s = daemon_snapshot_take(d);
+	s = snapshot_take(&d->board);
 	for (i = 0; i < s->ndev; i++)
 		up += s->dev[i].link_up;
 	daemon_mail_summary(d, mail, sizeof(mail));
@@ -444,19 +443,6 @@ daemon_snapshot(struct daemon *d)
 	snapshot_publish(&d->board, s);
 }
 
-/* The latest snapshot (one is taken first if there is none yet). */
-static struct snapshot *
-daemon_snapshot_take(struct daemon *d)
-{
-	struct snapshot *s;
-
-	if ((s = snapshot_take(&d->board)) == NULL) {
-		daemon_snapshot(d);
-		s = snapshot_take(&d->board);
-	}
-	return s;
-}
-
 /*
  * Once a day, at sign_of_life.at local time or at the first start after it
  * that day. The day last sent is kept in spool_dir/sign_of_life, so a
@@ -493,7 +479,7 @@ daemon_sign_of_life(struct daemon *d, time_t t)
 		free(devices);
 		return;
 	}
-	s = daemon_snapshot_take(d);
+	s = snapshot_take(&d->board);	/* the tick's, just taken */
 	snapshot_status(s, df, af);
 	fclose(df);
 	fclose(af);
