@@ -20,7 +20,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "peers"))
 from catcher import Catcher  # noqa: E402
-from harness import Daemon, free_port, tmpdir, wait_until  # noqa: E402
+from harness import Daemon, cpu_seconds, free_port, tmpdir, wait_until  # noqa: E402
 from plc_sim import PlcSim  # noqa: E402
 
 
@@ -133,9 +133,6 @@ def latency(exe, samples, peer="aiosmtpd", extra="", during=None):
 
 
 def proc_cpu_rss(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])
     rss = hwm = 0
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -143,7 +140,7 @@ def proc_cpu_rss(pid):
                 rss = int(line.split()[1])
             if line.startswith("VmHWM:"):
                 hwm = int(line.split()[1])
-    return ticks / os.sysconf("SC_CLK_TCK"), rss, hwm
+    return cpu_seconds(pid), rss, hwm
 
 
 def load(exe, seconds, ndev=10, points=200):

@@ -16,12 +16,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from relay_common import Relay, cleanup, free_port, tmpdir, wait_until  # noqa: E402
-
-
-def cpu_ms(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 // os.sysconf("SC_CLK_TCK")
+from harness import cpu_seconds  # noqa: E402
 
 
 def main():
@@ -40,9 +35,9 @@ def main():
         wait_until(lambda: r.logtext().count("status=deferred") >= a.n, timeout=600,
                    what="first run deferred all")
         pid = r.proc.proc.pid
-        c0, t0 = cpu_ms(pid), time.monotonic()
+        c0, t0 = 1000 * cpu_seconds(pid), time.monotonic()
         time.sleep(a.t)
-        c1, t1 = cpu_ms(pid), time.monotonic()
+        c1, t1 = 1000 * cpu_seconds(pid), time.monotonic()
         r.stop()
         print("queued=%d idle=%.0fs cpu=%dms (%.1f ms per second)"
               % (a.n, t1 - t0, c1 - c0, (c1 - c0) / (t1 - t0)))

@@ -20,7 +20,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "peers"))
-from harness import Daemon, free_port, tmpdir, wait_until  # noqa: E402
+from harness import Daemon, cpu_seconds, free_port, tmpdir, wait_until  # noqa: E402
 from smtp_provider import Provider, make_pki  # noqa: E402
 from test_systemd import NotifySocket  # noqa: E402
 
@@ -694,12 +694,11 @@ class ListenerTest(unittest.TestCase):
         wait_until(lambda: "pausing" in self.daemon.logbytes_since_start(), timeout=10,
                    what="accept paused")
         pid = self.daemon.proc.pid
-        with open("/proc/%d/stat" % pid) as f:
-            cpu0 = sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:13])
+        cpu0 = cpu_seconds(pid)
         time.sleep(1.5)
-        with open("/proc/%d/stat" % pid) as f:
-            cpu1 = sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:13])
-        self.assertLess(cpu1 - cpu0, 50, "daemon spins while out of descriptors")
+        cpu1 = cpu_seconds(pid)
+        self.assertLess((cpu1 - cpu0) * os.sysconf("SC_CLK_TCK"), 50,
+                        "daemon spins while out of descriptors")
         for c in held:
             c.close()
         c = wait_until(lambda: self._try_greeting(), timeout=15, what="accepting again")

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "peers"))
 sys.path.insert(0, HERE)
 import test_alarms  # noqa: E402
 import test_hostile  # noqa: E402
-from harness import as_nobody, free_port, tmpdir, wait_until  # noqa: E402
+from harness import as_nobody, cpu_seconds, free_port, tmpdir, wait_until  # noqa: E402
 from pty_pair import PtyPair  # noqa: E402
 from rtu_proxy import RtuProxy  # noqa: E402
 from rtu_sim import RtuSim  # noqa: E402
@@ -58,13 +58,6 @@ RULE = """\
     device: unit{unit}
     coil: 0
 """
-
-
-def cpu_seconds(pid):
-    """User + system CPU time of process pid so far."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def open_fds(pid):

@@ -47,6 +47,13 @@ def as_nobody(exe, directory):
     return w
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of process pid so far (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port(host="127.0.0.1"):
     """A port that was free a moment ago (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
